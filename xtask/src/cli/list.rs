@@ -1,0 +1,126 @@
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::config::Target;
+use crate::repo::Repo;
+
+/// List the stages, clusters and apps of this repository.
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask list
+  cargo xtask list --json | jq '.clusters[].apps[].name'")]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    root: String,
+    default_stage: String,
+    stages: Vec<StageItem>,
+    clusters: Vec<ClusterItem>,
+}
+
+#[derive(Serialize)]
+struct StageItem {
+    name: String,
+    emoji: String,
+    description: String,
+    target: Target,
+    protected: bool,
+}
+
+#[derive(Serialize)]
+struct ClusterItem {
+    name: String,
+    description: String,
+    apps: Vec<AppItem>,
+}
+
+#[derive(Serialize)]
+struct AppItem {
+    name: String,
+    description: String,
+}
+
+impl ListArgs {
+    pub fn run(self, ctx: &Ctx) -> Result<()> {
+        let repo = ctx.repo()?;
+        let listing = collect(&repo)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&listing)?);
+        } else {
+            print!("{}", render(&listing));
+        }
+        Ok(())
+    }
+}
+
+fn collect(repo: &Repo) -> Result<Listing> {
+    let mut stages = Vec::new();
+    for name in repo.stage_names()? {
+        let stage = repo.stage(&name)?;
+        let file = &stage.file.value;
+        stages.push(StageItem {
+            emoji: file.emoji.clone(),
+            description: file.description.clone(),
+            target: stage.target(),
+            protected: file.protected,
+            name,
+        });
+    }
+    // The order of a release's life: kind stages, remote ones, protected last.
+    stages.sort_by(|a, b| {
+        (a.protected, a.target == Target::Remote, &a.name).cmp(&(b.protected, b.target == Target::Remote, &b.name))
+    });
+    let mut clusters = Vec::new();
+    for name in repo.cluster_names()? {
+        let cluster = repo.cluster(&name)?;
+        let mut apps = Vec::new();
+        for app in repo.app_names(&name)? {
+            let file = repo.app(&name, &app)?;
+            apps.push(AppItem {
+                name: app,
+                description: file.value.description,
+            });
+        }
+        clusters.push(ClusterItem {
+            name,
+            description: cluster.value.description,
+            apps,
+        });
+    }
+    Ok(Listing {
+        root: repo.root.display().to_string(),
+        default_stage: repo.shell.value.project.default_stage.get_ref().clone(),
+        stages,
+        clusters,
+    })
+}
+
+fn render(listing: &Listing) -> String {
+    let mut out = format!("Stages (default: {})\n", listing.default_stage);
+    let width = listing.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for stage in &listing.stages {
+        let protected = if stage.protected { "protected" } else { "" };
+        out.push_str(&format!(
+            "  {} {:width$}  {:<6}  {:<9}  {}\n",
+            stage.emoji, stage.name, stage.target, protected, stage.description
+        ));
+    }
+    out.push_str("Clusters\n");
+    if listing.clusters.is_empty() {
+        out.push_str("  (none yet: add clusters/<name>/cluster.toml)\n");
+    }
+    for cluster in &listing.clusters {
+        out.push_str(&format!("  {:<12}  {}\n", cluster.name, cluster.description));
+        for app in &cluster.apps {
+            out.push_str(&format!("    {:<10}  {}\n", app.name, app.description));
+        }
+    }
+    out
+}

@@ -1,0 +1,44 @@
+use std::ffi::OsString;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{Ctx, Exit, ScopeArgs};
+use crate::environment::{self, Model};
+use crate::process::Cmd;
+
+/// Run one command in a stage's environment.
+///
+/// stdin, stdout and stderr are the command's; its exit code passes through
+/// (death by signal N gives 128+N).
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask run local -- kubectl get pods
+  cargo xtask run test --app photos -- sh -c 'echo $DATABASE_URL'
+  cargo xtask run stage -- helm list -A")]
+pub struct RunArgs {
+    /// The stage.
+    stage: String,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+impl RunArgs {
+    pub fn run(self, ctx: &Ctx) -> Result<()> {
+        let repo = ctx.repo()?;
+        let stage = repo.stage(&self.stage)?;
+        let scope = self.scope.resolve(ctx, &repo)?;
+        let base = environment::base_env();
+        let model = Model::build(&repo, &stage, &scope, base.clone())?;
+        let stage_env = model
+            .resolve(&repo, &stage, &scope)
+            .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
+        let env = environment::overlay(&base, &stage_env.entries);
+        let (program, args) = self.command.split_first().expect("clap requires a command");
+        let code = Cmd::new(program).args(args).full_env(env).status()?;
+        Err(Exit(u8::try_from(code).unwrap_or(255)).into())
+    }
+}

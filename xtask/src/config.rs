@@ -1,0 +1,384 @@
+//! The on-disk schema of every config file, and loading with errors that name
+//! file, line, key and fix.
+//!
+//! Every struct denies unknown keys: a typo in a config file must never be
+//! silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, de::DeserializeOwned};
+use toml::Spanned;
+
+use crate::suggest;
+
+/// `shell.toml` at the repository root.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellToml {
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub prompt: PromptSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    pub name: String,
+    pub default_stage: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSection {
+    /// Prefix the user's prompt. Turn off when a prompt theme (starship)
+    /// shows `$XTASK_PROMPT` itself.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Placeholders: `{emoji}`, `{stage}`, `{scope}`.
+    #[serde(default = "default_prompt_format")]
+    pub format: Spanned<String>,
+}
+
+impl Default for PromptSection {
+    fn default() -> Self {
+        PromptSection {
+            enabled: true,
+            format: default_prompt_format(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_prompt_format() -> Spanned<String> {
+    Spanned::new(0..0, "{emoji} {stage} {scope}".to_owned())
+}
+
+/// `envs/comm.toml`: variables shared by every stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommToml {
+    #[serde(default)]
+    pub vars: VarTable,
+}
+
+/// `envs/<stage>.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageToml {
+    pub emoji: String,
+    pub description: String,
+    pub target: Spanned<Target>,
+    /// Context inside the stage's kubeconfig file (remote targets only).
+    pub context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub protected: bool,
+    #[serde(default)]
+    pub vars: VarTable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A local kind cluster that Stagecraft creates.
+    Kind,
+    /// An existing cluster reached through a kubeconfig file and context.
+    Remote,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Target::Kind => "kind",
+            Target::Remote => "remote",
+        })
+    }
+}
+
+/// `clusters/<cluster>/cluster.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterToml {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub vars: VarTable,
+    #[serde(default)]
+    pub stages: BTreeMap<Spanned<String>, ClusterStage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterStage {
+    /// Overrides the stage's context for this cluster (remote targets only).
+    pub context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub vars: VarTable,
+}
+
+/// `clusters/<cluster>/apps/<app>/app.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppToml {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub vars: VarTable,
+    #[serde(default)]
+    pub stages: BTreeMap<Spanned<String>, AppStage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppStage {
+    #[serde(default)]
+    pub vars: VarTable,
+}
+
+pub type VarTable = BTreeMap<Spanned<String>, Spanned<VarDef>>;
+
+/// One variable definition: `KEY = "value"` or
+/// `KEY = { from_env = "...", required = true, secret = true, description = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VarDef {
+    pub source: VarSource,
+    pub required: bool,
+    pub secret: bool,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarSource {
+    /// A literal, with `${VAR}` interpolation.
+    Value(String),
+    /// The process environment variable of that name.
+    Env(String),
+    /// The contents of a file (path relative to the repository root), one
+    /// trailing newline trimmed.
+    File(String),
+    /// The stdout of `sh -c CMD` run at the repository root, one trailing
+    /// newline trimmed.
+    Cmd(String),
+}
+
+impl Default for VarSource {
+    fn default() -> Self {
+        VarSource::Value(String::new())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VarSpec {
+    value: Option<String>,
+    from_env: Option<String>,
+    from_file: Option<String>,
+    from_cmd: Option<String>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    secret: bool,
+    description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for VarDef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DefVisitor;
+        impl<'de> Visitor<'de> for DefVisitor {
+            type Value = VarDef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a string, or a table like { from_env = \"NAME\", required = true, secret = true }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VarDef, E> {
+                Ok(VarDef {
+                    source: VarSource::Value(v.to_owned()),
+                    ..VarDef::default()
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<VarDef, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<VarDef, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<VarDef, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<VarDef, E> {
+                self.visit_str(if v { "true" } else { "false" })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<VarDef, A::Error> {
+                let spec = VarSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let sources = [
+                    spec.value.map(VarSource::Value),
+                    spec.from_env.map(VarSource::Env),
+                    spec.from_file.map(VarSource::File),
+                    spec.from_cmd.map(VarSource::Cmd),
+                ];
+                let mut given = sources.into_iter().flatten();
+                let source = given.next();
+                if given.next().is_some() {
+                    return Err(de::Error::custom(
+                        "a variable takes one source: `value`, `from_env`, `from_file` or `from_cmd`",
+                    ));
+                }
+                Ok(VarDef {
+                    // No source: the process environment variable of the same
+                    // name, filled in by the loader that knows the key.
+                    source: source.unwrap_or(VarSource::Env(String::new())),
+                    required: spec.required,
+                    secret: spec.secret,
+                    description: spec.description,
+                })
+            }
+        }
+        deserializer.deserialize_any(DefVisitor)
+    }
+}
+
+/// A config file read from disk: its text is kept to turn spans into lines.
+pub struct Loaded<T> {
+    pub path: PathBuf,
+    /// The path as shown to the user (relative to the repository root).
+    pub display: String,
+    pub text: String,
+    pub value: T,
+}
+
+impl<T> Loaded<T> {
+    pub fn line_of(&self, span: &std::ops::Range<usize>) -> usize {
+        line_col(&self.text, span.start).0
+    }
+
+    /// `file:line: message` for an error found after parsing.
+    pub fn error_at(&self, span: &std::ops::Range<usize>, message: impl fmt::Display) -> anyhow::Error {
+        let (line, col) = line_col(&self.text, span.start);
+        anyhow!("{}:{line}:{col}: {message}", self.display)
+    }
+}
+
+/// Reads and parses a TOML file; errors name the file, line, column and key.
+pub fn load<T: DeserializeOwned>(path: &Path, display: String) -> Result<Loaded<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
+    let value = toml::from_str::<T>(&text).map_err(|e| describe_toml_error(&display, &text, &e))?;
+    Ok(Loaded {
+        path: path.to_owned(),
+        display,
+        text,
+        value,
+    })
+}
+
+fn describe_toml_error(display: &str, text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let message = err.message().trim_end();
+    let location = match err.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{display}:{line}:{col}")
+        }
+        None => display.to_owned(),
+    };
+    let mut out = format!("{location}: {message}");
+    if let Some(hint) = unknown_key_hint(message) {
+        out.push_str("\n  hint: ");
+        out.push_str(&hint);
+    } else if message.contains("invalid") || message.contains("expected") {
+        out.push_str("\n  hint: see the config reference in README.md");
+    }
+    anyhow!(out)
+}
+
+/// serde says "unknown field `emojii`, expected one of `emoji`, ...": turn it
+/// into a did-you-mean.
+fn unknown_key_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    match suggest::closest(unknown, expected.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`? (or remove `{unknown}`)")),
+        None => Some(format!(
+            "remove `{unknown}`; the keys allowed here are: {}",
+            expected.join(", ")
+        )),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: DeserializeOwned>(text: &str) -> Result<T> {
+        toml::from_str::<T>(text).map_err(|e| describe_toml_error("f.toml", text, &e))
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_suggests() {
+        let text = "description = \"x\"\nemojii = \"🐣\"\ntarget = \"kind\"\n";
+        let err = parse::<StageToml>(text).unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:2:1: unknown field `emojii`"), "{err}");
+        assert!(err.contains("did you mean `emoji`?"), "{err}");
+    }
+
+    #[test]
+    fn var_forms() {
+        let text = r#"
+            [vars]
+            A = "x"
+            B = 8080
+            C = { from_env = "HOME_DIR", secret = true }
+            D = { required = true, description = "the db password" }
+        "#;
+        let comm = parse::<CommToml>(text).unwrap();
+        let get = |k: &str| comm.vars.iter().find(|(n, _)| n.get_ref() == k).unwrap().1.get_ref().clone();
+        assert_eq!(get("A").source, VarSource::Value("x".into()));
+        assert_eq!(get("B").source, VarSource::Value("8080".into()));
+        assert_eq!(get("C").source, VarSource::Env("HOME_DIR".into()));
+        assert!(get("C").secret);
+        assert_eq!(get("D").source, VarSource::Env(String::new()));
+        assert!(get("D").required);
+    }
+
+    #[test]
+    fn two_sources_are_refused() {
+        let err = parse::<CommToml>("[vars]\nA = { value = \"x\", from_env = \"Y\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f.toml:2:"), "{err}");
+        assert!(err.contains("one source"), "{err}");
+    }
+
+    #[test]
+    fn unknown_var_option_is_refused() {
+        let err = parse::<CommToml>("[vars]\nA = { valeu = \"x\" }\n").unwrap_err().to_string();
+        assert!(err.contains("did you mean `value`?"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_names_line_and_column() {
+        let err = parse::<CommToml>("[vars]\nA = \"unterminated\n").unwrap_err().to_string();
+        assert!(err.starts_with("f.toml:2:"), "{err}");
+    }
+}
