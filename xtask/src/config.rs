@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -246,7 +246,6 @@ impl<'de> Deserialize<'de> for VarDef {
 
 /// A config file read from disk: its text is kept to turn spans into lines.
 pub struct Loaded<T> {
-    pub path: PathBuf,
     /// The path as shown to the user (relative to the repository root).
     pub display: String,
     pub text: String,
@@ -270,7 +269,6 @@ pub fn load<T: DeserializeOwned>(path: &Path, display: String) -> Result<Loaded<
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
     let value = toml::from_str::<T>(&text).map_err(|e| describe_toml_error(&display, &text, &e))?;
     Ok(Loaded {
-        path: path.to_owned(),
         display,
         text,
         value,

@@ -85,11 +85,6 @@ impl Repo {
         Ok(Repo { root, shell })
     }
 
-    /// A path under the root as shown in messages: relative, `/`-separated.
-    pub fn display(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
-    }
-
     fn load<T: serde::de::DeserializeOwned>(&self, rel: &str) -> Result<Loaded<T>> {
         config::load(&self.root.join(rel), rel.to_owned())
     }

@@ -264,7 +264,8 @@ impl Launch<'_> {
                echo \"stagecraft: your shell startup files set KUBECONFIG; the stage's own ($KUBECONFIG) was put back\" >&2\n\
              end\n\
              set -l __xtask_prefix {prefix}\n\
-             if test \"$PATH[1..(count $__xtask_prefix)]\" != \"$__xtask_prefix\"\n  \
+             set -l __xtask_n (count $__xtask_prefix)\n\
+             if test \"$PATH[1..$__xtask_n]\" != \"$__xtask_prefix\"\n  \
                set -gx PATH $__xtask_prefix $PATH\n\
              end\n\
              function stage\n  \

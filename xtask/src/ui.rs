@@ -34,10 +34,6 @@ pub fn red_bold(text: &str) -> String {
     paint("1;31", text)
 }
 
-pub fn yellow(text: &str) -> String {
-    paint("33", text)
-}
-
 pub fn dim(text: &str) -> String {
     paint("2", text)
 }
@@ -48,15 +44,4 @@ fn paint(code: &str, text: &str) -> String {
     } else {
         text.to_owned()
     }
-}
-
-/// A progress or status line on stderr, silenced by `--quiet`.
-pub fn info(message: &str) {
-    if !quiet() {
-        eprintln!("{message}");
-    }
-}
-
-pub fn warn(message: &str) {
-    eprintln!("{} {message}", yellow("warning:"));
 }

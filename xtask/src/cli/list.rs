@@ -19,6 +19,7 @@ pub struct ListArgs {
 
 #[derive(Serialize)]
 struct Listing {
+    project: String,
     root: String,
     default_stage: String,
     stages: Vec<StageItem>,
@@ -95,6 +96,7 @@ fn collect(repo: &Repo) -> Result<Listing> {
         });
     }
     Ok(Listing {
+        project: repo.shell.value.project.name.clone(),
         root: repo.root.display().to_string(),
         default_stage: repo.shell.value.project.default_stage.get_ref().clone(),
         stages,
@@ -103,7 +105,7 @@ fn collect(repo: &Repo) -> Result<Listing> {
 }
 
 fn render(listing: &Listing) -> String {
-    let mut out = format!("Stages (default: {})\n", listing.default_stage);
+    let mut out = format!("{} ({})\nStages (default: {})\n", listing.project, listing.root, listing.default_stage);
     let width = listing.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for stage in &listing.stages {
         let protected = if stage.protected { "protected" } else { "" };

@@ -1,0 +1,10 @@
+//! The one integration test binary: runs the real `xtask` binary in temp
+//! copies of an example monorepo.
+
+mod support;
+mod tmux;
+
+mod shell;
+mod env;
+mod errors;
+mod run;

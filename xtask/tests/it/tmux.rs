@@ -1,0 +1,90 @@
+//! Drives a real interactive shell in tmux: type, then read the screen.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `program args` in `cwd` in a new tmux server of its own (its
+    /// socket in `socket_dir`), with exactly `env`. When the program ends,
+    /// its exit status is printed as `EXIT:<code>`.
+    pub fn start(socket_dir: &Path, cwd: &Path, env: &[(String, String)], program: &str, args: &[&str]) -> Tmux {
+        let socket = socket_dir.join("tmux.sock");
+        let mut line = String::from("env -i");
+        for (k, v) in env {
+            line.push_str(&format!(" {}", quote(&format!("{k}={v}"))));
+        }
+        line.push_str(" TERM=xterm-256color ");
+        line.push_str(&quote(program));
+        for arg in args {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        line.push_str("; echo EXIT:$?; sleep 600");
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["-u", "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
+            .arg(cwd)
+            .arg(line)
+            .env("LANG", "C.UTF-8")
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { socket }
+    }
+
+    fn tmux(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket);
+        cmd
+    }
+
+    /// Types a line and presses Enter.
+    pub fn send_line(&self, text: &str) {
+        let ok = self.tmux().args(["send-keys", "-t", "0", "-l", text]).status().unwrap().success()
+            && self.tmux().args(["send-keys", "-t", "0", "Enter"]).status().unwrap().success();
+        assert!(ok, "tmux send-keys failed");
+    }
+
+    pub fn screen(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-J", "-t", "0", "-S", "-500"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `needle`; returns the screen.
+    #[track_caller]
+    pub fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!("timed out waiting for {needle:?}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
