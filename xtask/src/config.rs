@@ -258,7 +258,11 @@ impl<T> Loaded<T> {
     }
 
     /// `file:line: message` for an error found after parsing.
-    pub fn error_at(&self, span: &std::ops::Range<usize>, message: impl fmt::Display) -> anyhow::Error {
+    pub fn error_at(
+        &self,
+        span: &std::ops::Range<usize>,
+        message: impl fmt::Display,
+    ) -> anyhow::Error {
         let (line, col) = line_col(&self.text, span.start);
         anyhow!("{}:{line}:{col}: {message}", self.display)
     }
@@ -336,7 +340,10 @@ mod tests {
     fn unknown_key_names_line_and_suggests() {
         let text = "description = \"x\"\nemojii = \"🐣\"\ntarget = \"kind\"\n";
         let err = parse::<StageToml>(text).unwrap_err().to_string();
-        assert!(err.starts_with("f.toml:2:1: unknown field `emojii`"), "{err}");
+        assert!(
+            err.starts_with("f.toml:2:1: unknown field `emojii`"),
+            "{err}"
+        );
         assert!(err.contains("did you mean `emoji`?"), "{err}");
     }
 
@@ -350,7 +357,15 @@ mod tests {
             D = { required = true, description = "the db password" }
         "#;
         let comm = parse::<CommToml>(text).unwrap();
-        let get = |k: &str| comm.vars.iter().find(|(n, _)| n.get_ref() == k).unwrap().1.get_ref().clone();
+        let get = |k: &str| {
+            comm.vars
+                .iter()
+                .find(|(n, _)| n.get_ref() == k)
+                .unwrap()
+                .1
+                .get_ref()
+                .clone()
+        };
         assert_eq!(get("A").source, VarSource::Value("x".into()));
         assert_eq!(get("B").source, VarSource::Value("8080".into()));
         assert_eq!(get("C").source, VarSource::Env("HOME_DIR".into()));
@@ -370,13 +385,17 @@ mod tests {
 
     #[test]
     fn unknown_var_option_is_refused() {
-        let err = parse::<CommToml>("[vars]\nA = { valeu = \"x\" }\n").unwrap_err().to_string();
+        let err = parse::<CommToml>("[vars]\nA = { valeu = \"x\" }\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean `value`?"), "{err}");
     }
 
     #[test]
     fn malformed_toml_names_line_and_column() {
-        let err = parse::<CommToml>("[vars]\nA = \"unterminated\n").unwrap_err().to_string();
+        let err = parse::<CommToml>("[vars]\nA = \"unterminated\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("f.toml:2:"), "{err}");
     }
 }

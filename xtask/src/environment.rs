@@ -93,7 +93,12 @@ pub struct StageEnv {
 impl Model {
     /// Collects the layers of `stage` at `scope`. `base` is the user's own
     /// environment (see [`base_env`]).
-    pub fn build(repo: &Repo, stage: &Stage, scope: &Scope, base: BTreeMap<String, String>) -> Result<Model> {
+    pub fn build(
+        repo: &Repo,
+        stage: &Stage,
+        scope: &Scope,
+        base: BTreeMap<String, String>,
+    ) -> Result<Model> {
         let stage_names = repo.stage_names()?;
         let mut model = Model {
             root: repo.root.clone(),
@@ -106,12 +111,22 @@ impl Model {
             model.add_layer(&comm, &comm.value.vars)?;
         }
         model.add_layer(&stage.file, &stage.file.value.vars)?;
-        let mut context = stage.file.value.context.as_ref().map(|c| c.get_ref().clone());
+        let mut context = stage
+            .file
+            .value
+            .context
+            .as_ref()
+            .map(|c| c.get_ref().clone());
         if let Some(cluster) = &scope.cluster {
             let file = repo.cluster(cluster)?;
             model.add_layer(&file, &file.value.vars)?;
             check_stage_keys(&file, file.value.stages.keys(), &stage_names)?;
-            if let Some((_, table)) = file.value.stages.iter().find(|(k, _)| k.get_ref() == &stage.name) {
+            if let Some((_, table)) = file
+                .value
+                .stages
+                .iter()
+                .find(|(k, _)| k.get_ref() == &stage.name)
+            {
                 model.add_layer(&file, &table.vars)?;
                 if let Some(ctx) = &table.context {
                     if stage.target() == Target::Kind {
@@ -130,7 +145,12 @@ impl Model {
                 let file = repo.app(cluster, app)?;
                 model.add_layer(&file, &file.value.vars)?;
                 check_stage_keys(&file, file.value.stages.keys(), &stage_names)?;
-                if let Some((_, table)) = file.value.stages.iter().find(|(k, _)| k.get_ref() == &stage.name) {
+                if let Some((_, table)) = file
+                    .value
+                    .stages
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == &stage.name)
+                {
                     model.add_layer(&file, &table.vars)?;
                 }
             }
@@ -280,7 +300,12 @@ impl Model {
         out
     }
 
-    fn final_value(&self, name: &str, memo: &mut HashMap<String, Resolution>, stack: &mut Vec<(usize, usize)>) -> Resolution {
+    fn final_value(
+        &self,
+        name: &str,
+        memo: &mut HashMap<String, Resolution>,
+        stack: &mut Vec<(usize, usize)>,
+    ) -> Resolution {
         if let Some((_, value)) = self.builtins.iter().find(|(n, _)| n == name) {
             return Ok(Some(Value {
                 text: value.clone(),
@@ -331,10 +356,12 @@ impl Model {
                 value.secret |= secret_chain;
                 Ok(Some(value))
             }
-            Ok(None) if var.chain[..=level].iter().any(|d| d.def.required) => Err(Failure::Missing(Missing {
-                name: var.name.clone(),
-                reason: self.unavailable_reason(&definition.def.source),
-            })),
+            Ok(None) if var.chain[..=level].iter().any(|d| d.def.required) => {
+                Err(Failure::Missing(Missing {
+                    name: var.name.clone(),
+                    reason: self.unavailable_reason(&definition.def.source),
+                }))
+            }
             other => other,
         }
     }
@@ -371,7 +398,11 @@ impl Model {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .chain(self.builtins.iter().cloned())
                     .collect();
-                let cmd = Cmd::new("sh").arg("-c").arg(&command.text).dir(&self.root).full_env(env);
+                let cmd = Cmd::new("sh")
+                    .arg("-c")
+                    .arg(&command.text)
+                    .dir(&self.root)
+                    .full_env(env);
                 match cmd.read() {
                     Ok(text) => Ok(Some(Value {
                         text: trim_newline(text),
@@ -381,7 +412,12 @@ impl Model {
                         name: self.vars[i].name.clone(),
                         reason: format!("from_cmd failed: {e}"),
                     })),
-                    Err(e) => Err(anyhow!("{}: `{}` from_cmd: {e}", definition.origin, self.vars[i].name).into()),
+                    Err(e) => Err(anyhow!(
+                        "{}: `{}` from_cmd: {e}",
+                        definition.origin,
+                        self.vars[i].name
+                    )
+                    .into()),
                 }
             }
         }
@@ -443,7 +479,8 @@ impl Model {
                     .into());
                 }
                 self.definition_value(i, level - 1, memo, stack)?
-            } else if self.index.contains_key(name) || self.builtins.iter().any(|(n, _)| n == name) {
+            } else if self.index.contains_key(name) || self.builtins.iter().any(|(n, _)| n == name)
+            {
                 self.final_value(name, memo, stack)?
             } else {
                 return Err(self.undefined(name, &var.name, origin).into());
@@ -471,7 +508,9 @@ impl Model {
             .chain(self.vars.iter().map(|v| v.name.as_str()))
             .collect();
         let hint = if matches!(name, "XTASK_CLUSTER" | "XTASK_APP") {
-            format!("`{name}` is only set inside a cluster or app scope; move the variable to the cluster's or app's file")
+            format!(
+                "`{name}` is only set inside a cluster or app scope; move the variable to the cluster's or app's file"
+            )
         } else {
             match suggest::closest(name, known) {
                 Some(best) => format!("did you mean `${{{best}}}`?"),
@@ -507,7 +546,13 @@ impl Model {
         };
         let (value, secret) = match entry {
             Some(e) => (Some(mask(e, reveal).to_owned()), e.secret),
-            None => (None, self.vars[self.index[name]].chain.iter().any(|d| d.def.secret)),
+            None => (
+                None,
+                self.vars[self.index[name]]
+                    .chain
+                    .iter()
+                    .any(|d| d.def.secret),
+            ),
         };
         Ok(Explanation {
             name: name.to_owned(),
@@ -535,7 +580,11 @@ pub struct Step {
 }
 
 pub fn mask(entry: &Entry, reveal: bool) -> &str {
-    if entry.secret && !reveal { MASK } else { &entry.value }
+    if entry.secret && !reveal {
+        MASK
+    } else {
+        &entry.value
+    }
 }
 
 fn describe_source(def: &VarDef, reveal: bool) -> String {
@@ -595,7 +644,10 @@ fn reserved(name: &str) -> bool {
 
 fn check_var_name<T>(file: &Loaded<T>, key: &toml::Spanned<String>) -> Result<()> {
     let name = key.get_ref();
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(file.error_at(
@@ -626,7 +678,10 @@ fn check_stage_keys<'a, T>(
             let hint = hint.split_once('\n').map_or("", |(_, h)| h);
             return Err(file.error_at(
                 &key.span(),
-                format!("[stages.{}] names a stage that does not exist\n{hint}", key.get_ref()),
+                format!(
+                    "[stages.{}] names a stage that does not exist\n{hint}",
+                    key.get_ref()
+                ),
             ));
         }
     }
@@ -652,7 +707,10 @@ fn prompt(repo: &Repo, stage: &Stage, scope: &Scope) -> String {
         .replace("{emoji}", stage.emoji())
         .replace("{stage}", &stage.name)
         .replace("{scope}", &scope.label());
-    text.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+    text.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The user's own environment: the process environment with any Stagecraft

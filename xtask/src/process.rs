@@ -69,8 +69,8 @@ impl Cmd {
         expr.unchecked()
     }
 
-    /// Runs with stdout captured; stdin and stderr stay with the user
-    /// unless `quiet_stderr`, then stderr is captured for the error message.
+    /// Runs with stdout and stderr captured (stderr for the error message);
+    /// stdin stays with the user, for a password prompt.
     pub fn read(&self) -> Result<String> {
         let output = self
             .expression()
@@ -81,13 +81,23 @@ impl Cmd {
         if !output.status.success() {
             bail!(self.failure(output.status, &output.stderr));
         }
-        String::from_utf8(output.stdout).with_context(|| format!("`{self}` printed output that is not UTF-8"))
+        String::from_utf8(output.stdout)
+            .with_context(|| format!("`{self}` printed output that is not UTF-8"))
     }
 
     /// Runs with stdin, stdout and stderr inherited; returns the exit code
     /// the way a shell reports it (128+N for death by signal N).
     pub fn status(&self) -> Result<i32> {
-        let output = self.expression().run().with_context(|| format!("cannot start `{self}`"))?;
+        let handle = self
+            .expression()
+            .start()
+            .with_context(|| format!("cannot start `{self}`"))?;
+        // Ctrl-C and Ctrl-\ are the child's to handle: it decides how it
+        // exits, and that exit code is what we report.
+        let _guard = IgnoreInterrupts::new();
+        let output = handle
+            .wait()
+            .with_context(|| format!("cannot wait for `{self}`"))?;
         Ok(exit_code(output.status))
     }
 
@@ -118,6 +128,34 @@ impl fmt::Display for Cmd {
             write!(f, " {}", shells::posix_quote_word(&arg.to_string_lossy()))?;
         }
         Ok(())
+    }
+}
+
+/// SIGINT and SIGQUIT ignored in this process while it lives.
+struct IgnoreInterrupts {
+    previous: [libc::sighandler_t; 2],
+}
+
+impl IgnoreInterrupts {
+    fn new() -> IgnoreInterrupts {
+        // SAFETY: installs SIG_IGN, a disposition that runs no code.
+        let previous = unsafe {
+            [
+                libc::signal(libc::SIGINT, libc::SIG_IGN),
+                libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+            ]
+        };
+        IgnoreInterrupts { previous }
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        // SAFETY: restores the dispositions saved by `new`.
+        unsafe {
+            libc::signal(libc::SIGINT, self.previous[0]);
+            libc::signal(libc::SIGQUIT, self.previous[1]);
+        }
     }
 }
 
@@ -160,15 +198,25 @@ mod tests {
     fn failure_names_program_args_code_and_stderr_tail() {
         let cmd = Cmd::new("sh").args(["-c", "echo one >&2; echo two >&2; exit 7"]);
         let err = cmd.read().unwrap_err().to_string();
-        assert!(err.contains("`sh -c 'echo one >&2; echo two >&2; exit 7'` failed with exit code 7"), "{err}");
+        assert!(
+            err.contains("`sh -c 'echo one >&2; echo two >&2; exit 7'` failed with exit code 7"),
+            "{err}"
+        );
         assert!(err.ends_with("one\n    two"), "{err}");
     }
 
     #[test]
     fn signal_death_is_128_plus_n() {
-        let code = Cmd::new("sh").args(["-c", "kill -TERM $$"]).status().unwrap();
+        let code = Cmd::new("sh")
+            .args(["-c", "kill -TERM $$"])
+            .status()
+            .unwrap();
         assert_eq!(code, 128 + libc::SIGTERM);
-        let err = Cmd::new("sh").args(["-c", "kill -KILL $$"]).read().unwrap_err().to_string();
+        let err = Cmd::new("sh")
+            .args(["-c", "kill -KILL $$"])
+            .read()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("killed by signal 9 (SIGKILL)"), "{err}");
     }
 

@@ -114,7 +114,10 @@ impl Repo {
                  hint: remove `context`, or set `target = \"remote\"`",
             ));
         }
-        Ok(Stage { name: name.to_owned(), file })
+        Ok(Stage {
+            name: name.to_owned(),
+            file,
+        })
     }
 
     /// The stage named on the command line, else `project.default_stage`.
@@ -214,11 +217,19 @@ impl Repo {
     }
 
     fn cluster_file(&self, cluster: &str) -> PathBuf {
-        self.root.join("clusters").join(cluster).join("cluster.toml")
+        self.root
+            .join("clusters")
+            .join(cluster)
+            .join("cluster.toml")
     }
 
     fn app_file(&self, cluster: &str, app: &str) -> PathBuf {
-        self.root.join("clusters").join(cluster).join("apps").join(app).join("app.toml")
+        self.root
+            .join("clusters")
+            .join(cluster)
+            .join("apps")
+            .join(app)
+            .join("app.toml")
     }
 
     fn scope_of_folder(&self, cwd: &Path) -> Scope {
@@ -227,10 +238,12 @@ impl Repo {
         };
         let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
         match parts.as_slice() {
-            ["clusters", cluster, "apps", app, ..] if self.app_file(cluster, app).is_file() => Scope {
-                cluster: Some((*cluster).to_owned()),
-                app: Some((*app).to_owned()),
-            },
+            ["clusters", cluster, "apps", app, ..] if self.app_file(cluster, app).is_file() => {
+                Scope {
+                    cluster: Some((*cluster).to_owned()),
+                    app: Some((*app).to_owned()),
+                }
+            }
             ["clusters", cluster, ..] if self.cluster_file(cluster).is_file() => Scope {
                 cluster: Some((*cluster).to_owned()),
                 app: None,

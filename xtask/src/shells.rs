@@ -37,7 +37,10 @@ impl ShellKind {
     }
 
     /// A script that sets every entry when evaluated by this shell.
-    pub fn export_script<'a>(self, entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    pub fn export_script<'a>(
+        self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> String {
         let mut out = String::new();
         for (name, value) in entries {
             match self {
@@ -85,7 +88,10 @@ pub fn detect(flag: Option<ShellKind>) -> Result<(ShellKind, PathBuf)> {
         (None, Some(found)) => Ok(found),
         (None, None) => bail!(
             "cannot tell which shell to start: $SHELL is {}\n  hint: pass --shell bash, --shell zsh or --shell fish",
-            login_shell.map_or_else(|| "not set".to_owned(), |p| format!("`{}`, which is not supported", p.display()))
+            login_shell.map_or_else(
+                || "not set".to_owned(),
+                |p| format!("`{}`, which is not supported", p.display())
+            )
         ),
     }
 }
@@ -124,7 +130,10 @@ impl Launch<'_> {
             .map(|e| (e.name.as_str(), e.value.as_str()))
             .collect();
         let mut env = self.env.clone();
-        env.push(("__XTASK_SNAPSHOT".to_owned(), self.kind.export_script(snapshot)));
+        env.push((
+            "__XTASK_SNAPSHOT".to_owned(),
+            self.kind.export_script(snapshot),
+        ));
         let mut command = std::process::Command::new(&self.program);
         let mut tmp_dir = None;
         match self.kind {
@@ -153,7 +162,14 @@ impl Launch<'_> {
         }
         command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
         if ui::verbose() {
-            eprintln!("{}", ui::dim(&format!("+ exec {} ({} variables)", self.program.display(), env.len())));
+            eprintln!(
+                "{}",
+                ui::dim(&format!(
+                    "+ exec {} ({} variables)",
+                    self.program.display(),
+                    env.len()
+                ))
+            );
         }
         let err = command.exec();
         if let Some(dir) = tmp_dir {

@@ -16,7 +16,9 @@ pub fn unknown(kind: &str, input: &str, names: &[String]) -> anyhow::Error {
     let mut message = format!("unknown {kind} `{input}`");
     match closest(input, names.iter().map(String::as_str)) {
         Some(best) => message.push_str(&format!("\n  hint: did you mean `{best}`?")),
-        None if names.is_empty() => message.push_str(&format!("\n  hint: this repository has no {kind}s yet")),
+        None if names.is_empty() => {
+            message.push_str(&format!("\n  hint: this repository has no {kind}s yet"))
+        }
         None => message.push_str(&format!("\n  hint: the {kind}s are: {}", names.join(", "))),
     }
     anyhow::anyhow!(message)

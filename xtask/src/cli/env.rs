@@ -80,11 +80,15 @@ impl EnvArgs {
             if masked > 0 && !self.reveal && !ui::quiet() {
                 eprintln!(
                     "{}",
-                    ui::dim(&format!("{masked} secret value(s) shown as ***; pass --reveal to print them"))
+                    ui::dim(&format!(
+                        "{masked} secret value(s) shown as ***; pass --reveal to print them"
+                    ))
                 );
             }
         }
-        std::io::stdout().write_all(out.as_bytes()).context("cannot write to stdout")
+        std::io::stdout()
+            .write_all(out.as_bytes())
+            .context("cannot write to stdout")
     }
 }
 
@@ -94,7 +98,9 @@ fn render(format: Format, entries: &[Entry], reveal: bool) -> String {
         Format::Bash => ShellKind::Bash.export_script(pairs),
         Format::Zsh => ShellKind::Zsh.export_script(pairs),
         Format::Fish => ShellKind::Fish.export_script(pairs),
-        Format::Dotenv => pairs.map(|(k, v)| format!("{k}={}\n", shells::posix_quote(v))).collect(),
+        Format::Dotenv => pairs
+            .map(|(k, v)| format!("{k}={}\n", shells::posix_quote(v)))
+            .collect(),
         Format::Json => {
             let map: serde_json::Map<String, serde_json::Value> =
                 pairs.map(|(k, v)| (k.to_owned(), v.into())).collect();
@@ -114,9 +120,17 @@ fn render_explanation(explanation: &Explanation) -> String {
         out.push_str("  (secret)");
     }
     out.push('\n');
-    let width = explanation.chain.iter().map(|s| s.origin.len()).max().unwrap_or(0);
+    let width = explanation
+        .chain
+        .iter()
+        .map(|s| s.origin.len())
+        .max()
+        .unwrap_or(0);
     for step in &explanation.chain {
-        out.push_str(&format!("  {:width$}  {:<10}  {}\n", step.origin, step.action, step.source));
+        out.push_str(&format!(
+            "  {:width$}  {:<10}  {}\n",
+            step.origin, step.action, step.source
+        ));
     }
     out
 }

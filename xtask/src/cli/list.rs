@@ -76,7 +76,11 @@ fn collect(repo: &Repo) -> Result<Listing> {
     }
     // The order of a release's life: kind stages, remote ones, protected last.
     stages.sort_by(|a, b| {
-        (a.protected, a.target == Target::Remote, &a.name).cmp(&(b.protected, b.target == Target::Remote, &b.name))
+        (a.protected, a.target == Target::Remote, &a.name).cmp(&(
+            b.protected,
+            b.target == Target::Remote,
+            &b.name,
+        ))
     });
     let mut clusters = Vec::new();
     for name in repo.cluster_names()? {
@@ -105,8 +109,16 @@ fn collect(repo: &Repo) -> Result<Listing> {
 }
 
 fn render(listing: &Listing) -> String {
-    let mut out = format!("{} ({})\nStages (default: {})\n", listing.project, listing.root, listing.default_stage);
-    let width = listing.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let mut out = format!(
+        "{} ({})\nStages (default: {})\n",
+        listing.project, listing.root, listing.default_stage
+    );
+    let width = listing
+        .stages
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
     for stage in &listing.stages {
         let protected = if stage.protected { "protected" } else { "" };
         out.push_str(&format!(
@@ -119,7 +131,10 @@ fn render(listing: &Listing) -> String {
         out.push_str("  (none yet: add clusters/<name>/cluster.toml)\n");
     }
     for cluster in &listing.clusters {
-        out.push_str(&format!("  {:<12}  {}\n", cluster.name, cluster.description));
+        out.push_str(&format!(
+            "  {:<12}  {}\n",
+            cluster.name, cluster.description
+        ));
         for app in &cluster.apps {
             out.push_str(&format!("    {:<10}  {}\n", app.name, app.description));
         }

@@ -40,7 +40,10 @@ pub struct ShellArgs {
 
 impl ShellArgs {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
-        let depth: u32 = std::env::var("XTASK_DEPTH").ok().and_then(|d| d.parse().ok()).unwrap_or(0);
+        let depth: u32 = std::env::var("XTASK_DEPTH")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
         if depth > 0 && !self.nest && !self.switch {
             bail!(
                 "you are already in a Stagecraft shell (stage {})\n  \
@@ -94,7 +97,8 @@ impl ShellArgs {
         let depth = if self.switch { depth.max(1) } else { depth + 1 };
         let mut env = environment::overlay(&base, &stage_env.entries);
         env.push(("XTASK_DEPTH".to_owned(), depth.to_string()));
-        let exe = std::env::current_exe().context("cannot find the path of the running xtask binary")?;
+        let exe =
+            std::env::current_exe().context("cannot find the path of the running xtask binary")?;
         let launched = Launch {
             kind,
             program,

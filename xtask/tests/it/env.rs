@@ -21,15 +21,27 @@ struct Layers {
 /// the given variables. Each file puts its first variable on line 2
 /// (envs/local.toml: line 5) and its stage table's first on line 4.
 fn layered(layers: Layers) -> TestRepo {
-    let stage_file = |emoji: &str, vars: &str| format!("emoji = \"{emoji}\"\ndescription = \"d\"\ntarget = \"kind\"\n[vars]\n{vars}");
-    let scoped = |vars: &str, stage_vars: &str| format!("[vars]\n{vars}\n[stages.local.vars]\n{stage_vars}");
+    let stage_file = |emoji: &str, vars: &str| {
+        format!("emoji = \"{emoji}\"\ndescription = \"d\"\ntarget = \"kind\"\n[vars]\n{vars}")
+    };
+    let scoped =
+        |vars: &str, stage_vars: &str| format!("[vars]\n{vars}\n[stages.local.vars]\n{stage_vars}");
     TestRepo::with_files(&[
-        ("shell.toml", "[project]\nname = \"t\"\ndefault_stage = \"local\"\n"),
+        (
+            "shell.toml",
+            "[project]\nname = \"t\"\ndefault_stage = \"local\"\n",
+        ),
         ("envs/comm.toml", &format!("[vars]\n{}", layers.comm)),
         ("envs/local.toml", &stage_file("🐣", layers.stage)),
         ("envs/test.toml", &stage_file("🛠️", "")),
-        ("clusters/c1/cluster.toml", &scoped(layers.cluster, layers.cluster_stage)),
-        ("clusters/c1/apps/a1/app.toml", &scoped(layers.app, layers.app_stage)),
+        (
+            "clusters/c1/cluster.toml",
+            &scoped(layers.cluster, layers.cluster_stage),
+        ),
+        (
+            "clusters/c1/apps/a1/app.toml",
+            &scoped(layers.app, layers.app_stage),
+        ),
     ])
 }
 
@@ -109,7 +121,10 @@ const CASES: &[Case] = &[
             ..EMPTY
         },
         args: &["--app", "a1"],
-        expect: Expect::Values(&[("C", "a-b-local-c1-a1"), ("D", "${A} costs $5 and $HOME stays")]),
+        expect: Expect::Values(&[
+            ("C", "a-b-local-c1-a1"),
+            ("D", "${A} costs $5 and $HOME stays"),
+        ]),
     },
     Case {
         name: "a reference uses the final value, whatever the layer",
@@ -172,7 +187,9 @@ const CASES: &[Case] = &[
             ..EMPTY
         },
         args: &[],
-        expect: Expect::Error(&["envs/comm.toml:2: `A` refers to itself, but no earlier layer defines it"]),
+        expect: Expect::Error(&[
+            "envs/comm.toml:2: `A` refers to itself, but no earlier layer defines it",
+        ]),
     },
     Case {
         name: "every missing required variable is listed with its description",
@@ -255,7 +272,10 @@ const CASES: &[Case] = &[
             ..EMPTY
         },
         args: &["--explain", "DATABSE_URL"],
-        expect: Expect::Error(&["unknown variable `DATABSE_URL`", "did you mean `DATABASE_URL`?"]),
+        expect: Expect::Error(&[
+            "unknown variable `DATABSE_URL`",
+            "did you mean `DATABASE_URL`?",
+        ]),
     },
     Case {
         name: "KUBECONFIG cannot be overridden by a config file",
@@ -269,7 +289,10 @@ const CASES: &[Case] = &[
 ];
 
 fn squash(text: &str) -> String {
-    text.split('\n').map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
+    text.split('\n')
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 const EMPTY: Layers = Layers {
@@ -308,7 +331,10 @@ fn layering_table() {
                 let mut from = 0;
                 for line in *lines {
                     let at = squashed[from..].find(&squash(line));
-                    assert!(at.is_some(), "stdout lacks {line:?} (in order) in {context}");
+                    assert!(
+                        at.is_some(),
+                        "stdout lacks {line:?} (in order) in {context}"
+                    );
                     from += at.unwrap() + line.len().min(1);
                 }
             }
@@ -316,11 +342,17 @@ fn layering_table() {
                 assert!(run.code.is_some_and(|c| c != 0), "{context}");
                 assert!(run.stdout.is_empty(), "{context}");
                 for part in *parts {
-                    assert!(run.stderr.contains(part), "stderr lacks {part:?} in {context}");
+                    assert!(
+                        run.stderr.contains(part),
+                        "stderr lacks {part:?} in {context}"
+                    );
                 }
             }
         }
-        assert!(!run.stdout.contains("hunter2") || case.args.contains(&"--reveal"), "{context}");
+        assert!(
+            !run.stdout.contains("hunter2") || case.args.contains(&"--reveal"),
+            "{context}"
+        );
     }
 }
 
@@ -364,8 +396,14 @@ fn hostile_repo() -> TestRepo {
         .map(|(i, v)| format!("V{i} = {}\n", toml_string(v)))
         .collect();
     TestRepo::with_files(&[
-        ("shell.toml", "[project]\nname = \"t\"\ndefault_stage = \"local\"\n"),
-        ("envs/local.toml", &format!("emoji = \"🐣\"\ndescription = \"d\"\ntarget = \"kind\"\n[vars]\n{vars}")),
+        (
+            "shell.toml",
+            "[project]\nname = \"t\"\ndefault_stage = \"local\"\n",
+        ),
+        (
+            "envs/local.toml",
+            &format!("emoji = \"🐣\"\ndescription = \"d\"\ntarget = \"kind\"\n[vars]\n{vars}"),
+        ),
     ])
 }
 
@@ -393,7 +431,11 @@ fn round_trip(format: &str, shell: &[&str], script: impl Fn(usize) -> String) {
         .env("LANG", "C.UTF-8")
         .status()
         .unwrap();
-    assert!(status.success(), "{format}: the shell failed on:\n{}", run.stdout);
+    assert!(
+        status.success(),
+        "{format}: the shell failed on:\n{}",
+        run.stdout
+    );
     for (i, expected) in HOSTILE.iter().enumerate() {
         let got = fs::read(work.join(format!("out{i}"))).unwrap();
         assert_eq!(
@@ -408,13 +450,20 @@ fn round_trip(format: &str, shell: &[&str], script: impl Fn(usize) -> String) {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with("pwned"))
         .collect();
-    assert!(stray.is_empty(), "{format}: eval ran a command substitution: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "{format}: eval ran a command substitution: {stray:?}"
+    );
 }
 
 #[test]
 fn bash_format_round_trips() {
     round_trip("bash", &["bash", "--norc", "-c"], |i| {
-        let load = if i == 0 { "eval \"$(cat env.out)\"\n" } else { "" };
+        let load = if i == 0 {
+            "eval \"$(cat env.out)\"\n"
+        } else {
+            ""
+        };
         format!("{load}printf '%s' \"$V{i}\" > out{i}")
     });
 }
@@ -422,7 +471,11 @@ fn bash_format_round_trips() {
 #[test]
 fn zsh_format_round_trips() {
     round_trip("zsh", &["zsh", "-f", "-c"], |i| {
-        let load = if i == 0 { "eval \"$(cat env.out)\"\n" } else { "" };
+        let load = if i == 0 {
+            "eval \"$(cat env.out)\"\n"
+        } else {
+            ""
+        };
         format!("{load}printf '%s' \"$V{i}\" > out{i}")
     });
 }
@@ -438,7 +491,11 @@ fn fish_format_round_trips() {
 #[test]
 fn dotenv_format_round_trips_through_posix_sh() {
     round_trip("dotenv", &["sh", "-c"], |i| {
-        let load = if i == 0 { "set -a; . ./env.out; set +a\n" } else { "" };
+        let load = if i == 0 {
+            "set -a; . ./env.out; set +a\n"
+        } else {
+            ""
+        };
         format!("{load}printf '%s' \"$V{i}\" > out{i}")
     });
 }
@@ -456,7 +513,13 @@ fn json_format_round_trips() {
 fn scope_follows_the_current_folder() {
     let repo = TestRepo::example();
     fs::create_dir_all(repo.root.join("clusters/hmlet/apps/photos/src/deep")).unwrap();
-    let json = repo.run_in("clusters/hmlet/apps/photos/src/deep", ["env", "local", "--json"]).ok().json();
+    let json = repo
+        .run_in(
+            "clusters/hmlet/apps/photos/src/deep",
+            ["env", "local", "--json"],
+        )
+        .ok()
+        .json();
     assert_eq!(json["XTASK_CLUSTER"], "hmlet");
     assert_eq!(json["XTASK_APP"], "photos");
     assert_eq!(json["PHOTOS_BUCKET"], "photos-local");
@@ -465,15 +528,24 @@ fn scope_follows_the_current_folder() {
     assert_eq!(json["XTASK_CLUSTER"], "hmlet");
     assert_eq!(json["XTASK_STAGE"], "local", "default_stage of shell.toml");
     assert!(json.get("XTASK_APP").is_none());
-    let json = repo.run_in("envs", ["env", "test", "--app", "frontend", "--json"]).ok().json();
-    assert_eq!(json["XTASK_CLUSTER"], "hmlet", "an app's cluster is found from its name");
+    let json = repo
+        .run_in("envs", ["env", "test", "--app", "frontend", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        json["XTASK_CLUSTER"], "hmlet",
+        "an app's cluster is found from its name"
+    );
     assert_eq!(json["PUBLIC_URL"], "https://photos.test.localtest.me");
 }
 
 #[test]
 fn path_puts_pinned_tools_and_bin_folders_first() {
     let repo = TestRepo::example();
-    let json = repo.run(["env", "local", "--app", "photos", "--json"]).ok().json();
+    let json = repo
+        .run(["env", "local", "--app", "photos", "--json"])
+        .ok()
+        .json();
     let root = repo.root.display();
     let expected = format!(
         "{root}/deps/bin:{root}/.bin:{root}/clusters/hmlet/.bin:{root}/clusters/hmlet/apps/photos/.bin:{}",
@@ -491,7 +563,10 @@ fn kubeconfig_is_per_cluster_and_stage_and_never_the_users() {
     fs::create_dir_all(&kube_dir).unwrap();
     let users = "apiVersion: v1\nkind: Config\ncurrent-context: personal\ncontexts:\n- name: personal\n  context: {cluster: personal}\nclusters:\n- name: personal\n  cluster: {server: 'https://personal.example:6443'}\n";
     fs::write(kube_dir.join("config"), users).unwrap();
-    repo.env.insert("KUBECONFIG".into(), kube_dir.join("config").display().to_string());
+    repo.env.insert(
+        "KUBECONFIG".into(),
+        kube_dir.join("config").display().to_string(),
+    );
 
     let mut seen = Vec::new();
     for (stage, args) in [
@@ -503,11 +578,20 @@ fn kubeconfig_is_per_cluster_and_stage_and_never_the_users() {
     ] {
         let mut all = vec!["env", stage, "--json"];
         all.extend(args);
-        let kubeconfig = repo.run(&all).ok().json()["KUBECONFIG"].as_str().unwrap().to_owned();
-        assert!(kubeconfig.starts_with(&format!("{}/deps/kube/", repo.root.display())), "{kubeconfig}");
+        let kubeconfig = repo.run(&all).ok().json()["KUBECONFIG"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            kubeconfig.starts_with(&format!("{}/deps/kube/", repo.root.display())),
+            "{kubeconfig}"
+        );
         seen.push(kubeconfig);
     }
-    assert!(seen[0] == seen[1], "one cluster, one stage, one file: {seen:?}");
+    assert!(
+        seen[0] == seen[1],
+        "one cluster, one stage, one file: {seen:?}"
+    );
     let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
     assert_eq!(distinct.len(), 4, "{seen:?}");
     assert!(seen[0].ends_with("/deps/kube/hmlet-local.yaml"));
@@ -516,14 +600,44 @@ fn kubeconfig_is_per_cluster_and_stage_and_never_the_users() {
     // Real kubectl in the stage writes and reads only the stage's file.
     let kubectl = test_tool("kubectl");
     repo.run([
-        "run", "local", "--app", "photos", "--",
-        kubectl.to_str().unwrap(), "config", "set-context", "stage-ctx", "--cluster=kind-hmlet-local",
+        "run",
+        "local",
+        "--app",
+        "photos",
+        "--",
+        kubectl.to_str().unwrap(),
+        "config",
+        "set-context",
+        "stage-ctx",
+        "--cluster=kind-hmlet-local",
     ])
     .ok();
-    let view = repo.run(["run", "local", "--app", "photos", "--", kubectl.to_str().unwrap(), "config", "get-contexts", "-o", "name"]);
-    assert_eq!(view.ok().stdout, "stage-ctx\n", "kubectl saw the user's contexts: {view:#?}");
-    assert!(repo.read("deps/kube/hmlet-local.yaml").contains("stage-ctx"));
-    assert_eq!(fs::read_to_string(kube_dir.join("config")).unwrap(), users, "~/.kube/config was written");
+    let view = repo.run([
+        "run",
+        "local",
+        "--app",
+        "photos",
+        "--",
+        kubectl.to_str().unwrap(),
+        "config",
+        "get-contexts",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        view.ok().stdout,
+        "stage-ctx\n",
+        "kubectl saw the user's contexts: {view:#?}"
+    );
+    assert!(
+        repo.read("deps/kube/hmlet-local.yaml")
+            .contains("stage-ctx")
+    );
+    assert_eq!(
+        fs::read_to_string(kube_dir.join("config")).unwrap(),
+        users,
+        "~/.kube/config was written"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod support;
 mod tmux;
 
-mod shell;
 mod env;
 mod errors;
 mod run;
+mod shell;

@@ -111,7 +111,10 @@ fn drive(case: &Case) {
     ));
     let screen = t.wait_for("R1 stage=local log=debug bucket=photos-local depth=1 pid=");
     let pid = field(&screen, "R1 ", "pid=");
-    assert!(screen.contains(&format!("kc={}", kubeconfig.display())), "{screen}");
+    assert!(
+        screen.contains(&format!("kc={}", kubeconfig.display())),
+        "{screen}"
+    );
 
     t.send_line("hello");
     t.wait_for(&format!("hello-from-{}-alias", case.shell));
@@ -132,7 +135,10 @@ fn drive(case: &Case) {
 
     t.send_line("stage test");
     t.wait_for(&format!("🛠️ test hmlet/photos {}", case.prompt));
-    t.send_line(&format!("echo \"R2 stage=$XTASK_STAGE depth=$XTASK_DEPTH pid={}\"", case.pid));
+    t.send_line(&format!(
+        "echo \"R2 stage=$XTASK_STAGE depth=$XTASK_DEPTH pid={}\"",
+        case.pid
+    ));
     t.wait_for(&format!("R2 stage=test depth=1 pid={pid}"));
     // The variables of the stage left behind do not leak into the new one.
     t.send_line("printenv PHOTOS_UPLOAD_LIMIT_MB || echo R3-unset");
@@ -144,11 +150,18 @@ fn drive(case: &Case) {
 
     t.send_line("exit 3");
     t.wait_for("EXIT:3");
-    assert_eq!(stagecraft_temp_files(&repo), Vec::<String>::new(), "temporary files left behind");
+    assert_eq!(
+        stagecraft_temp_files(&repo),
+        Vec::<String>::new(),
+        "temporary files left behind"
+    );
     assert!(!repo.home.join(".kube").exists(), "~/.kube was created");
     if case.shell == "zsh" {
         let history = fs::read_to_string(repo.home.join(".zsh_custom_history")).unwrap();
-        assert!(history.contains("R2 stage="), "the user's HISTFILE has the session:\n{history}");
+        assert!(
+            history.contains("R2 stage="),
+            "the user's HISTFILE has the session:\n{history}"
+        );
     }
 }
 
@@ -199,4 +212,37 @@ fn shell_refuses_an_unsupported_shell_with_a_hint() {
         .fails()
         .stderr_has("`/bin/tcsh`, which is not supported")
         .stderr_has("--shell bash");
+}
+
+/// Ctrl-C goes to the wrapped command, which decides how it exits; xtask
+/// reports that exit code instead of dying with it.
+#[test]
+fn ctrl_c_is_the_wrapped_commands_to_handle() {
+    let repo = TestRepo::example();
+    let base = repo.home.parent().unwrap();
+    let t = Tmux::start(
+        base,
+        &repo.root,
+        &repo.base_env(),
+        XTASK,
+        &[
+            "run",
+            "local",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo caught-int; exit 7' INT; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    t.wait_for("ready");
+    let ok = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(base.join("tmux.sock"))
+        .args(["send-keys", "-t", "0", "C-c"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    t.wait_for("caught-int");
+    t.wait_for("EXIT:7");
 }

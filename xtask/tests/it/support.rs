@@ -13,7 +13,10 @@ pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 /// The workspace root: the example monorepo the tests copy.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The real helm and kubectl that `.ci/tools.sh` unpacks.
@@ -61,7 +64,10 @@ impl TestRepo {
     }
 
     fn blank() -> TestRepo {
-        let dir = tempfile::Builder::new().prefix("stagecraft-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("stagecraft-it-")
+            .tempdir()
+            .unwrap();
         let base = dir.path().canonicalize().unwrap();
         let root = base.join("repo");
         let home = base.join("home");
@@ -91,7 +97,11 @@ impl TestRepo {
 
     /// PATH for the commands: the extra folders, then the system's.
     pub fn path(&self) -> String {
-        let mut dirs: Vec<String> = self.extra_path.iter().map(|p| p.display().to_string()).collect();
+        let mut dirs: Vec<String> = self
+            .extra_path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(str::to_owned));
         dirs.join(":")
     }
@@ -154,7 +164,9 @@ pub fn copy_tree(src: &Path, dst: &Path) {
     if src.is_dir() {
         let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
         // Downloads and kubeconfigs of the developer's checkout stay there.
-        if src.parent().is_some_and(|p| p.ends_with("deps")) && ["bin", "kube", ".cache"].contains(&name) {
+        if src.parent().is_some_and(|p| p.ends_with("deps"))
+            && ["bin", "kube", ".cache"].contains(&name)
+        {
             return;
         }
         fs::create_dir_all(dst).unwrap();
@@ -194,19 +206,28 @@ impl Run {
 
     #[track_caller]
     pub fn fails(&self) -> &Run {
-        assert!(self.code.is_some_and(|c| c != 0), "expected failure:\n{self:#?}");
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "expected failure:\n{self:#?}"
+        );
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{self:#?}");
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{self:#?}"
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{self:#?}");
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{self:#?}"
+        );
         self
     }
 

@@ -14,7 +14,13 @@ impl Tmux {
     /// Starts `program args` in `cwd` in a new tmux server of its own (its
     /// socket in `socket_dir`), with exactly `env`. When the program ends,
     /// its exit status is printed as `EXIT:<code>`.
-    pub fn start(socket_dir: &Path, cwd: &Path, env: &[(String, String)], program: &str, args: &[&str]) -> Tmux {
+    pub fn start(
+        socket_dir: &Path,
+        cwd: &Path,
+        env: &[(String, String)],
+        program: &str,
+        args: &[&str],
+    ) -> Tmux {
         let socket = socket_dir.join("tmux.sock");
         let mut line = String::from("env -i");
         for (k, v) in env {
@@ -30,7 +36,18 @@ impl Tmux {
         let status = Command::new("tmux")
             .arg("-S")
             .arg(&socket)
-            .args(["-u", "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c"])
+            .args([
+                "-u",
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-c",
+            ])
             .arg(cwd)
             .arg(line)
             .env("LANG", "C.UTF-8")
@@ -48,8 +65,18 @@ impl Tmux {
 
     /// Types a line and presses Enter.
     pub fn send_line(&self, text: &str) {
-        let ok = self.tmux().args(["send-keys", "-t", "0", "-l", text]).status().unwrap().success()
-            && self.tmux().args(["send-keys", "-t", "0", "Enter"]).status().unwrap().success();
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "0", "-l", text])
+            .status()
+            .unwrap()
+            .success()
+            && self
+                .tmux()
+                .args(["send-keys", "-t", "0", "Enter"])
+                .status()
+                .unwrap()
+                .success();
         assert!(ok, "tmux send-keys failed");
     }
 
