@@ -2,7 +2,7 @@
 
 /// The candidate closest to `input`, when it is close enough to be a typo.
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (input.chars().count() / 3).max(2);
+    let limit = input.chars().count().div_ceil(3).max(2);
     candidates
         .into_iter()
         .map(|c| (distance(input, c), c))
