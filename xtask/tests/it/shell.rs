@@ -133,6 +133,17 @@ fn drive(case: &Case) {
     t.send_line("stage lcoal");
     t.wait_for("did you mean `local`?");
 
+    if case.shell == "bash" {
+        // --nest opens a second level on purpose; `exit` comes back.
+        t.send_line(&format!("{XTASK} shell test --nest"));
+        t.wait_for(&format!("🛠️ test hmlet/photos {}", case.prompt));
+        t.send_line("echo \"N depth=$XTASK_DEPTH stage=$XTASK_STAGE\"");
+        t.wait_for("N depth=2 stage=test");
+        t.send_line("exit");
+        t.send_line("echo \"B depth=$XTASK_DEPTH stage=$XTASK_STAGE\"");
+        t.wait_for("B depth=1 stage=local");
+    }
+
     t.send_line("stage test");
     t.wait_for(&format!("🛠️ test hmlet/photos {}", case.prompt));
     t.send_line(&format!(
