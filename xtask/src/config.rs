@@ -22,6 +22,16 @@ pub struct ShellToml {
     pub project: ProjectSection,
     #[serde(default)]
     pub prompt: PromptSection,
+    #[serde(default)]
+    pub deps: DepsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepsSection {
+    /// Download from here instead: `https://HOST/PATH` becomes
+    /// `<mirror>/HOST/PATH`. `XTASK_DEPS_MIRROR` wins over it.
+    pub mirror: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

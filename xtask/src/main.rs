@@ -3,11 +3,13 @@
 
 mod cli;
 mod config;
+mod download;
 mod environment;
 mod process;
 mod repo;
 mod shells;
 mod suggest;
+mod tools;
 mod ui;
 
 use std::process::ExitCode;

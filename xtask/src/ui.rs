@@ -45,3 +45,10 @@ fn paint(code: &str, text: &str) -> String {
         text.to_owned()
     }
 }
+
+/// A status line on stderr, silenced by `--quiet`.
+pub fn info(message: &str) {
+    if !quiet() {
+        eprintln!("{message}");
+    }
+}

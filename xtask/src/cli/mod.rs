@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they
 //! run in. One module per subcommand.
 
+mod deps;
 mod env;
 mod list;
 mod run;
@@ -46,6 +47,7 @@ enum Command {
     Env(env::EnvArgs),
     Run(run::RunArgs),
     List(list::ListArgs),
+    Deps(deps::DepsArgs),
 }
 
 impl Cli {
@@ -56,6 +58,7 @@ impl Cli {
             Command::Env(args) => args.run(&ctx),
             Command::Run(args) => args.run(&ctx),
             Command::List(args) => args.run(&ctx),
+            Command::Deps(args) => args.run(&ctx),
         }
     }
 }

@@ -4,7 +4,9 @@
 mod support;
 mod tmux;
 
+mod deps;
 mod env;
 mod errors;
+mod http;
 mod run;
 mod shell;
