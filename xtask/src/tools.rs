@@ -67,7 +67,7 @@ impl Pins {
         let path = repo.root.join(DEPS_FILE);
         if !path.is_file() {
             bail!(
-                "{DEPS_FILE} does not exist\n  hint: create it with a [tools.<name>] table per tool (see docs/deps.md)"
+                "{DEPS_FILE} does not exist\n  hint: create it with a [tools.<name>] table per tool, as docs/deps.md shows"
             );
         }
         let file: Loaded<DepsToml> = config::load(&path, DEPS_FILE.to_owned())?;
