@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
+use crate::ui;
+
 /// Attempts for a transient failure (reset connection, 5xx, timeout).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -113,6 +115,9 @@ impl Client {
         progress: &dyn Fn(Progress),
     ) -> Result<Fetched, Failure> {
         sink.reset().map_err(|e| Failure::Final(e.into()))?;
+        if ui::verbose() {
+            eprintln!("{}", ui::dim(&format!("+ GET {url}")));
+        }
         if let Some(path) = url.strip_prefix("file://") {
             let file = File::open(path)
                 .map_err(|e| Failure::Final(anyhow!("cannot read {path} (from {url}): {e}")))?;

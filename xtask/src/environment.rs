@@ -121,12 +121,7 @@ impl Model {
             let file = repo.cluster(cluster)?;
             model.add_layer(&file, &file.value.vars)?;
             check_stage_keys(&file, file.value.stages.keys(), &stage_names)?;
-            if let Some((_, table)) = file
-                .value
-                .stages
-                .iter()
-                .find(|(k, _)| k.get_ref() == &stage.name)
-            {
+            if let Some(table) = for_stage(&file.value.stages, &stage.name) {
                 model.add_layer(&file, &table.vars)?;
                 if let Some(ctx) = &table.context {
                     if stage.target() == Target::Kind {
@@ -145,12 +140,7 @@ impl Model {
                 let file = repo.app(cluster, app)?;
                 model.add_layer(&file, &file.value.vars)?;
                 check_stage_keys(&file, file.value.stages.keys(), &stage_names)?;
-                if let Some((_, table)) = file
-                    .value
-                    .stages
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == &stage.name)
-                {
+                if let Some(table) = for_stage(&file.value.stages, &stage.name) {
                     model.add_layer(&file, &table.vars)?;
                 }
             }
@@ -686,6 +676,14 @@ fn check_stage_keys<'a, T>(
         }
     }
     Ok(())
+}
+
+/// The `[stages.<stage>]` table of a cluster or app file.
+fn for_stage<'a, T>(stages: &'a BTreeMap<toml::Spanned<String>, T>, stage: &str) -> Option<&'a T> {
+    stages
+        .iter()
+        .find(|(k, _)| k.get_ref() == stage)
+        .map(|(_, table)| table)
 }
 
 fn path_prefix(repo: &Repo, scope: &Scope) -> Vec<String> {

@@ -456,28 +456,24 @@ fn round_trip(format: &str, shell: &[&str], script: impl Fn(usize) -> String) {
     );
 }
 
+/// bash and zsh: eval the output, then write V<i> as it is.
+fn posix_eval(i: usize) -> String {
+    let load = if i == 0 {
+        "eval \"$(cat env.out)\"\n"
+    } else {
+        ""
+    };
+    format!("{load}printf '%s' \"$V{i}\" > out{i}")
+}
+
 #[test]
 fn bash_format_round_trips() {
-    round_trip("bash", &["bash", "--norc", "-c"], |i| {
-        let load = if i == 0 {
-            "eval \"$(cat env.out)\"\n"
-        } else {
-            ""
-        };
-        format!("{load}printf '%s' \"$V{i}\" > out{i}")
-    });
+    round_trip("bash", &["bash", "--norc", "-c"], posix_eval);
 }
 
 #[test]
 fn zsh_format_round_trips() {
-    round_trip("zsh", &["zsh", "-f", "-c"], |i| {
-        let load = if i == 0 {
-            "eval \"$(cat env.out)\"\n"
-        } else {
-            ""
-        };
-        format!("{load}printf '%s' \"$V{i}\" > out{i}")
-    });
+    round_trip("zsh", &["zsh", "-f", "-c"], posix_eval);
 }
 
 #[test]
