@@ -210,7 +210,7 @@ impl Record {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "status")]
+#[serde(rename_all = "kebab-case", tag = "status")]
 pub enum Status {
     UpToDate,
     Missing,
@@ -667,6 +667,29 @@ mod tests {
         assert!(check_link("dir/link", "../../etc/passwd", false).is_err());
         assert!(check_link("link", "/etc/passwd", false).is_err());
         assert!(check_link("link", "../x", true).is_err());
+    }
+
+    fn temp_repo() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("shell.toml"), "[project]\nname = \"t\"\ndefault_stage = \"local\"\n").unwrap();
+        let repo = Repo::discover(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn resolve_prefers_deps_bin_then_path() {
+        let (_dir, repo) = temp_repo();
+        assert!(resolve(&repo, "sh").unwrap().ends_with("bin/sh"), "from PATH");
+        fs::create_dir_all(bin_dir(&repo)).unwrap();
+        fs::write(bin_dir(&repo).join("sh"), "").unwrap();
+        assert_eq!(resolve(&repo, "sh").unwrap(), bin_dir(&repo).join("sh"));
+    }
+
+    #[test]
+    fn a_missing_tool_says_how_to_install_it() {
+        let (_dir, repo) = temp_repo();
+        let err = resolve(&repo, "stagecraft-no-such-tool").unwrap_err().to_string();
+        assert!(err.contains("run `cargo xtask deps install stagecraft-no-such-tool`"), "{err}");
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn installs_four_tools_then_a_second_run_makes_no_request() {
         .find(|t| t["name"] == "kubectl")
         .unwrap();
     assert_eq!(kubectl["installed"], "1.35.2");
-    assert_eq!(kubectl["status"], "uptodate");
+    assert_eq!(kubectl["status"], "up-to-date");
     assert_eq!(
         kubectl["resolved"],
         repo.root.join("deps/bin/kubectl").display().to_string()
