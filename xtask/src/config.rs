@@ -128,6 +128,10 @@ pub struct ClusterToml {
 pub struct ClusterStage {
     /// Overrides the stage's context for this cluster (remote targets only).
     pub context: Option<Spanned<String>>,
+    /// Host ports of the kind cluster's ingress (kind targets only): each
+    /// kind stage needs its own, so local and test run side by side.
+    pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
     #[serde(default)]
     pub vars: VarTable,
 }
@@ -138,6 +142,12 @@ pub struct ClusterStage {
 pub struct AppToml {
     #[serde(default)]
     pub description: String,
+    /// The app's Kubernetes namespace (default: the app's name).
+    pub namespace: Option<String>,
+    /// Ingress hostnames, with `${VAR}` from the app's environment in the
+    /// stage (`photos.${DOMAIN}`).
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub vars: VarTable,
     #[serde(default)]

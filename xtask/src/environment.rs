@@ -436,29 +436,20 @@ impl Model {
             text: String::with_capacity(text.len()),
             secret: false,
         };
-        let mut rest = text;
-        while let Some(dollar) = rest.find('$') {
-            out.text.push_str(&rest[..dollar]);
-            let after = &rest[dollar + 1..];
-            if let Some(after) = after.strip_prefix('$') {
-                out.text.push('$');
-                rest = after;
-                continue;
-            }
-            let Some(body) = after.strip_prefix('{') else {
-                out.text.push('$');
-                rest = after;
-                continue;
+        let pieces = pieces(text).map_err(|problem| {
+            Failure::Fatal(anyhow!(
+                "{origin}: `{}` has {problem}\n  hint: close it with `}}`, or write `$$` for a literal `$`",
+                var.name
+            ))
+        })?;
+        for piece in pieces {
+            let name = match piece {
+                Piece::Text(text) => {
+                    out.text.push_str(text);
+                    continue;
+                }
+                Piece::Ref(name) => name,
             };
-            let Some(close) = body.find('}') else {
-                return Err(anyhow!(
-                    "{origin}: `{}` has an unterminated `${{`\n  hint: close it with `}}`, or write `$$` for a literal `$`",
-                    var.name
-                )
-                .into());
-            };
-            let name = &body[..close];
-            rest = &body[close + 1..];
             let value = if name == var.name {
                 if level == 0 {
                     return Err(anyhow!(
@@ -485,7 +476,6 @@ impl Model {
             out.text.push_str(&value.text);
             out.secret |= value.secret;
         }
-        out.text.push_str(rest);
         Ok(out)
     }
 
@@ -676,6 +666,51 @@ fn check_stage_keys<'a, T>(
         }
     }
     Ok(())
+}
+
+/// A template cut at its `${NAME}` references; `$$` is a literal `$`.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Ref(&'a str),
+}
+
+fn pieces(text: &str) -> std::result::Result<Vec<Piece<'_>>, &'static str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push(Piece::Text(&rest[..dollar]));
+        let after = &rest[dollar + 1..];
+        if let Some(after) = after.strip_prefix('$') {
+            out.push(Piece::Text("$"));
+            rest = after;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let close = body.find('}').ok_or("an unterminated `${`")?;
+            out.push(Piece::Ref(&body[..close]));
+            rest = &body[close + 1..];
+        } else {
+            out.push(Piece::Text("$"));
+            rest = after;
+        }
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+/// Fills `${NAME}` from resolved entries: for templates outside the
+/// variables (an app's `hosts`). The error names what is missing.
+pub fn expand(text: &str, entries: &[Entry]) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    for piece in pieces(text).map_err(str::to_owned)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Ref(name) => match entries.iter().find(|e| e.name == name) {
+                Some(entry) => out.push_str(&entry.value),
+                None => return Err(format!("undefined variable `${{{name}}}`")),
+            },
+        }
+    }
+    Ok(out)
 }
 
 /// The `[stages.<stage>]` table of a cluster or app file.

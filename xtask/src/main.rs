@@ -2,9 +2,11 @@
 //! This file only parses the command line and dispatches.
 
 mod cli;
+mod cluster;
 mod config;
 mod download;
 mod environment;
+mod hosts;
 mod process;
 mod repo;
 mod shells;

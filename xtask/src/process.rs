@@ -22,6 +22,8 @@ pub struct Cmd {
     args: Vec<OsString>,
     dir: Option<PathBuf>,
     env: Option<Vec<(String, String)>>,
+    extra_env: Vec<(String, OsString)>,
+    stdin: Option<Vec<u8>>,
 }
 
 impl Cmd {
@@ -31,6 +33,29 @@ impl Cmd {
             args: Vec::new(),
             dir: None,
             env: None,
+            extra_env: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// Sets one variable on top of the inherited environment.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Cmd {
+        self.extra_env.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Feeds these bytes on stdin.
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// The command line and, for a command fed on stdin, a here-document:
+    /// what a dry run prints, ready to paste into a shell.
+    pub fn script(&self) -> String {
+        match &self.stdin {
+            Some(bytes) => format!("{self} <<'EOF'\n{}\nEOF", String::from_utf8_lossy(bytes).trim_end()),
+            None => self.to_string(),
         }
     }
 
@@ -65,6 +90,12 @@ impl Cmd {
         }
         if let Some(env) = &self.env {
             expr = expr.full_env(env.iter().map(|(k, v)| (k, v)));
+        }
+        for (key, value) in &self.extra_env {
+            expr = expr.env(key, value);
+        }
+        if let Some(bytes) = &self.stdin {
+            expr = expr.stdin_bytes(bytes.clone());
         }
         expr.unchecked()
     }
@@ -123,11 +154,47 @@ impl Cmd {
 /// A copy-pasteable command line.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&shells::posix_quote_word(&self.program.to_string_lossy()))?;
-        for arg in &self.args {
-            write!(f, " {}", shells::posix_quote_word(&arg.to_string_lossy()))?;
+        let words: Vec<String> = std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        f.write_str(&shells::posix_line(&words))
+    }
+}
+
+/// The seam for the commands a task runs against tools (docker, kind,
+/// kubectl): changes run, or in a dry run are printed and not run; probes
+/// (read-only questions) likewise, and in a dry run answer "nothing there",
+/// so a dry run prints every command of a first run, in order.
+pub struct Runner {
+    pub dry_run: bool,
+}
+
+impl Runner {
+    /// A command that changes something; its output is captured and shown
+    /// only in the error when it fails.
+    pub fn run(&self, cmd: &Cmd) -> Result<String> {
+        if self.dry_run {
+            println!("{}", cmd.script());
+            return Ok(String::new());
         }
-        Ok(())
+        cmd.read()
+    }
+
+    /// A question whose failure means "no" (`docker inspect` of a missing
+    /// container): its stdout, or None.
+    pub fn probe(&self, cmd: &Cmd) -> Option<String> {
+        if self.dry_run {
+            println!("{}", cmd.script());
+            return None;
+        }
+        cmd.read().ok()
+    }
+
+    /// A question that must be answered (`kind get clusters`); empty in a
+    /// dry run.
+    pub fn ask(&self, cmd: &Cmd) -> Result<String> {
+        self.run(cmd)
     }
 }
 

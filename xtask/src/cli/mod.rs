@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they
 //! run in. One module per subcommand.
 
+mod cluster;
 mod deps;
 mod env;
 mod list;
@@ -48,6 +49,7 @@ enum Command {
     Run(run::RunArgs),
     List(list::ListArgs),
     Deps(deps::DepsArgs),
+    Cluster(cluster::ClusterArgs),
 }
 
 impl Cli {
@@ -59,6 +61,7 @@ impl Cli {
             Command::Run(args) => args.run(&ctx),
             Command::List(args) => args.run(&ctx),
             Command::Deps(args) => args.run(&ctx),
+            Command::Cluster(args) => args.run(&ctx),
         }
     }
 }
