@@ -41,7 +41,12 @@ impl Target {
             app: None,
         };
         let (_, env) = environment::resolve(repo, &stage, &scope)?;
-        let get = |name: &str| env.entries.iter().find(|e| e.name == name).map(|e| e.value.clone());
+        let get = |name: &str| {
+            env.entries
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.value.clone())
+        };
         let kubeconfig = PathBuf::from(get("KUBECONFIG").expect("KUBECONFIG is a built-in"));
         let context = get("XTASK_KUBE_CONTEXT").with_context(|| {
             format!(
@@ -64,13 +69,21 @@ impl Target {
     }
 
     fn stage_table(&self) -> Option<&crate::config::ClusterStage> {
-        self.file.value.stages.iter().find(|(k, _)| k.get_ref() == &self.stage.name).map(|(_, t)| t)
+        self.file
+            .value
+            .stages
+            .iter()
+            .find(|(k, _)| k.get_ref() == &self.stage.name)
+            .map(|(_, t)| t)
     }
 
     /// The ingress host ports of this kind stage.
     pub fn ports(&self) -> Result<(u16, u16)> {
         let table = self.stage_table();
-        match (table.and_then(|t| t.http_port), table.and_then(|t| t.https_port)) {
+        match (
+            table.and_then(|t| t.http_port),
+            table.and_then(|t| t.https_port),
+        ) {
             (Some(http), Some(https)) => Ok((http, https)),
             _ => Err(anyhow!(
                 "clusters/{}/cluster.toml: kind stage {} has no ingress host ports\n  \
@@ -136,13 +149,18 @@ pub fn prerequisites(repo: &Repo, kind: bool) -> Result<Tools> {
             kind: kind_bin,
             kubectl,
         }),
-        _ => bail!("missing prerequisites, nothing was changed:\n{}", missing.join("\n")),
+        _ => bail!(
+            "missing prerequisites, nothing was changed:\n{}",
+            missing.join("\n")
+        ),
     }
 }
 
 /// `docker info`: is the daemon answering?
 fn check_docker(runner: &Runner, tools: &Tools) -> Result<()> {
-    let info = tools.docker().args(["info", "--format", "{{.ServerVersion}}"]);
+    let info = tools
+        .docker()
+        .args(["info", "--format", "{{.ServerVersion}}"]);
     runner.ask(&info).map(drop).map_err(|e| {
         anyhow!(
             "the Docker daemon is not answering, nothing was changed\n  {e:#}\n  hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and run the command again"
@@ -154,7 +172,7 @@ fn check_docker(runner: &Runner, tools: &Tools) -> Result<()> {
 fn say(runner: &Runner, text: &str) {
     if runner.dry_run {
         println!("# {text}");
-    } else {
+    } else if !crate::ui::quiet() {
         println!("{text}");
     }
 }
@@ -164,7 +182,10 @@ pub fn bootstrap_kind(repo: &Repo, target: &Target, runner: &Runner) -> Result<(
     let ports = target.ports()?;
     let tools = prerequisites(repo, true)?;
     check_docker(runner, &tools)?;
-    say(runner, "✔ prerequisites: docker answers; kind, kubectl and helm found");
+    say(
+        runner,
+        "✔ prerequisites: docker answers; kind, kubectl and helm found",
+    );
 
     // The cluster: created, kept, or recreated when an earlier create broke.
     let listed = runner.ask(&tools.kind().args(["get", "clusters"]))?;
@@ -173,12 +194,23 @@ pub fn bootstrap_kind(repo: &Repo, target: &Target, runner: &Runner) -> Result<(
         if !target.kubeconfig.is_file() {
             runner.run(&export_kubeconfig(&tools, target))?;
         }
-        let healthy = runner.probe(&tools.kubectl(target).args(["get", "--raw", "/readyz"])).is_some();
+        let healthy = runner
+            .probe(&tools.kubectl(target).args(["get", "--raw", "/readyz"]))
+            .is_some();
         if healthy {
-            say(runner, &format!("✔ cluster {}: already exists and answers", target.name));
+            say(
+                runner,
+                &format!("✔ cluster {}: already exists and answers", target.name),
+            );
             false
         } else {
-            say(runner, &format!("! cluster {}: exists but does not answer; recreating it", target.name));
+            say(
+                runner,
+                &format!(
+                    "! cluster {}: exists but does not answer; recreating it",
+                    target.name
+                ),
+            );
             runner.run(&delete_cmd(&tools, target))?;
             true
         }
@@ -197,7 +229,9 @@ pub fn bootstrap_kind(repo: &Repo, target: &Target, runner: &Runner) -> Result<(
             .arg("--kubeconfig")
             .arg(&target.kubeconfig)
             .args(["--wait", "120s"]);
-        runner.run(&create).with_context(|| format!("cannot create the kind cluster {}", target.name))?;
+        runner
+            .run(&create)
+            .with_context(|| format!("cannot create the kind cluster {}", target.name))?;
         say(runner, &format!("+ cluster {}: created", target.name));
     }
 
@@ -209,7 +243,13 @@ pub fn bootstrap_kind(repo: &Repo, target: &Target, runner: &Runner) -> Result<(
 fn export_kubeconfig(tools: &Tools, target: &Target) -> Cmd {
     tools
         .kind()
-        .args(["export", "kubeconfig", "--name", &target.name, "--kubeconfig"])
+        .args([
+            "export",
+            "kubeconfig",
+            "--name",
+            &target.name,
+            "--kubeconfig",
+        ])
         .arg(&target.kubeconfig)
 }
 
@@ -222,7 +262,12 @@ fn delete_cmd(tools: &Tools, target: &Target) -> Cmd {
 
 /// `clusters/<c>/kind.yaml` with this stage's ports, written beside the
 /// kubeconfig: `deps/kube/<cluster>-<stage>.kind.yaml`.
-fn render_kind_config(repo: &Repo, target: &Target, (http, https): (u16, u16), dry_run: bool) -> Result<PathBuf> {
+fn render_kind_config(
+    repo: &Repo,
+    target: &Target,
+    (http, https): (u16, u16),
+    dry_run: bool,
+) -> Result<PathBuf> {
     let rel = format!("clusters/{}/kind.yaml", target.cluster);
     let template = fs::read_to_string(repo.root.join(&rel))
         .with_context(|| format!("cannot read {rel}\n  hint: every cluster with kind stages needs a kind.yaml (see docs/clusters.md)"))?;
@@ -239,7 +284,10 @@ fn render_kind_config(repo: &Repo, target: &Target, (http, https): (u16, u16), d
         .replace("{https_port}", &https.to_string());
     let out = target.kubeconfig.with_extension("kind.yaml");
     if dry_run {
-        println!("# write {} from {rel} (ports {http}, {https})", out.display());
+        println!(
+            "# write {} from {rel} (ports {http}, {https})",
+            out.display()
+        );
     } else {
         fs::create_dir_all(out.parent().expect("under deps/kube"))?;
         tools::write_atomic(&out, text.as_bytes())?;
@@ -250,7 +298,12 @@ fn render_kind_config(repo: &Repo, target: &Target, (http, https): (u16, u16), d
 /// The registry at 127.0.0.1:5001, as kind's local-registry guide sets it up.
 fn registry(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
     let mut changed = false;
-    let running = runner.probe(&tools.docker().args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]));
+    let running =
+        runner.probe(
+            &tools
+                .docker()
+                .args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]),
+        );
     match running.as_deref().map(str::trim) {
         Some("true") => {}
         Some(_) => {
@@ -260,7 +313,16 @@ fn registry(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
         None => {
             let port = format!("127.0.0.1:{REGISTRY_PORT}:5000");
             runner.run(&tools.docker().args([
-                "run", "-d", "--restart=always", "-p", &port, "--network", "bridge", "--name", REGISTRY_NAME, REGISTRY_IMAGE,
+                "run",
+                "-d",
+                "--restart=always",
+                "-p",
+                &port,
+                "--network",
+                "bridge",
+                "--name",
+                REGISTRY_NAME,
+                REGISTRY_IMAGE,
             ]))?;
             changed = true;
         }
@@ -272,11 +334,20 @@ fn registry(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
         REGISTRY_NAME,
     ]));
     if network.as_deref().is_none_or(|n| n.trim() == "null") {
-        runner.run(&tools.docker().args(["network", "connect", "kind", REGISTRY_NAME]))?;
+        runner.run(
+            &tools
+                .docker()
+                .args(["network", "connect", "kind", REGISTRY_NAME]),
+        )?;
         changed = true;
     }
     let nodes = runner.ask(&tools.kind().args(["get", "nodes", "--name", &target.name]))?;
-    let mut nodes: Vec<String> = nodes.lines().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    let mut nodes: Vec<String> = nodes
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
     if runner.dry_run {
         // A new cluster from kind.yaml has its control plane.
         nodes = vec![format!("{}-control-plane", target.name)];
@@ -284,13 +355,25 @@ fn registry(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
     let dir = format!("/etc/containerd/certs.d/localhost:{REGISTRY_PORT}");
     let hosts_toml = format!("[host.\"http://{REGISTRY_NAME}:5000\"]\n");
     for node in &nodes {
-        let current = runner.probe(&tools.docker().args(["exec", node, "cat", &format!("{dir}/hosts.toml")]));
+        let current =
+            runner.probe(
+                &tools
+                    .docker()
+                    .args(["exec", node, "cat", &format!("{dir}/hosts.toml")]),
+            );
         if current.as_deref() != Some(hosts_toml.as_str()) {
             runner.run(&tools.docker().args(["exec", node, "mkdir", "-p", &dir]))?;
             runner.run(
                 &tools
                     .docker()
-                    .args(["exec", "-i", node, "cp", "/dev/stdin", &format!("{dir}/hosts.toml")])
+                    .args([
+                        "exec",
+                        "-i",
+                        node,
+                        "cp",
+                        "/dev/stdin",
+                        &format!("{dir}/hosts.toml"),
+                    ])
                     .stdin_bytes(hosts_toml.clone()),
             )?;
             changed = true;
@@ -306,13 +389,21 @@ fn registry(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
         "name",
     ]));
     if documented.is_none() {
-        runner.run(&tools.kubectl(target).args(["apply", "-f", "-"]).stdin_bytes(registry_configmap()))?;
+        runner.run(
+            &tools
+                .kubectl(target)
+                .args(["apply", "-f", "-"])
+                .stdin_bytes(registry_configmap()),
+        )?;
         changed = true;
     }
     say(
         runner,
         &if changed {
-            format!("+ registry localhost:{REGISTRY_PORT}: started and wired into {}", target.name)
+            format!(
+                "+ registry localhost:{REGISTRY_PORT}: started and wired into {}",
+                target.name
+            )
         } else {
             format!("✔ registry localhost:{REGISTRY_PORT}: already running and wired in")
         },
@@ -333,8 +424,17 @@ fn ingress(repo: &Repo, target: &Target, tools: &Tools, runner: &Runner) -> Resu
     let manifest = repo.root.join(INGRESS_MANIFEST);
     let bytes = fs::read(&manifest).with_context(|| format!("cannot read {INGRESS_MANIFEST}"))?;
     let sha = crate::download::sha256_hex(&bytes);
-    let jsonpath = format!("jsonpath={{.metadata.annotations.{}}}", MANIFEST_ANNOTATION.replace('.', "\\."));
-    let applied = runner.probe(&tools.kubectl(target).args(["get", "namespace", INGRESS_NAMESPACE, "--output", &jsonpath]));
+    let jsonpath = format!(
+        "jsonpath={{.metadata.annotations.{}}}",
+        MANIFEST_ANNOTATION.replace('.', "\\.")
+    );
+    let applied = runner.probe(&tools.kubectl(target).args([
+        "get",
+        "namespace",
+        INGRESS_NAMESPACE,
+        "--output",
+        &jsonpath,
+    ]));
     let fresh = applied.as_deref().map(str::trim) != Some(sha.as_str());
     if fresh {
         runner.run(&tools.kubectl(target).args(["apply", "-f"]).arg(&manifest))?;
@@ -384,7 +484,12 @@ fn namespaces(repo: &Repo, target: &Target, tools: &Tools, runner: &Runner) -> R
     let mut created = Vec::new();
     let wanted = app_namespaces(repo, &target.cluster)?;
     for ns in &wanted {
-        let exists = runner.probe(&tools.kubectl(target).args(["get", "namespace", ns, "--output", "name"]));
+        let exists =
+            runner.probe(
+                &tools
+                    .kubectl(target)
+                    .args(["get", "namespace", ns, "--output", "name"]),
+            );
         if exists.is_none() {
             runner.run(&tools.kubectl(target).args(["create", "namespace", ns]))?;
             created.push(ns.clone());
@@ -406,7 +511,13 @@ fn namespaces(repo: &Repo, target: &Target, tools: &Tools, runner: &Runner) -> R
 pub fn bootstrap_remote(repo: &Repo, target: &Target, runner: &Runner) -> Result<()> {
     let tools = prerequisites(repo, false)?;
     check_remote(target, &tools, runner)?;
-    say(runner, &format!("✔ cluster {}: the API server answers (context {})", target.name, target.context));
+    say(
+        runner,
+        &format!(
+            "✔ cluster {}: the API server answers (context {})",
+            target.name, target.context
+        ),
+    );
     namespaces(repo, target, &tools, runner)
 }
 
@@ -430,15 +541,28 @@ fn check_remote(target: &Target, tools: &Tools, runner: &Runner) -> Result<()> {
         bail!(
             "context {} is not in {file} (it has: {})\n  hint: fix `context` for stage {} (envs/{}.toml or clusters/{}/cluster.toml), or add the context to the file",
             target.context,
-            if contexts.trim().is_empty() { "none".to_owned() } else { contexts.split_whitespace().collect::<Vec<_>>().join(", ") },
+            if contexts.trim().is_empty() {
+                "none".to_owned()
+            } else {
+                contexts.split_whitespace().collect::<Vec<_>>().join(", ")
+            },
             target.stage.name,
             target.stage.name,
             target.cluster
         );
     }
     runner
-        .ask(&tools.kubectl(target).args(["version", "--request-timeout=10s"]))
-        .with_context(|| format!("the API server of {} (context {}) does not answer", target.name, target.context))?;
+        .ask(
+            &tools
+                .kubectl(target)
+                .args(["version", "--request-timeout=10s"]),
+        )
+        .with_context(|| {
+            format!(
+                "the API server of {} (context {}) does not answer",
+                target.name, target.context
+            )
+        })?;
     Ok(())
 }
 
@@ -460,7 +584,9 @@ pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
     let runner = Runner { dry_run: false };
     let tools = prerequisites(repo, target.is_kind())?;
     let exists = if target.is_kind() {
-        let listed = runner.probe(&tools.kind().args(["get", "clusters"])).unwrap_or_default();
+        let listed = runner
+            .probe(&tools.kind().args(["get", "clusters"]))
+            .unwrap_or_default();
         listed.lines().any(|l| l.trim() == target.name)
     } else {
         check_remote(target, &tools, &runner).is_ok()
@@ -491,7 +617,11 @@ pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
     }
     let registry_up = target.is_kind().then(|| {
         runner
-            .probe(&tools.docker().args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]))
+            .probe(
+                &tools
+                    .docker()
+                    .args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]),
+            )
             .is_some_and(|s| s.trim() == "true")
     });
     Ok(Status {
@@ -515,11 +645,17 @@ pub fn delete(repo: &Repo, target: &Target, runner: &Runner, hosts_file: &Path) 
         runner.run(&delete_cmd(&tools, target))?;
         say(runner, &format!("- cluster {}: deleted", target.name));
     } else {
-        say(runner, &format!("✔ cluster {}: already absent", target.name));
+        say(
+            runner,
+            &format!("✔ cluster {}: already absent", target.name),
+        );
     }
-    match crate::hosts::remove_block(hosts_file, &target.name, runner.dry_run)? {
-        true => say(runner, &format!("- hosts: removed the {} block from {}", target.name, hosts_file.display())),
-        false => {}
+    if crate::hosts::remove_block(hosts_file, &target.name, runner.dry_run)? {
+        let file = hosts_file.display();
+        say(
+            runner,
+            &format!("- hosts: removed the {} block from {file}", target.name),
+        );
     }
     Ok(())
 }
@@ -539,7 +675,8 @@ pub fn app_hosts(repo: &Repo, target: &Target) -> Result<Vec<String>> {
         };
         let (_, env) = environment::resolve(repo, &target.stage, &scope)?;
         for host in &file.value.hosts {
-            let name = expand_host(&env.entries, host.get_ref()).map_err(|e| file.error_at(&host.span(), format!("hosts: {e}")))?;
+            let name = expand_host(&env.entries, host.get_ref())
+                .map_err(|e| file.error_at(&host.span(), format!("hosts: {e}")))?;
             out.push(name);
         }
     }
@@ -552,7 +689,15 @@ fn expand_host(entries: &[Entry], template: &str) -> std::result::Result<String,
     let host = environment::expand(template, entries)?;
     let valid = !host.is_empty()
         && host.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !label.starts_with('-')
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
         });
-    if valid { Ok(host.to_ascii_lowercase()) } else { Err(format!("`{template}` gives `{host}`, which is not a hostname")) }
+    if valid {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{template}` gives `{host}`, which is not a hostname"
+        ))
+    }
 }

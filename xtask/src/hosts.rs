@@ -48,7 +48,12 @@ fn with_block(text: &str, name: &str, new_block: Option<&str>) -> String {
     let (begin, end) = (begin(name), end(name));
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| l.trim_end() == begin);
-    let stop = start.and_then(|s| lines[s..].iter().position(|l| l.trim_end() == end).map(|e| s + e));
+    let stop = start.and_then(|s| {
+        lines[s..]
+            .iter()
+            .position(|l| l.trim_end() == end)
+            .map(|e| s + e)
+    });
     match (start, stop) {
         (Some(s), Some(e)) => {
             let mut out: String = lines[..s].concat();
@@ -71,7 +76,9 @@ fn with_block(text: &str, name: &str, new_block: Option<&str>) -> String {
 
 pub enum Outcome {
     Unchanged,
-    Written { backup: PathBuf },
+    Written {
+        backup: PathBuf,
+    },
     /// Not writable by this user: run again with sudo.
     NotWritable,
 }
@@ -137,7 +144,11 @@ fn replace(path: &Path, old: &str, new: &str) -> Result<Outcome> {
 }
 
 fn writable(path: &Path) -> bool {
-    let target = if path.exists() { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let target = if path.exists() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("."))
+    };
     let Ok(c_path) = CString::new(target.as_os_str().as_bytes()) else {
         return false;
     };
@@ -161,6 +172,9 @@ mod tests {
         assert_eq!(twice, format!("{original}\n{b2}tail line\n"));
         let other = block("c-test", "127.0.0.1", &["t.test".into()]);
         let both = with_block(&twice, "c-test", Some(&other));
-        assert_eq!(with_block(&both, "c-local", None), format!("{original}\ntail line\n{other}"));
+        assert_eq!(
+            with_block(&both, "c-local", None),
+            format!("{original}\ntail line\n{other}")
+        );
     }
 }

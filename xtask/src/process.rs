@@ -54,7 +54,10 @@ impl Cmd {
     /// what a dry run prints, ready to paste into a shell.
     pub fn script(&self) -> String {
         match &self.stdin {
-            Some(bytes) => format!("{self} <<'EOF'\n{}\nEOF", String::from_utf8_lossy(bytes).trim_end()),
+            Some(bytes) => format!(
+                "{self} <<'EOF'\n{}\nEOF",
+                String::from_utf8_lossy(bytes).trim_end()
+            ),
             None => self.to_string(),
         }
     }

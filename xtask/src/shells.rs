@@ -71,7 +71,11 @@ pub fn posix_quote_word(word: &str) -> String {
 
 /// Words joined into one copy-pasteable command line.
 pub fn posix_line<S: AsRef<str>>(words: &[S]) -> String {
-    words.iter().map(|w| posix_quote_word(w.as_ref())).collect::<Vec<_>>().join(" ")
+    words
+        .iter()
+        .map(|w| posix_quote_word(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Single-quoted for fish, where `\\` and `\'` are the only escapes.

@@ -671,7 +671,11 @@ mod tests {
 
     fn temp_repo() -> (tempfile::TempDir, Repo) {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("shell.toml"), "[project]\nname = \"t\"\ndefault_stage = \"local\"\n").unwrap();
+        fs::write(
+            dir.path().join("shell.toml"),
+            "[project]\nname = \"t\"\ndefault_stage = \"local\"\n",
+        )
+        .unwrap();
         let repo = Repo::discover(dir.path()).unwrap();
         (dir, repo)
     }
@@ -679,7 +683,10 @@ mod tests {
     #[test]
     fn resolve_prefers_deps_bin_then_path() {
         let (_dir, repo) = temp_repo();
-        assert!(resolve(&repo, "sh").unwrap().ends_with("bin/sh"), "from PATH");
+        assert!(
+            resolve(&repo, "sh").unwrap().ends_with("bin/sh"),
+            "from PATH"
+        );
         fs::create_dir_all(bin_dir(&repo)).unwrap();
         fs::write(bin_dir(&repo).join("sh"), "").unwrap();
         assert_eq!(resolve(&repo, "sh").unwrap(), bin_dir(&repo).join("sh"));
@@ -688,8 +695,13 @@ mod tests {
     #[test]
     fn a_missing_tool_says_how_to_install_it() {
         let (_dir, repo) = temp_repo();
-        let err = resolve(&repo, "stagecraft-no-such-tool").unwrap_err().to_string();
-        assert!(err.contains("run `cargo xtask deps install stagecraft-no-such-tool`"), "{err}");
+        let err = resolve(&repo, "stagecraft-no-such-tool")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run `cargo xtask deps install stagecraft-no-such-tool`"),
+            "{err}"
+        );
     }
 
     #[test]

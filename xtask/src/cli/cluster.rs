@@ -7,8 +7,8 @@ use super::{Ctx, Exit};
 use crate::cluster::{self, Target};
 use crate::hosts::{self, Outcome};
 use crate::process::Runner;
-use crate::shells::posix_line;
 use crate::repo::Repo;
+use crate::shells::posix_line;
 use crate::suggest;
 
 /// Clusters: kind clusters for kind stages, existing clusters for remote ones.
@@ -77,7 +77,9 @@ impl ClusterArgs {
         match self.command {
             ClusterCommand::Bootstrap(which) => {
                 let target = target(ctx, &repo, which.cluster.as_deref(), which.stage.as_deref())?;
-                let runner = Runner { dry_run: which.dry_run };
+                let runner = Runner {
+                    dry_run: which.dry_run,
+                };
                 if target.is_kind() {
                     cluster::bootstrap_kind(&repo, &target, &runner)
                 } else {
@@ -91,12 +93,28 @@ impl ClusterArgs {
                     println!("{}", serde_json::to_string_pretty(&status)?);
                 } else {
                     let yes = |b: bool| if b { "yes" } else { "no" };
-                    println!("cluster      {} ({}, stage {})", target.name, status.target, status.stage);
+                    println!(
+                        "cluster      {} ({}, stage {})",
+                        target.name, status.target, status.stage
+                    );
                     println!("exists       {}", yes(status.exists));
-                    println!("nodes ready  {}", status.nodes_ready.as_deref().unwrap_or("-"));
-                    println!("ingress      {}", if status.ingress_ready { "ready" } else { "not ready" });
+                    println!(
+                        "nodes ready  {}",
+                        status.nodes_ready.as_deref().unwrap_or("-")
+                    );
+                    println!(
+                        "ingress      {}",
+                        if status.ingress_ready {
+                            "ready"
+                        } else {
+                            "not ready"
+                        }
+                    );
                     if let Some(up) = status.registry_up {
-                        println!("registry     {}", if up { "up (localhost:5001)" } else { "down" });
+                        println!(
+                            "registry     {}",
+                            if up { "up (localhost:5001)" } else { "down" }
+                        );
                     }
                     println!("kubeconfig   {}", status.kubeconfig);
                     println!("context      {}", status.context);
@@ -117,7 +135,9 @@ impl ClusterArgs {
                         target.stage.name
                     );
                 }
-                let runner = Runner { dry_run: which.dry_run };
+                let runner = Runner {
+                    dry_run: which.dry_run,
+                };
                 cluster::delete(&repo, &target, &runner, &hosts::hosts_file(hosts_file))
             }
             ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
@@ -136,13 +156,20 @@ fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs)
     let path = hosts::hosts_file(hosts_file);
     let names = cluster::app_hosts(repo, &target)?;
     if names.is_empty() {
-        println!("no app of {} declares `hosts`: nothing to add", target.cluster);
+        println!(
+            "no app of {} declares `hosts`: nothing to add",
+            target.cluster
+        );
         return Ok(());
     }
     let block = hosts::block(&target.name, "127.0.0.1", &names);
     match hosts::write_block(&path, &target.name, &block, which.dry_run)? {
         Outcome::Unchanged if which.dry_run => {}
-        Outcome::Unchanged => println!("✔ {}: the {} block is up to date", path.display(), target.name),
+        Outcome::Unchanged => println!(
+            "✔ {}: the {} block is up to date",
+            path.display(),
+            target.name
+        ),
         Outcome::Written { backup } => println!(
             "+ {}: wrote the {} block ({} hosts; backup in {})",
             path.display(),
@@ -164,7 +191,11 @@ fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs)
                 path.display().to_string(),
             ];
             // sudo keeps the current folder, so the command finds this repository.
-            eprintln!("{} is not writable by you. Run:\n  {}", path.display(), posix_line(&words));
+            eprintln!(
+                "{} is not writable by you. Run:\n  {}",
+                path.display(),
+                posix_line(&words)
+            );
             return Err(Exit(1).into());
         }
     }
@@ -186,7 +217,11 @@ fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: Option<&str>) ->
             None if names.len() == 1 => names[0].clone(),
             None => bail!(
                 "which cluster? this repository has {}\n  hint: name one: `cargo xtask cluster <command> <cluster>`",
-                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
             ),
         },
     };

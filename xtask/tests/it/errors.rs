@@ -88,7 +88,10 @@ fn a_stage_table_for_a_stage_that_does_not_exist() {
         "",
         &["env", "local", "--app", "frontend"],
         &[
-            &format!("clusters/hmlet/apps/frontend/app.toml:{}:", app.lines().count() + 2),
+            &format!(
+                "clusters/hmlet/apps/frontend/app.toml:{}:",
+                app.lines().count() + 2
+            ),
             "[stages.prdo]",
             "did you mean `prod`?",
         ],

@@ -4,6 +4,7 @@
 mod support;
 mod tmux;
 
+mod cluster;
 mod deps;
 mod env;
 mod errors;

@@ -1,0 +1,557 @@
+//! `xtask cluster`: fake docker, kind and kubectl in the test repository's
+//! deps/bin record every call (argv and KUBECONFIG) and keep a little state.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::support::{TestRepo, test_tool};
+
+const FAKES: &[(&str, &str)] = &[
+    ("docker", include_str!("fakes/docker")),
+    ("kind", include_str!("fakes/kind")),
+    ("kubectl", include_str!("fakes/kubectl")),
+    ("fake-common.sh", include_str!("fakes/common.sh")),
+    (
+        "helm",
+        "#!/bin/sh\n. \"$(dirname \"$0\")/fake-common.sh\"\necho v4.1.4\n",
+    ),
+];
+
+struct Fixture {
+    repo: TestRepo,
+    log: PathBuf,
+    state: PathBuf,
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    tool: String,
+    kubeconfig: String,
+    args: Vec<String>,
+}
+
+impl Call {
+    fn line(&self) -> String {
+        format!("{} {}", self.tool, self.args.join(" "))
+    }
+}
+
+fn fixture() -> Fixture {
+    let mut repo = TestRepo::example();
+    let base = repo.home.parent().unwrap().to_owned();
+    let log = base.join("fake.log");
+    let state = base.join("fake-state");
+    fs::create_dir_all(&state).unwrap();
+    for (name, text) in FAKES {
+        let path = repo.root.join("deps/bin").join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    repo.env
+        .insert("FAKE_LOG".into(), log.display().to_string());
+    repo.env
+        .insert("FAKE_STATE".into(), state.display().to_string());
+    repo.env.insert(
+        "REAL_KUBECTL".into(),
+        test_tool("kubectl").display().to_string(),
+    );
+    repo.env.insert(
+        "XTASK_HOSTS_FILE".into(),
+        base.join("hosts").display().to_string(),
+    );
+    Fixture { repo, log, state }
+}
+
+impl Fixture {
+    /// The calls logged since the last time, minus helm's (not called here).
+    fn take_calls(&self) -> Vec<Call> {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let _ = fs::remove_file(&self.log);
+        text.lines()
+            .map(|line| {
+                let mut fields = line.split('\t').map(str::to_owned);
+                Call {
+                    tool: fields.next().unwrap(),
+                    kubeconfig: fields.next().unwrap_or_default(),
+                    args: fields.collect(),
+                }
+            })
+            .collect()
+    }
+
+    fn kubeconfig(&self, stage: &str) -> String {
+        format!("{}/deps/kube/hmlet-{stage}.yaml", self.repo.root.display())
+    }
+
+    fn root(&self) -> String {
+        self.repo.root.display().to_string()
+    }
+}
+
+fn manifest_sha(root: &Path) -> String {
+    crate::deps::sha256(&fs::read(root.join("comm/ingress/ingress-nginx.yaml")).unwrap())
+}
+
+/// A first bootstrap of stage `stage` on a machine with nothing: every call.
+fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
+    let root = f.root();
+    let k = f.kubeconfig(stage);
+    let kubectl = format!("kubectl --kubeconfig {k} --context kind-hmlet-{stage}");
+    let node = format!("hmlet-{stage}-control-plane");
+    let certs = "/etc/containerd/certs.d/localhost:5001";
+    vec![
+        "docker info --format {{.ServerVersion}}".to_owned(),
+        "kind get clusters".to_owned(),
+        format!("kind create cluster --name hmlet-{stage} --config {root}/deps/kube/hmlet-{stage}.kind.yaml --kubeconfig {k} --wait 120s"),
+        "docker inspect -f {{.State.Running}} kind-registry".to_owned(),
+        "docker run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry registry:2".to_owned(),
+        "docker inspect -f {{json .NetworkSettings.Networks.kind}} kind-registry".to_owned(),
+        "docker network connect kind kind-registry".to_owned(),
+        format!("kind get nodes --name hmlet-{stage}"),
+        format!("docker exec {node} cat {certs}/hosts.toml"),
+        format!("docker exec {node} mkdir -p {certs}"),
+        format!("docker exec -i {node} cp /dev/stdin {certs}/hosts.toml"),
+        format!("{kubectl} get configmap local-registry-hosting --namespace kube-public --output name"),
+        format!("{kubectl} apply -f -"),
+        format!("{kubectl} get namespace ingress-nginx --output jsonpath={{.metadata.annotations.stagecraft\\.dev/manifest-sha256}}"),
+        format!("{kubectl} apply -f {root}/comm/ingress/ingress-nginx.yaml"),
+        format!(
+            "{kubectl} annotate namespace ingress-nginx stagecraft.dev/manifest-sha256={} --overwrite",
+            manifest_sha(&f.repo.root)
+        ),
+        format!("{kubectl} rollout status deployment/ingress-nginx-controller --namespace ingress-nginx --timeout=180s"),
+        format!("{kubectl} get namespace frontend --output name"),
+        format!("{kubectl} create namespace frontend"),
+        format!("{kubectl} get namespace photos --output name"),
+        format!("{kubectl} create namespace photos"),
+    ]
+}
+
+fn lines(calls: &[Call]) -> Vec<String> {
+    calls.iter().map(Call::line).collect()
+}
+
+#[test]
+fn first_bootstrap_runs_the_exact_calls_and_a_second_changes_nothing() {
+    let f = fixture();
+    let run = f
+        .repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"]);
+    run.ok();
+    let calls = f.take_calls();
+    assert_eq!(lines(&calls), first_bootstrap_calls(&f, "local"));
+    for call in calls.iter().filter(|c| c.tool == "kubectl") {
+        assert_eq!(
+            call.kubeconfig,
+            f.kubeconfig("local"),
+            "KUBECONFIG of {}",
+            call.line()
+        );
+    }
+    // The registry is wired into the node and documented in the cluster.
+    let hosts_toml = fs::read_to_string(f.state.join(
+        "docker/file-hmlet-local-control-plane_etc_containerd_certs.d_localhost:5001_hosts.toml",
+    ))
+    .unwrap();
+    assert_eq!(hosts_toml, "[host.\"http://kind-registry:5000\"]\n");
+    assert!(
+        f.state
+            .join("kubectl/kind-hmlet-local/configmap-local-registry-hosting")
+            .exists()
+    );
+
+    let run = f
+        .repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"]);
+    run.ok()
+        .stdout_has("✔ prerequisites")
+        .stdout_has("✔ cluster hmlet-local: already exists and answers")
+        .stdout_has("✔ registry localhost:5001: already running and wired in")
+        .stdout_has("✔ ingress: already applied and ready")
+        .stdout_has("✔ namespaces: already there (frontend, photos)");
+    let calls = f.take_calls();
+    for call in &calls {
+        let line = call.line();
+        assert!(
+            !line.starts_with("kind create") && !line.starts_with("docker run"),
+            "second run: {line}"
+        );
+        assert!(
+            !line.contains(" apply ") && !line.contains(" create namespace"),
+            "second run: {line}"
+        );
+    }
+    assert!(lines(&calls).contains(&format!(
+        "kubectl --kubeconfig {} --context kind-hmlet-local get --raw /readyz",
+        f.kubeconfig("local")
+    )));
+}
+
+#[test]
+fn dry_run_prints_the_commands_a_real_run_records_and_runs_none() {
+    let f = fixture();
+    let run = f.repo.run([
+        "cluster",
+        "bootstrap",
+        "hmlet",
+        "--stage",
+        "local",
+        "--dry-run",
+    ]);
+    run.ok();
+    assert!(f.take_calls().is_empty(), "the dry run ran something");
+    assert!(
+        !f.repo.root.join("deps/kube").exists(),
+        "the dry run wrote files"
+    );
+    let printed = commands_of(&run.stdout, &f.repo.root);
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
+        .ok();
+    assert_eq!(printed, lines(&f.take_calls()));
+}
+
+/// The command lines of a dry run's output: comments and here-documents
+/// left out, programs by name, shell quoting undone.
+fn commands_of(stdout: &str, root: &Path) -> Vec<String> {
+    let bin = format!("{}/deps/bin/", root.display());
+    let mut out = Vec::new();
+    let mut in_heredoc = false;
+    for line in stdout.lines() {
+        if in_heredoc {
+            in_heredoc = line != "EOF";
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (command, heredoc) = match line.strip_suffix(" <<'EOF'") {
+            Some(command) => (command, true),
+            None => (line, false),
+        };
+        in_heredoc = heredoc;
+        out.push(unquote(command).replacen(&bin, "", 1));
+    }
+    out
+}
+
+/// Undoes the single quotes of posix_quote_word.
+fn unquote(line: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn docker_missing_or_down_stops_before_kind() {
+    let mut f = fixture();
+    fs::write(f.state.join("docker-down"), "").unwrap();
+    let run = f.repo.run(["cluster", "bootstrap", "hmlet"]);
+    run.fails()
+        .stderr_has("the Docker daemon is not answering, nothing was changed")
+        .stderr_has("Cannot connect to the Docker daemon")
+        .stderr_has("hint: start Docker");
+    let calls = f.take_calls();
+    assert_eq!(lines(&calls), ["docker info --format {{.ServerVersion}}"]);
+
+    fs::remove_file(f.repo.root.join("deps/bin/docker")).unwrap();
+    let empty = f.repo.tmp.join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    f.repo
+        .env
+        .insert("PATH".into(), empty.display().to_string());
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet"])
+        .fails()
+        .stderr_has("docker is not installed")
+        .stderr_has("install Docker");
+    assert!(f.take_calls().is_empty(), "something ran without docker");
+}
+
+#[test]
+fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
+    let f = fixture();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
+        .ok();
+    let local = f.take_calls();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "test"])
+        .ok();
+    let test = f.take_calls();
+    assert_eq!(
+        lines(&test),
+        first_bootstrap_calls(&f, "test")[..]
+            .iter()
+            .filter(|l| !l.starts_with("docker run") && !l.starts_with("docker network connect"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        "the registry is shared; everything else is the test stage's"
+    );
+    assert_ne!(local[2].args, test[2].args);
+    let local_config = fs::read_to_string(f.state.join("kind/config-hmlet-local")).unwrap();
+    let test_config = fs::read_to_string(f.state.join("kind/config-hmlet-test")).unwrap();
+    assert!(
+        local_config.contains("hostPort: 80\n") && local_config.contains("hostPort: 443\n"),
+        "{local_config}"
+    );
+    assert!(
+        test_config.contains("hostPort: 8080\n") && test_config.contains("hostPort: 8443\n"),
+        "{test_config}"
+    );
+    assert!(local_config.contains("ingress-ready: \"true\""));
+    assert!(f.repo.root.join("deps/kube/hmlet-local.yaml").is_file());
+    assert!(f.repo.root.join("deps/kube/hmlet-test.yaml").is_file());
+    let status = f
+        .repo
+        .run(["cluster", "status", "hmlet", "--stage", "test", "--json"])
+        .ok()
+        .json();
+    assert_eq!(status["exists"], true);
+    assert_eq!(status["kubeconfig"], f.kubeconfig("test"));
+    assert_eq!(status["context"], "kind-hmlet-test");
+    assert_eq!(status["registry_up"], true);
+    assert_eq!(status["ingress_ready"], true);
+    assert_eq!(status["nodes_ready"], "1/1");
+}
+
+#[test]
+fn a_failed_create_is_reported_and_the_next_bootstrap_recovers() {
+    let f = fixture();
+    fs::write(f.state.join("kind-create-fails"), "").unwrap();
+    let run = f.repo.run(["cluster", "bootstrap", "hmlet"]);
+    run.fails()
+        .stderr_has("cannot create the kind cluster hmlet-local")
+        .stderr_has(&format!(
+            "create cluster --name hmlet-local --config {root}/deps/kube/hmlet-local.kind.yaml --kubeconfig {k} --wait 120s` failed with exit code 1",
+            root = f.root(),
+            k = f.kubeconfig("local")
+        ))
+        .stderr_has("failed to init node with kubeadm");
+    f.take_calls();
+
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet"])
+        .ok()
+        .stdout_has("exists but does not answer; recreating it");
+    let calls = lines(&f.take_calls());
+    let k = f.kubeconfig("local");
+    let expected_start = [
+        "docker info --format {{.ServerVersion}}".to_owned(),
+        "kind get clusters".to_owned(),
+        format!("kind export kubeconfig --name hmlet-local --kubeconfig {k}"),
+        format!("kubectl --kubeconfig {k} --context kind-hmlet-local get --raw /readyz"),
+        format!("kind delete cluster --name hmlet-local --kubeconfig {k}"),
+        format!(
+            "kind create cluster --name hmlet-local --config {}/deps/kube/hmlet-local.kind.yaml --kubeconfig {k} --wait 120s",
+            f.root()
+        ),
+    ];
+    assert_eq!(calls[..6], expected_start);
+    f.repo
+        .run(["cluster", "status", "--json"])
+        .ok()
+        .stdout_has("\"exists\": true");
+}
+
+#[test]
+fn add_hosts_writes_one_block_idempotently_and_delete_removes_it() {
+    let f = fixture();
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    let original =
+        "127.0.0.1\tlocalhost\n# keep me\n::1 ip6-localhost ip6-loopback\n10.0.0.5 nas.home";
+    fs::write(&hosts, original).unwrap();
+    f.repo
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .ok()
+        .stdout_has("wrote the hmlet-local block (2 hosts");
+    let once = fs::read_to_string(&hosts).unwrap();
+    assert_eq!(
+        once,
+        format!(
+            "{original}\n# BEGIN stagecraft hmlet-local\n127.0.0.1 api.photos.localtest.me\n127.0.0.1 photos.localtest.me\n# END stagecraft hmlet-local\n"
+        )
+    );
+    assert_eq!(
+        fs::read_to_string(format!("{}.stagecraft.bak", hosts.display())).unwrap(),
+        original
+    );
+    f.repo
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .ok()
+        .stdout_has("up to date");
+    assert_eq!(
+        fs::read_to_string(&hosts).unwrap(),
+        once,
+        "the second run changed the file"
+    );
+
+    f.repo
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "test"])
+        .ok();
+    let both = fs::read_to_string(&hosts).unwrap();
+    assert!(
+        both.contains("127.0.0.1 photos.test.localtest.me\n# END stagecraft hmlet-test\n"),
+        "{both}"
+    );
+
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
+        .ok();
+    f.repo
+        .run(["cluster", "delete", "hmlet", "--stage", "local"])
+        .ok()
+        .stdout_has("- cluster hmlet-local: deleted");
+    let after = fs::read_to_string(&hosts).unwrap();
+    assert!(!after.contains("hmlet-local"), "{after}");
+    assert!(
+        after.starts_with(&format!("{original}\n# BEGIN stagecraft hmlet-test\n")),
+        "{after}"
+    );
+    assert!(!f.state.join("kind/cluster-hmlet-local").exists());
+}
+
+#[test]
+fn add_hosts_prints_the_sudo_command_when_the_file_is_not_writable() {
+    let f = fixture();
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let mut cmd = f.repo.xtask("");
+    cmd.args(["cluster", "add-hosts", "hmlet"]);
+    // Root writes anything: run as nobody, over a tree nobody can read.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
+        let base = f.repo.home.parent().unwrap();
+        let ok = std::process::Command::new("chmod")
+            .args(["-R", "a+rX"])
+            .arg(base)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let program = cmd.get_program().to_owned();
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut nobody = std::process::Command::new("setpriv");
+        nobody
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program)
+            .args(args);
+        nobody
+            .env_clear()
+            .envs(f.repo.base_env())
+            .current_dir(&f.repo.root);
+        cmd = nobody;
+    } else {
+        fs::set_permissions(&hosts, fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not writable by you. Run:"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "sudo {} cluster add-hosts hmlet --stage local --hosts-file {}",
+            crate::support::XTASK,
+            hosts.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(&hosts).unwrap(), "127.0.0.1 localhost\n");
+}
+
+#[test]
+fn protected_stages_are_never_deleted_and_remote_ones_are_checked() {
+    let f = fixture();
+    f.repo
+        .run(["cluster", "delete", "hmlet", "--stage", "prod"])
+        .fails()
+        .stderr_has("stage prod is protected");
+    assert!(f.take_calls().is_empty(), "a refused delete ran something");
+
+    let run = f
+        .repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"]);
+    run.fails().stderr_has(&format!(
+        "does not exist: {}/deps/kube/hmlet-stage.yaml (context hmlet-stage)",
+        f.root()
+    ));
+    // The file exists but lacks the context.
+    let kubeconfig = f.repo.root.join("deps/kube/hmlet-stage.yaml");
+    fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
+    fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: other}\n  name: other\nclusters:\n- cluster: {server: 'https://10.0.0.1'}\n  name: other\n").unwrap();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
+        .fails()
+        .stderr_has(&format!(
+            "context hmlet-stage is not in {}",
+            kubeconfig.display()
+        ))
+        .stderr_has("it has: other");
+    assert!(lines(&f.take_calls()).iter().all(|l| !l.contains("create")));
+
+    // With the context and an answering API server: namespaces only, no cluster created.
+    fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: s}\n  name: hmlet-stage\nclusters:\n- cluster: {server: 'https://10.0.0.1'}\n  name: s\n").unwrap();
+    fs::write(f.state.join("remote-up"), "").unwrap();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
+        .ok();
+    let calls = lines(&f.take_calls());
+    let k = kubeconfig.display();
+    assert_eq!(
+        calls,
+        [
+            format!("kubectl config get-contexts --output name --kubeconfig {k}"),
+            format!("kubectl --kubeconfig {k} --context hmlet-stage version --request-timeout=10s"),
+            format!(
+                "kubectl --kubeconfig {k} --context hmlet-stage get namespace frontend --output name"
+            ),
+            format!("kubectl --kubeconfig {k} --context hmlet-stage create namespace frontend"),
+            format!(
+                "kubectl --kubeconfig {k} --context hmlet-stage get namespace photos --output name"
+            ),
+            format!("kubectl --kubeconfig {k} --context hmlet-stage create namespace photos"),
+        ]
+    );
+    f.repo
+        .run(["cluster", "delete", "hmlet", "--stage", "stage"])
+        .fails()
+        .stderr_has("stage stage is remote");
+}
+
+#[test]
+fn the_vendored_ingress_manifest_builds_with_real_kubectl() {
+    let kubectl = test_tool("kubectl");
+    let out = std::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(crate::support::workspace().join("comm/ingress"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "Namespace",
+        "Deployment",
+        "IngressClass",
+        "ClusterRole",
+        "Service",
+    ] {
+        assert!(text.contains(&format!("kind: {kind}\n")), "no {kind}");
+    }
+    assert!(text.contains("image: registry.k8s.io/ingress-nginx/controller:v1.12.1"));
+    assert!(text.contains("ingress-ready: \"true\""));
+}

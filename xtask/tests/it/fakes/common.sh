@@ -1,0 +1,17 @@
+# Shared by the fakes: log the call (tool, KUBECONFIG, argv: tab-separated)
+# to $FAKE_LOG, keep state in $FAKE_STATE.
+PATH=/usr/bin:/bin
+tool=$(basename "$0")
+{
+  printf '%s\t%s' "$tool" "${KUBECONFIG-}"
+  for a in "$@"; do printf '\t%s' "$a"; done
+  printf '\n'
+} >> "$FAKE_LOG"
+# The value after a flag: `flag --name "$@"`.
+flag() {
+  want=$1; shift
+  while [ $# -gt 0 ]; do
+    if [ "$1" = "$want" ]; then echo "$2"; return; fi
+    shift
+  done
+}
