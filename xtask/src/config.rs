@@ -90,7 +90,17 @@ pub struct StageToml {
     #[serde(default)]
     pub protected: bool,
     #[serde(default)]
+    pub notify: Option<NotifySection>,
+    #[serde(default)]
     pub vars: VarTable,
+}
+
+/// `[notify]`: where deploys are announced.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Gets a JSON POST after each app deploy.
+    pub webhook: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -148,10 +158,53 @@ pub struct AppToml {
     /// stage (`photos.${DOMAIN}`).
     #[serde(default)]
     pub hosts: Vec<Spanned<String>>,
+    /// Apps whose releases are all deployed before this app's.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub releases: Vec<ReleaseToml>,
+    #[serde(default)]
+    pub images: Vec<ImageToml>,
     #[serde(default)]
     pub vars: VarTable,
     #[serde(default)]
     pub stages: BTreeMap<Spanned<String>, AppStage>,
+}
+
+/// One helm release of an app.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseToml {
+    pub name: Spanned<String>,
+    /// `comm/charts/<chart>`, `./<path>` (from the app folder), or a
+    /// repository/OCI reference (`oci://...`, `repo/chart`) with `version`.
+    pub chart: Spanned<String>,
+    pub version: Option<String>,
+    /// Default: the app's namespace.
+    pub namespace: Option<String>,
+    /// Releases of the same app deployed before this one.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// The `[[images]]` entry whose built tag this release gets.
+    pub image: Option<Spanned<String>>,
+    /// helm's --timeout (default: $HELM_TIMEOUT, else 5m).
+    pub timeout: Option<String>,
+}
+
+/// An image built from a Dockerfile context.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageToml {
+    pub name: String,
+    /// The build context, from the app folder (default: the app folder).
+    #[serde(default = "dot")]
+    pub context: String,
+    /// From the context (default: Dockerfile).
+    pub dockerfile: Option<String>,
+}
+
+fn dot() -> String {
+    ".".to_owned()
 }
 
 #[derive(Debug, Default, Deserialize)]

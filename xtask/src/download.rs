@@ -150,6 +150,25 @@ impl Client {
     }
 }
 
+/// POSTs a JSON body (a deploy notification); any answer but 2xx is an error.
+pub fn post_json(url: &str, body: &serde_json::Value) -> Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let response = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .map_err(|e| anyhow!("POST {url}: {e}"))?;
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        bail!("POST {url}: HTTP {status}");
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 pub enum Progress {
     Start(Option<u64>),

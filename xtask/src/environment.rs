@@ -53,6 +53,9 @@ pub struct Model {
     vars: Vec<Var>,
     index: HashMap<String, usize>,
     base: BTreeMap<String, String>,
+    /// Leave secrets (and what is built from them) out instead of resolving
+    /// them: for commands that never hand them to anything.
+    skip_secrets: bool,
 }
 
 #[derive(Clone)]
@@ -106,6 +109,7 @@ impl Model {
             vars: Vec::new(),
             index: HashMap::new(),
             base,
+            skip_secrets: false,
         };
         if let Some(comm) = repo.comm()? {
             model.add_layer(&comm, &comm.value.vars)?;
@@ -227,7 +231,7 @@ impl Model {
                 Err(Failure::Fatal(e)) => return Err(e),
             }
         }
-        if !missing.is_empty() {
+        if !missing.is_empty() && !self.skip_secrets {
             bail!(self.missing_report(&missing, stage, scope));
         }
         let path_prefix = path_prefix(repo, scope);
@@ -323,6 +327,12 @@ impl Model {
     ) -> Resolution {
         let var = &self.vars[i];
         let definition = &var.chain[level];
+        if self.skip_secrets && var.chain[..=level].iter().any(|d| d.def.secret) {
+            return Err(Failure::Missing(Missing {
+                name: var.name.clone(),
+                reason: "a secret, not resolved here".to_owned(),
+            }));
+        }
         if let Some(pos) = stack.iter().position(|&frame| frame == (i, level)) {
             let cycle: Vec<String> = stack[pos..]
                 .iter()
@@ -779,6 +789,16 @@ pub fn overlay(base: &BTreeMap<String, String>, entries: &[Entry]) -> Vec<(Strin
     }
     env.insert(RESTORE_VAR.to_owned(), restore);
     env.into_iter().collect()
+}
+
+/// The environment without its secrets, nor anything built from them, nor
+/// the required variables that are missing: for commands (helm) that use
+/// only the stage's plain settings, so that rendering prod needs no prod
+/// password.
+pub fn resolve_public(repo: &Repo, stage: &Stage, scope: &Scope) -> Result<StageEnv> {
+    let mut model = Model::build(repo, stage, scope, base_env())?;
+    model.skip_secrets = true;
+    model.resolve(repo, stage, scope)
 }
 
 /// Loads and resolves in one go, for commands that only need the result.

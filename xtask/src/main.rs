@@ -1,6 +1,7 @@
 //! Stagecraft: `cargo xtask` for a monorepo of services deployed to stages.
 //! This file only parses the command line and dispatches.
 
+mod apps;
 mod cli;
 mod cluster;
 mod config;

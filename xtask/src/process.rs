@@ -119,6 +119,21 @@ impl Cmd {
             .with_context(|| format!("`{self}` printed output that is not UTF-8"))
     }
 
+    /// Runs with stdout captured whatever the exit code (`diff` exits 1 on
+    /// differences): the code and stdout.
+    pub fn read_any(&self) -> Result<(i32, String)> {
+        let output = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .run()
+            .with_context(|| format!("cannot start `{self}`"))?;
+        Ok((
+            exit_code(output.status),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ))
+    }
+
     /// Runs with stdin, stdout and stderr inherited; returns the exit code
     /// the way a shell reports it (128+N for death by signal N).
     pub fn status(&self) -> Result<i32> {

@@ -39,6 +39,16 @@ enum ClusterCommand {
     Delete(HostsArgs),
     /// Write the apps' ingress hostnames into the hosts file.
     AddHosts(HostsArgs),
+    /// Deploy every app of the cluster, in depends_on order.
+    Deploy(DeployArgs),
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The cluster (default: the one of this folder, or the only one).
+    cluster: Option<String>,
+    #[command(flatten)]
+    options: super::app::DeployOptions,
 }
 
 #[derive(Args)]
@@ -141,6 +151,11 @@ impl ClusterArgs {
                 cluster::delete(&repo, &target, &runner, &hosts::hosts_file(hosts_file))
             }
             ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
+            ClusterCommand::Deploy(args) => {
+                let cluster = cluster_name(ctx, &repo, args.cluster.as_deref())?;
+                let apps = repo.app_names(&cluster)?;
+                super::app::deploy(&repo, &cluster, &apps, &args.options)
+            }
         }
     }
 }
@@ -202,8 +217,14 @@ fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs)
     Ok(())
 }
 
-/// The cluster named, else the one of this folder, else the only one.
 fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: Option<&str>) -> Result<Target> {
+    let cluster = cluster_name(ctx, repo, cluster)?;
+    let stage = repo.stage_or_default(stage)?;
+    Target::resolve(repo, &cluster, stage)
+}
+
+/// The cluster named, else the one of this folder, else the only one.
+fn cluster_name(ctx: &Ctx, repo: &Repo, cluster: Option<&str>) -> Result<String> {
     let names = repo.cluster_names()?;
     let cluster = match cluster {
         Some(name) => {
@@ -225,6 +246,5 @@ fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: Option<&str>) ->
             ),
         },
     };
-    let stage = repo.stage_or_default(stage)?;
-    Target::resolve(repo, &cluster, stage)
+    Ok(cluster)
 }

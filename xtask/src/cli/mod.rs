@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they
 //! run in. One module per subcommand.
 
+mod app;
 mod cluster;
 mod deps;
 mod env;
@@ -50,6 +51,7 @@ enum Command {
     List(list::ListArgs),
     Deps(deps::DepsArgs),
     Cluster(cluster::ClusterArgs),
+    App(app::AppArgs),
 }
 
 impl Cli {
@@ -62,6 +64,7 @@ impl Cli {
             Command::List(args) => args.run(&ctx),
             Command::Deps(args) => args.run(&ctx),
             Command::Cluster(args) => args.run(&ctx),
+            Command::App(args) => args.run(&ctx),
         }
     }
 }

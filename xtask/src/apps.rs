@@ -1,0 +1,669 @@
+//! Apps: helm releases with values layered per stage, images, and the
+//! dependency graph (`needs` between releases, `depends_on` between apps)
+//! that deploys walk in parallel.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::cluster::Target;
+use crate::config::{AppToml, Loaded};
+use crate::environment::{self, Entry};
+use crate::process::Cmd;
+use crate::repo::{Repo, Scope};
+use crate::suggest;
+
+/// One release, ready to hand to helm.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub app: String,
+    pub name: String,
+    /// What helm gets: a local chart's absolute path, or the reference.
+    pub chart: String,
+    pub version: Option<String>,
+    pub namespace: String,
+    /// The values files that exist, in layering order.
+    pub values: Vec<PathBuf>,
+    /// `image.repository` and `image.tag` for a release built from an image.
+    pub image: Option<(String, String)>,
+    pub timeout: String,
+    /// Indices of the releases deployed before this one.
+    pub needs: Vec<usize>,
+}
+
+impl Release {
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.app, self.name)
+    }
+}
+
+/// The image tag of this checkout: the git short sha, `-dirty` when the
+/// tree has changes; `dev` outside git.
+pub fn image_tag(repo: &Repo) -> String {
+    let git = |args: &[&str]| {
+        Cmd::new("git")
+            .arg("-C")
+            .arg(&repo.root)
+            .args(args)
+            .read()
+            .ok()
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(sha) => {
+            let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.trim().is_empty());
+            format!("{}{}", sha.trim(), if dirty { "-dirty" } else { "" })
+        }
+        None => "dev".to_owned(),
+    }
+}
+
+/// The registry images of this stage go to: the local registry for kind
+/// stages, `$REGISTRY` of the app's environment for remote ones.
+pub fn registry(target: &Target, env: &[Entry]) -> Result<String> {
+    if target.is_kind() {
+        return Ok(format!("localhost:{}", crate::cluster::REGISTRY_PORT));
+    }
+    env.iter()
+        .find(|e| e.name == "REGISTRY")
+        .map(|e| e.value.trim_end_matches('/').to_owned())
+        .with_context(|| {
+            format!(
+                "stage {} is remote and names no REGISTRY for images\n  hint: set REGISTRY under [vars] in envs/{}.toml",
+                target.stage.name, target.stage.name
+            )
+        })
+}
+
+/// An app's file, checked: unique release names, `needs` and `image` that
+/// exist, values files that match a release and a stage.
+pub struct App {
+    pub name: String,
+    pub dir: PathBuf,
+    pub file: Loaded<AppToml>,
+}
+
+impl App {
+    pub fn load(repo: &Repo, cluster: &str, name: &str) -> Result<App> {
+        let file = repo.app(cluster, name)?;
+        let dir = repo
+            .root
+            .join("clusters")
+            .join(cluster)
+            .join("apps")
+            .join(name);
+        let app = App {
+            name: name.to_owned(),
+            dir,
+            file,
+        };
+        app.check(repo)?;
+        Ok(app)
+    }
+
+    fn release_names(&self) -> Vec<String> {
+        self.file
+            .value
+            .releases
+            .iter()
+            .map(|r| r.name.get_ref().clone())
+            .collect()
+    }
+
+    fn check(&self, repo: &Repo) -> Result<()> {
+        let names = self.release_names();
+        let images: Vec<String> = self
+            .file
+            .value
+            .images
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        for (i, release) in self.file.value.releases.iter().enumerate() {
+            let name = release.name.get_ref();
+            if !crate::repo::is_dns_label(name) {
+                return Err(self.file.error_at(
+                    &release.name.span(),
+                    format!("release name `{name}` must be lowercase letters, digits and '-'"),
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(self.file.error_at(
+                    &release.name.span(),
+                    format!("a second release named `{name}`"),
+                ));
+            }
+            for need in &release.needs {
+                if !names.contains(need.get_ref()) {
+                    let hint = suggest::unknown("release", need.get_ref(), &names).to_string();
+                    return Err(self
+                        .file
+                        .error_at(&need.span(), format!("`needs` of {name}: {hint}")));
+                }
+            }
+            if let Some(image) = &release.image
+                && !images.contains(image.get_ref())
+            {
+                let hint = suggest::unknown("image", image.get_ref(), &images).to_string();
+                return Err(self.file.error_at(
+                    &image.span(),
+                    format!("`image` of {name}: {hint}\n  hint: declare it in an [[images]] table"),
+                ));
+            }
+            let chart = release.chart.get_ref();
+            if is_local_chart(chart) {
+                let path = self.chart_path(repo, chart);
+                if !path.join("Chart.yaml").is_file() {
+                    return Err(self.file.error_at(
+                        &release.chart.span(),
+                        format!(
+                            "chart `{chart}` of {name}: no Chart.yaml in {}",
+                            path.display()
+                        ),
+                    ));
+                }
+            } else if release.version.is_none() {
+                return Err(self.file.error_at(
+                    &release.chart.span(),
+                    format!("chart `{chart}` of {name} comes from a repository: pin it with `version = \"...\"`"),
+                ));
+            }
+        }
+        self.check_values_files(repo, &names)
+    }
+
+    /// A values file that matches no release or stage is a typo, not a
+    /// file to skip.
+    fn check_values_files(&self, repo: &Repo, releases: &[String]) -> Result<()> {
+        let values = self.dir.join("values");
+        let Ok(dirs) = fs::read_dir(&values) else {
+            return Ok(());
+        };
+        let mut layers = repo.stage_names()?;
+        layers.push("comm".to_owned());
+        for dir in dirs.flatten() {
+            let layer = dir.file_name().to_string_lossy().into_owned();
+            let rel = format!(
+                "{}/values/{layer}",
+                self.file.display.trim_end_matches("/app.toml")
+            );
+            if !layers.contains(&layer) {
+                let hint = suggest::unknown("stage", &layer, &layers).to_string();
+                bail!("{rel}/: a values folder for no stage: {hint}");
+            }
+            for file in fs::read_dir(dir.path())
+                .with_context(|| format!("cannot list {rel}"))?
+                .flatten()
+            {
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                let release = file_name.strip_suffix(".yaml").unwrap_or(&file_name);
+                if !file_name.ends_with(".yaml") || !releases.iter().any(|r| r == release) {
+                    let hint = suggest::unknown("release", release, releases).to_string();
+                    bail!(
+                        "{rel}/{file_name} matches no release of {}: {}",
+                        self.name,
+                        hint.replace("unknown release", "the file names release")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn chart_path(&self, repo: &Repo, chart: &str) -> PathBuf {
+        if chart.starts_with("./") || chart.starts_with("../") {
+            self.dir.join(chart)
+        } else {
+            repo.root.join(chart)
+        }
+    }
+
+    pub fn namespace(&self) -> String {
+        self.file
+            .value
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// The releases of this app in stage `stage`, `needs` as names.
+    fn releases(
+        &self,
+        repo: &Repo,
+        stage: &str,
+        env: &[Entry],
+        registry: &str,
+        tag: &str,
+    ) -> Vec<(Release, Vec<String>)> {
+        let timeout = env
+            .iter()
+            .find(|e| e.name == "HELM_TIMEOUT")
+            .map_or("5m".to_owned(), |e| e.value.clone());
+        self.file
+            .value
+            .releases
+            .iter()
+            .map(|r| {
+                let name = r.name.get_ref().clone();
+                let chart = r.chart.get_ref();
+                let values = [
+                    self.dir
+                        .join("values")
+                        .join("comm")
+                        .join(format!("{name}.yaml")),
+                    self.dir
+                        .join("values")
+                        .join(stage)
+                        .join(format!("{name}.yaml")),
+                ]
+                .into_iter()
+                .filter(|p| p.is_file())
+                .collect();
+                let release = Release {
+                    app: self.name.clone(),
+                    chart: if is_local_chart(chart) {
+                        self.chart_path(repo, chart).display().to_string()
+                    } else {
+                        chart.clone()
+                    },
+                    version: r.version.clone(),
+                    namespace: r.namespace.clone().unwrap_or_else(|| self.namespace()),
+                    values,
+                    image: r
+                        .image
+                        .as_ref()
+                        .map(|i| (format!("{registry}/{}", i.get_ref()), tag.to_owned())),
+                    timeout: r.timeout.clone().unwrap_or_else(|| timeout.clone()),
+                    needs: Vec::new(),
+                    name,
+                };
+                (
+                    release,
+                    r.needs.iter().map(|n| n.get_ref().clone()).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn is_local_chart(chart: &str) -> bool {
+    chart.starts_with("./")
+        || chart.starts_with("../")
+        || chart.starts_with("comm/")
+        || chart.starts_with("clusters/")
+}
+
+/// Every release of `apps` in the target's stage, in a graph.
+pub struct Plan {
+    pub releases: Vec<Release>,
+    pub tag: String,
+}
+
+pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
+    let all = repo.app_names(&target.cluster)?;
+    let mut loaded = BTreeMap::new();
+    for name in apps {
+        if !all.contains(name) {
+            return Err(suggest::unknown(
+                &format!("app of cluster {}:", target.cluster),
+                name,
+                &all,
+            ));
+        }
+        loaded.insert(name.clone(), App::load(repo, &target.cluster, name)?);
+    }
+    check_app_cycles(repo, &target.cluster, &all)?;
+    let tag = image_tag(repo);
+    let mut releases = Vec::new();
+    let mut needs_by_name = Vec::new();
+    for app in loaded.values() {
+        let scope = Scope {
+            cluster: Some(target.cluster.clone()),
+            app: Some(app.name.clone()),
+        };
+        let env = environment::resolve_public(repo, &target.stage, &scope)?;
+        let registry = registry(target, &env.entries)?;
+        for (release, needs) in
+            app.releases(repo, &target.stage.name, &env.entries, &registry, &tag)
+        {
+            releases.push(release);
+            needs_by_name.push(needs);
+        }
+    }
+    // Edges: `needs` within an app; `depends_on` between the apps deployed together.
+    for i in 0..releases.len() {
+        let app = &loaded[&releases[i].app];
+        let mut needs: Vec<usize> = needs_by_name[i]
+            .iter()
+            .map(|n| {
+                releases
+                    .iter()
+                    .position(|r| r.app == app.name && &r.name == n)
+                    .expect("checked")
+            })
+            .collect();
+        for dep in &app.file.value.depends_on {
+            needs.extend(
+                releases
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| &r.app == dep.get_ref())
+                    .map(|(j, _)| j),
+            );
+        }
+        releases[i].needs = needs;
+    }
+    if let Some(cycle) = find_cycle(&releases.iter().map(|r| r.needs.clone()).collect::<Vec<_>>()) {
+        let names: Vec<String> = cycle.iter().map(|&i| releases[i].id()).collect();
+        bail!(
+            "the `needs` of these releases form a cycle: {}\n  hint: remove one of these needs",
+            names.join(" -> ")
+        );
+    }
+    Ok(Plan { releases, tag })
+}
+
+/// `depends_on` names apps of the cluster, and forms no cycle.
+fn check_app_cycles(repo: &Repo, cluster: &str, all: &[String]) -> Result<()> {
+    let mut edges = Vec::new();
+    for name in all {
+        let file = repo.app(cluster, name)?;
+        let mut deps = Vec::new();
+        for dep in &file.value.depends_on {
+            match all.iter().position(|a| a == dep.get_ref()) {
+                Some(j) => deps.push(j),
+                None => {
+                    let hint = suggest::unknown("app", dep.get_ref(), all).to_string();
+                    return Err(file.error_at(&dep.span(), format!("depends_on: {hint}")));
+                }
+            }
+        }
+        edges.push(deps);
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        let names: Vec<&str> = cycle.iter().map(|&i| all[i].as_str()).collect();
+        bail!(
+            "the depends_on of these apps form a cycle: {}\n  hint: remove one of these depends_on",
+            names.join(" -> ")
+        );
+    }
+    Ok(())
+}
+
+/// A cycle in a graph given as "node i needs these", first node repeated
+/// at the end.
+fn find_cycle(needs: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        needs: &[Vec<usize>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        marks[i] = Mark::Open;
+        path.push(i);
+        for &j in &needs[i] {
+            match marks[j] {
+                Mark::Open => {
+                    let start = path
+                        .iter()
+                        .position(|&p| p == j)
+                        .expect("open nodes are on the path");
+                    let mut cycle = path[start..].to_vec();
+                    cycle.push(j);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(cycle) = visit(j, needs, marks, path) {
+                        return Some(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; needs.len()];
+    (0..needs.len()).find_map(|i| {
+        (marks[i] == Mark::New)
+            .then(|| visit(i, needs, &mut marks, &mut Vec::new()))
+            .flatten()
+    })
+}
+
+/// An order in which every release comes after what it needs.
+pub fn deploy_order(releases: &[Release]) -> Vec<usize> {
+    let mut order = Vec::new();
+    let mut placed = vec![false; releases.len()];
+    while order.len() < releases.len() {
+        let before = order.len();
+        for i in 0..releases.len() {
+            if !placed[i] && releases[i].needs.iter().all(|&j| placed[j]) {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        assert!(order.len() > before, "plan() refuses cycles");
+    }
+    order
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum Outcome {
+    Deployed,
+    Failed { error: String },
+    NotStarted,
+}
+
+pub struct Finished {
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// Runs each release once all it needs is done, up to `jobs` at once. After
+/// the first failure nothing new starts; the running ones finish.
+pub fn execute(
+    releases: &[Release],
+    jobs: usize,
+    deploy: &(dyn Fn(&Release) -> Result<()> + Sync),
+    on_start: &(dyn Fn(&Release) + Sync),
+    on_done: &(dyn Fn(&Release, &Finished) + Sync),
+) -> Vec<Finished> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done(bool),
+    }
+    let mut state = vec![State::Waiting; releases.len()];
+    let mut finished: Vec<Option<Finished>> = (0..releases.len()).map(|_| None).collect();
+    let (tx, rx) = mpsc::channel::<(usize, Result<()>, Duration)>();
+    std::thread::scope(|scope| {
+        let mut running = 0;
+        let mut failed = false;
+        loop {
+            while !failed && running < jobs.max(1) {
+                let ready = (0..releases.len()).find(|&i| {
+                    state[i] == State::Waiting
+                        && releases[i]
+                            .needs
+                            .iter()
+                            .all(|&j| state[j] == State::Done(true))
+                });
+                let Some(i) = ready else { break };
+                state[i] = State::Running;
+                running += 1;
+                on_start(&releases[i]);
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let start = Instant::now();
+                    let result = deploy(&releases[i]);
+                    let _ = tx.send((i, result, start.elapsed()));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, result, duration) = rx.recv().expect("a deploy thread reports back");
+            running -= 1;
+            state[i] = State::Done(result.is_ok());
+            failed |= result.is_err();
+            let outcome = match result {
+                Ok(()) => Outcome::Deployed,
+                Err(e) => Outcome::Failed {
+                    error: format!("{e:#}"),
+                },
+            };
+            let done = Finished { outcome, duration };
+            on_done(&releases[i], &done);
+            finished[i] = Some(done);
+        }
+    });
+    finished
+        .into_iter()
+        .map(|f| {
+            f.unwrap_or(Finished {
+                outcome: Outcome::NotStarted,
+                duration: Duration::ZERO,
+            })
+        })
+        .collect()
+}
+
+/// helm's flags for the values of a release: `-f` files in layering order,
+/// the built image, then the command line's `--set`.
+pub fn value_args(release: &Release, sets: &[String]) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(version) = &release.version {
+        args.extend(["--version".to_owned(), version.clone()]);
+    }
+    for file in &release.values {
+        args.extend(["-f".to_owned(), file.display().to_string()]);
+    }
+    if let Some((repository, tag)) = &release.image {
+        args.extend([
+            "--set".to_owned(),
+            format!("image.repository={repository},image.tag={tag}"),
+        ]);
+    }
+    for set in sets {
+        args.extend(["--set".to_owned(), set.clone()]);
+    }
+    args
+}
+
+/// A summary table: release, namespace, result, time, and the tail of a
+/// failure.
+pub fn summary(releases: &[Release], finished: &[Finished]) -> String {
+    let width = releases
+        .iter()
+        .map(|r| r.id().len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{:width$}  {:<12} {:<12} {:>7}\n",
+        "release", "namespace", "result", "time"
+    );
+    for (release, done) in releases.iter().zip(finished) {
+        let (result, detail) = match &done.outcome {
+            Outcome::Deployed => ("deployed", String::new()),
+            Outcome::Failed { error } => ("failed", error.clone()),
+            Outcome::NotStarted => ("not started", String::new()),
+        };
+        let time = if done.outcome == Outcome::NotStarted {
+            "-".to_owned()
+        } else {
+            format!("{:.1}s", done.duration.as_secs_f64())
+        };
+        out.push_str(&format!(
+            "{:width$}  {:<12} {:<12} {:>7}\n",
+            release.id(),
+            release.namespace,
+            result,
+            time
+        ));
+        for line in detail.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
+    out
+}
+
+/// The directory of a chart for `helm lint` (only local charts lint).
+pub fn local_chart(release: &Release) -> Option<&Path> {
+    let path = Path::new(&release.chart);
+    path.is_absolute().then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::anyhow;
+
+    #[test]
+    fn cycles_are_found_with_their_members() {
+        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(
+            find_cycle(&[vec![1], vec![2], vec![0]]),
+            Some(vec![0, 1, 2, 0])
+        );
+        assert_eq!(find_cycle(&[vec![], vec![1]]), Some(vec![1, 1]));
+    }
+
+    fn release(name: &str, needs: Vec<usize>) -> Release {
+        Release {
+            app: "a".into(),
+            name: name.into(),
+            chart: "c".into(),
+            version: None,
+            namespace: "n".into(),
+            values: vec![],
+            image: None,
+            timeout: "5m".into(),
+            needs,
+        }
+    }
+
+    #[test]
+    fn execute_respects_needs_and_stops_after_a_failure() {
+        let releases = vec![
+            release("db", vec![]),
+            release("api", vec![0]),
+            release("bad", vec![]),
+            release("late", vec![1]),
+        ];
+        let order = std::sync::Mutex::new(Vec::new());
+        let finished = execute(
+            &releases,
+            1,
+            &|r| {
+                order.lock().unwrap().push(r.name.clone());
+                if r.name == "api" {
+                    Err(anyhow!("boom"))
+                } else {
+                    Ok(())
+                }
+            },
+            &|_| {},
+            &|_, _| {},
+        );
+        assert_eq!(*order.lock().unwrap(), ["db", "api"]);
+        assert_eq!(finished[0].outcome, Outcome::Deployed);
+        assert!(matches!(finished[1].outcome, Outcome::Failed { .. }));
+        assert_eq!(finished[2].outcome, Outcome::NotStarted);
+        assert_eq!(finished[3].outcome, Outcome::NotStarted);
+    }
+}

@@ -1,0 +1,797 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+
+use super::{Ctx, Exit};
+use crate::apps::{self, Finished, Outcome, Plan, Release};
+use crate::cluster::{self, Target};
+use crate::process::{Cmd, Runner};
+use crate::repo::Repo;
+use crate::{suggest, tools, ui};
+
+/// Apps: helm releases with values layered per stage.
+///
+/// Values layer per release, later wins: the chart's own < values/comm/<release>.yaml
+/// < values/<stage>/<release>.yaml < --set. Releases deploy as soon as what
+/// they `needs` (and the apps they `depends_on`) are deployed.
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask app deploy photos                  # the default stage
+  cargo xtask app deploy photos frontend --stage test --jobs 8
+  cargo xtask app deploy photos --stage prod --yes --set photos-api.replicaCount=4
+  cargo xtask app deploy photos --dry-run        # the exact helm commands
+  cargo xtask app render photos --stage prod     # helm template, real values
+  cargo xtask app lint photos                    # helm lint, every stage
+  cargo xtask app logs photos --release photos-api -f")]
+pub struct AppArgs {
+    #[command(subcommand)]
+    command: AppCommand,
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// helm upgrade --install every release, in dependency order, in parallel.
+    Deploy(DeployArgs),
+    /// helm template with the layered values.
+    Render(OneApp),
+    /// helm lint every release for every stage.
+    Lint(LintArgs),
+    /// The live manifests against the rendered ones (helm-diff when installed).
+    Diff(OneApp),
+    /// docker build the app's images, tagged with the git sha, and push them.
+    Build(BuildArgs),
+    /// skaffold dev on a kind stage.
+    Dev(OneApp),
+    /// helm status and rollout of each release.
+    Status(StatusArgs),
+    /// The logs of a release's pods.
+    Logs(LogsArgs),
+    /// A shell in a ready pod of a release.
+    Terminal(ReleaseArgs),
+    /// kubectl port-forward to a release's service.
+    PortForward(PortForwardArgs),
+    /// helm uninstall every release, in reverse dependency order.
+    Delete(DeleteArgs),
+}
+
+#[derive(Args)]
+pub struct StageArgs {
+    /// The stage (default: project.default_stage).
+    #[arg(long)]
+    stage: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The apps (of the cluster of this folder, or found by name).
+    #[arg(required = true)]
+    apps: Vec<String>,
+    #[command(flatten)]
+    pub options: DeployOptions,
+}
+
+#[derive(Args)]
+pub struct DeployOptions {
+    #[command(flatten)]
+    stage: StageArgs,
+    /// Releases deployed at once.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// A value for one release: RELEASE.key=value.
+    #[arg(long = "set", value_name = "RELEASE.KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print the exact commands, in order; run none.
+    #[arg(long)]
+    dry_run: bool,
+    /// Confirm a deploy to a protected stage.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Args)]
+struct OneApp {
+    app: String,
+    #[command(flatten)]
+    stage: StageArgs,
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct LintArgs {
+    app: String,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    app: String,
+    #[command(flatten)]
+    stage: StageArgs,
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    app: String,
+    #[command(flatten)]
+    stage: StageArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReleaseArgs {
+    app: String,
+    #[command(flatten)]
+    stage: StageArgs,
+    /// The release (default: the app's only or first release built from an image).
+    #[arg(long)]
+    release: Option<String>,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    which: ReleaseArgs,
+    /// Keep following.
+    #[arg(long, short)]
+    follow: bool,
+}
+
+#[derive(Args)]
+struct PortForwardArgs {
+    #[command(flatten)]
+    which: ReleaseArgs,
+    /// LOCAL or LOCAL:REMOTE (default remote: the service port).
+    port: String,
+}
+
+#[derive(Args)]
+struct DeleteArgs {
+    app: String,
+    #[command(flatten)]
+    stage: StageArgs,
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    yes: bool,
+}
+
+impl AppArgs {
+    pub fn run(self, ctx: &Ctx) -> Result<()> {
+        let repo = ctx.repo()?;
+        match self.command {
+            AppCommand::Deploy(args) => {
+                let cluster = cluster_of_apps(ctx, &repo, &args.apps)?;
+                deploy(&repo, &cluster, &args.apps, &args.options)
+            }
+            AppCommand::Render(args) => render(ctx, &repo, args),
+            AppCommand::Lint(args) => lint(ctx, &repo, &args.app),
+            AppCommand::Diff(args) => diff(ctx, &repo, args),
+            AppCommand::Build(args) => build(ctx, &repo, args),
+            AppCommand::Dev(args) => dev(ctx, &repo, args),
+            AppCommand::Status(args) => status(ctx, &repo, args),
+            AppCommand::Logs(args) => {
+                let (target, release) = one_release(ctx, &repo, &args.which)?;
+                let tools = cluster::prerequisites(&repo, false)?;
+                let mut cmd =
+                    tools
+                        .kubectl(&target)
+                        .args(["logs", "--namespace", &release.namespace]);
+                cmd = cmd.arg(format!(
+                    "--selector=app.kubernetes.io/instance={}",
+                    release.name
+                ));
+                cmd = cmd.args(["--all-containers", "--prefix", "--tail=200"]);
+                if args.follow {
+                    cmd = cmd.arg("--follow");
+                }
+                pass_through(cmd)
+            }
+            AppCommand::Terminal(args) => {
+                let (target, release) = one_release(ctx, &repo, &args)?;
+                let tools = cluster::prerequisites(&repo, false)?;
+                let pods = tools.kubectl(&target).args([
+                    "get",
+                    "pods",
+                    "--namespace",
+                    &release.namespace,
+                    &format!("--selector=app.kubernetes.io/instance={}", release.name),
+                    "--field-selector=status.phase=Running",
+                    "--output",
+                    "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+                ]);
+                let listing = pods.read()?;
+                let pod = listing
+                    .lines()
+                    .find_map(|l| l.strip_suffix(" true"))
+                    .with_context(|| {
+                        format!(
+                            "no ready pod of {} in namespace {}",
+                            release.id(),
+                            release.namespace
+                        )
+                    })?;
+                let shell = "command -v bash >/dev/null 2>&1 && exec bash || exec sh";
+                pass_through(tools.kubectl(&target).args([
+                    "exec",
+                    "-it",
+                    pod,
+                    "--namespace",
+                    &release.namespace,
+                    "--",
+                    "sh",
+                    "-c",
+                    shell,
+                ]))
+            }
+            AppCommand::PortForward(args) => {
+                let (target, release) = one_release(ctx, &repo, &args.which)?;
+                let tools = cluster::prerequisites(&repo, false)?;
+                let ports = if args.port.contains(':') {
+                    args.port.clone()
+                } else {
+                    format!("{}:http", args.port)
+                };
+                pass_through(tools.kubectl(&target).args([
+                    "port-forward",
+                    &format!("service/{}", release.name),
+                    &ports,
+                    "--namespace",
+                    &release.namespace,
+                ]))
+            }
+            AppCommand::Delete(args) => delete(ctx, &repo, args),
+        }
+    }
+}
+
+/// Runs an interactive tool with the terminal; its exit code passes through.
+fn pass_through(cmd: Cmd) -> Result<()> {
+    match cmd.status()? {
+        0 => Ok(()),
+        code => Err(Exit(u8::try_from(code).unwrap_or(255)).into()),
+    }
+}
+
+/// The cluster the apps belong to: this folder's, else where they are found.
+fn cluster_of_apps(ctx: &Ctx, repo: &Repo, apps: &[String]) -> Result<String> {
+    let first = apps.first().context("name at least one app")?;
+    let scope = repo.scope(&ctx.cwd, None, Some(first))?;
+    let cluster = scope.cluster.expect("an app's scope has its cluster");
+    for app in apps {
+        repo.scope(&ctx.cwd, Some(&cluster), Some(app))?;
+    }
+    Ok(cluster)
+}
+
+fn target_for(ctx: &Ctx, repo: &Repo, app: &str, stage: &StageArgs) -> Result<Target> {
+    let cluster = cluster_of_apps(ctx, repo, &[app.to_owned()])?;
+    let stage = repo.stage_or_default(stage.stage.as_deref())?;
+    Target::resolve(repo, &cluster, stage)
+}
+
+/// Protected stages need --yes, or the stage's name typed on a terminal.
+fn confirm(target: &Target, yes: bool, what: &str) -> Result<()> {
+    if !target.stage.protected() || yes {
+        return Ok(());
+    }
+    let stage = &target.stage.name;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "stage {stage} is protected: {what} needs --yes when there is no terminal to confirm on; nothing was run"
+        );
+    }
+    eprint!(
+        "{} {what} on protected stage {stage} ({}). Type the stage name to confirm: ",
+        target.stage.emoji(),
+        target.name
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != stage {
+        bail!("not confirmed: nothing was run");
+    }
+    Ok(())
+}
+
+/// The flags that make helm roll back a failed upgrade: helm 4's
+/// `--rollback-on-failure`, helm 3's `--atomic`.
+fn rollback_flag(runner: &Runner, helm: &Cmd) -> Result<&'static str> {
+    let version = runner.ask(&helm.clone().args(["version", "--short"]))?;
+    Ok(
+        match tools::version_in(&version)
+            .as_deref()
+            .and_then(|v| v.split('.').next())
+        {
+            Some("3") => "--atomic",
+            _ => "--rollback-on-failure",
+        },
+    )
+}
+
+fn helm(repo: &Repo, target: &Target) -> Result<Cmd> {
+    Ok(Cmd::new(tools::resolve(repo, "helm")?).env("KUBECONFIG", &target.kubeconfig))
+}
+
+/// `--set photos-api.replicaCount=4`: the release's part of the command
+/// line's values.
+fn sets_for(release: &Release, sets: &[String]) -> Vec<String> {
+    sets.iter()
+        .filter_map(|s| {
+            s.strip_prefix(&format!("{}.", release.name))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn check_sets(plan: &Plan, sets: &[String]) -> Result<()> {
+    let names: Vec<String> = plan.releases.iter().map(|r| r.name.clone()).collect();
+    for set in sets {
+        let release = set.split_once('.').map_or(set.as_str(), |(r, _)| r);
+        if !names.iter().any(|n| n == release) || !set.contains('=') {
+            let hint = suggest::unknown("release", release, &names).to_string();
+            bail!("--set {set}: write RELEASE.KEY=VALUE; {hint}");
+        }
+    }
+    Ok(())
+}
+
+/// The deploy of `apps` (one cluster) to a stage, shared by `app deploy`
+/// and `cluster deploy`.
+pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptions) -> Result<()> {
+    let stage = repo.stage_or_default(options.stage.stage.as_deref())?;
+    let target = Target::resolve(repo, cluster, stage)?;
+    let plan = apps::plan(repo, &target, apps)?;
+    check_sets(&plan, &options.sets)?;
+    if !options.dry_run {
+        confirm(&target, options.yes, "deploy")?;
+    }
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    let helm = helm(repo, &target)?;
+    let rollback = rollback_flag(&runner, &helm)?;
+    let upgrade = |release: &Release| -> Cmd {
+        helm.clone()
+            .args([
+                "upgrade",
+                "--install",
+                &release.name,
+                &release.chart,
+                "--namespace",
+                &release.namespace,
+            ])
+            .arg("--create-namespace")
+            .arg("--kubeconfig")
+            .arg(&target.kubeconfig)
+            .args(["--kube-context", &target.context])
+            .args(apps::value_args(release, &sets_for(release, &options.sets)))
+            .args(["--wait", "--timeout", &release.timeout, rollback])
+    };
+    let jobs = if options.dry_run { 1 } else { options.jobs };
+    let live = !options.dry_run && !ui::quiet();
+    let started = Instant::now();
+    let finished = apps::execute(
+        &plan.releases,
+        jobs,
+        &|release| runner.run(&upgrade(release)).map(drop),
+        &|release| {
+            if live {
+                eprintln!(
+                    "▶ {} deploying to {} ({})",
+                    release.id(),
+                    target.name,
+                    release.namespace
+                );
+            }
+        },
+        &|release, done: &Finished| {
+            if live {
+                let secs = done.duration.as_secs_f64();
+                match &done.outcome {
+                    Outcome::Deployed => eprintln!("✔ {} deployed in {secs:.1}s", release.id()),
+                    _ => eprintln!(
+                        "{} {} failed after {secs:.1}s",
+                        ui::red_bold("✘"),
+                        release.id()
+                    ),
+                }
+            }
+        },
+    );
+    let failed = finished
+        .iter()
+        .filter(|f| matches!(f.outcome, Outcome::Failed { .. }))
+        .count();
+    if !options.dry_run {
+        print!("{}", apps::summary(&plan.releases, &finished));
+    }
+    notify(&target, &plan, &finished, started, options.dry_run);
+    if failed > 0 {
+        let names: Vec<String> = plan
+            .releases
+            .iter()
+            .zip(&finished)
+            .filter(|(_, f)| matches!(f.outcome, Outcome::Failed { .. }))
+            .map(|(r, _)| r.id())
+            .collect();
+        bail!("the deploy to {} failed: {}", target.name, names.join(", "));
+    }
+    Ok(())
+}
+
+/// The stage's `[notify] webhook` gets a JSON POST per app; a failure to
+/// notify is a warning, never a failed deploy.
+fn notify(target: &Target, plan: &Plan, finished: &[Finished], started: Instant, dry_run: bool) {
+    let Some(notify) = &target.stage.file.value.notify else {
+        return;
+    };
+    let mut apps: Vec<&str> = plan.releases.iter().map(|r| r.app.as_str()).collect();
+    apps.dedup();
+    for app in apps {
+        let releases: Vec<serde_json::Value> = plan
+            .releases
+            .iter()
+            .zip(finished)
+            .filter(|(r, _)| r.app == app)
+            .map(|(r, f)| serde_json::json!({ "name": r.name, "namespace": r.namespace, "outcome": f.outcome }))
+            .collect();
+        let ok = plan
+            .releases
+            .iter()
+            .zip(finished)
+            .filter(|(r, _)| r.app == app)
+            .all(|(_, f)| f.outcome == Outcome::Deployed);
+        let body = serde_json::json!({
+            "app": app,
+            "cluster": target.cluster,
+            "stage": target.stage.name,
+            "image_tag": plan.tag,
+            "releases": releases,
+            "result": if ok { "deployed" } else { "failed" },
+            "duration_seconds": started.elapsed().as_secs_f64(),
+        });
+        if dry_run {
+            println!("# POST {} (deploy notification of {app})", notify.webhook);
+            continue;
+        }
+        if let Err(e) = crate::download::post_json(&notify.webhook, &body) {
+            eprintln!(
+                "{} the deploy notification of {app} was not delivered: {e:#}",
+                ui::red_bold("warning:")
+            );
+        }
+    }
+}
+
+fn render(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
+    let runner = Runner {
+        dry_run: args.dry_run,
+    };
+    let helm = helm(repo, &target)?;
+    for release in &plan.releases {
+        let out = runner.run(
+            &helm
+                .clone()
+                .args([
+                    "template",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                ])
+                .args(apps::value_args(release, &[])),
+        )?;
+        print!("{out}");
+    }
+    Ok(())
+}
+
+fn lint(ctx: &Ctx, repo: &Repo, app: &str) -> Result<()> {
+    let mut failures = Vec::new();
+    for stage_name in repo.stage_names()? {
+        let target = target_for(
+            ctx,
+            repo,
+            app,
+            &StageArgs {
+                stage: Some(stage_name.clone()),
+            },
+        )?;
+        let plan = apps::plan(repo, &target, &[app.to_owned()])?;
+        let helm = helm(repo, &target)?;
+        for release in &plan.releases {
+            let Some(chart) = apps::local_chart(release) else {
+                println!(
+                    "- {stage_name} {}: a repository chart, not linted",
+                    release.id()
+                );
+                continue;
+            };
+            let cmd = helm.clone().arg("lint").arg(chart).args([
+                "--strict",
+                "--namespace",
+                &release.namespace,
+            ]);
+            match cmd.args(apps::value_args(release, &[])).read() {
+                Ok(_) => println!("✔ {stage_name} {}", release.id()),
+                Err(e) => {
+                    println!("✘ {stage_name} {}", release.id());
+                    failures.push(format!("{stage_name} {}: {e:#}", release.id()));
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("helm lint failed:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+fn diff(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
+    let helm = helm(repo, &target)?;
+    let runner = Runner {
+        dry_run: args.dry_run,
+    };
+    let has_plugin = !args.dry_run
+        && helm
+            .clone()
+            .args(["plugin", "list"])
+            .read()
+            .is_ok_and(|l| l.lines().any(|p| p.starts_with("diff")));
+    let flags = |cmd: Cmd| {
+        cmd.arg("--kubeconfig")
+            .arg(&target.kubeconfig)
+            .args(["--kube-context", &target.context])
+    };
+    for release in &plan.releases {
+        if has_plugin {
+            let cmd = flags(helm.clone().args([
+                "diff",
+                "upgrade",
+                &release.name,
+                &release.chart,
+                "--namespace",
+                &release.namespace,
+            ]));
+            print!("{}", runner.run(&cmd.args(apps::value_args(release, &[])))?);
+            continue;
+        }
+        let live = runner
+            .probe(&flags(helm.clone().args([
+                "get",
+                "manifest",
+                &release.name,
+                "--namespace",
+                &release.namespace,
+            ])))
+            .unwrap_or_default();
+        let rendered = runner.run(
+            &helm
+                .clone()
+                .args([
+                    "template",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                ])
+                .args(apps::value_args(release, &[])),
+        )?;
+        if args.dry_run {
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("stagecraft-diff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (a, b) = (dir.join("live.yaml"), dir.join("rendered.yaml"));
+        std::fs::write(&a, live)?;
+        std::fs::write(&b, rendered)?;
+        let labels = [
+            format!("{} (live)", release.id()),
+            format!("{} (rendered)", release.id()),
+        ];
+        let compare = Cmd::new("diff")
+            .args(["-u", "--label", &labels[0], "--label", &labels[1]])
+            .arg(&a)
+            .arg(&b);
+        let (code, text) = compare.read_any()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        match code {
+            0 => println!("= {}: no changes", release.id()),
+            1 => print!("{text}"),
+            _ => bail!("`{compare}` failed with exit code {code}"),
+        }
+    }
+    Ok(())
+}
+
+fn build(ctx: &Ctx, repo: &Repo, args: BuildArgs) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let app = apps::App::load(repo, &target.cluster, &args.app)?;
+    let scope = crate::repo::Scope {
+        cluster: Some(target.cluster.clone()),
+        app: Some(args.app.clone()),
+    };
+    let env = crate::environment::resolve_public(repo, &target.stage, &scope)?;
+    let registry = apps::registry(&target, &env.entries)?;
+    let tag = apps::image_tag(repo);
+    let docker = tools::resolve(repo, "docker")?;
+    let runner = Runner {
+        dry_run: args.dry_run,
+    };
+    if app.file.value.images.is_empty() {
+        println!("{} has no [[images]]: nothing to build", args.app);
+    }
+    for image in &app.file.value.images {
+        let context = app.dir.join(&image.context);
+        let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
+        let reference = format!("{registry}/{}:{tag}", image.name);
+        runner.run(
+            &Cmd::new(&docker)
+                .args(["build", "--tag", &reference, "--file"])
+                .arg(&dockerfile)
+                .arg(&context),
+        )?;
+        runner.run(&Cmd::new(&docker).args(["push", &reference]))?;
+        if !args.dry_run {
+            println!("+ {reference}: built and pushed");
+        }
+    }
+    Ok(())
+}
+
+fn dev(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    if target.stage.protected() {
+        bail!(
+            "stage {} is protected: `app dev` never runs there",
+            target.stage.name
+        );
+    }
+    if !target.is_kind() {
+        bail!(
+            "stage {} is remote: `app dev` runs on kind stages (local, test)",
+            target.stage.name
+        );
+    }
+    let app = apps::App::load(repo, &target.cluster, &args.app)?;
+    if !app.dir.join("skaffold.yaml").is_file() {
+        bail!(
+            "{}/skaffold.yaml does not exist\n  hint: add a skaffold.yaml with a profile named {}",
+            app.file.display.trim_end_matches("/app.toml"),
+            target.stage.name
+        );
+    }
+    let cmd = Cmd::new(tools::resolve(repo, "skaffold")?)
+        .args([
+            "dev",
+            "--profile",
+            &target.stage.name,
+            "--kube-context",
+            &target.context,
+            "--kubeconfig",
+        ])
+        .arg(&target.kubeconfig)
+        .args([
+            "--default-repo",
+            &format!("localhost:{}", cluster::REGISTRY_PORT),
+        ])
+        .dir(&app.dir)
+        .env("KUBECONFIG", &target.kubeconfig);
+    if args.dry_run {
+        println!("{cmd}");
+        return Ok(());
+    }
+    pass_through(cmd)
+}
+
+fn status(ctx: &Ctx, repo: &Repo, args: StatusArgs) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
+    let helm = helm(repo, &target)?;
+    let mut rows = Vec::new();
+    for release in &plan.releases {
+        let status = helm
+            .clone()
+            .args([
+                "status",
+                &release.name,
+                "--namespace",
+                &release.namespace,
+                "--output",
+                "json",
+                "--kubeconfig",
+            ])
+            .arg(&target.kubeconfig)
+            .args(["--kube-context", &target.context])
+            .read()
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        let state = status
+            .as_ref()
+            .and_then(|s| s["info"]["status"].as_str())
+            .unwrap_or("not installed")
+            .to_owned();
+        let revision = status.as_ref().and_then(|s| s["version"].as_u64());
+        rows.push(serde_json::json!({ "release": release.name, "namespace": release.namespace, "status": state, "revision": revision }));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for row in &rows {
+            println!(
+                "{:<16} {:<12} {:<16} rev {}",
+                row["release"].as_str().unwrap_or(""),
+                row["namespace"].as_str().unwrap_or(""),
+                row["status"].as_str().unwrap_or(""),
+                row["revision"]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn one_release(ctx: &Ctx, repo: &Repo, args: &ReleaseArgs) -> Result<(Target, Release)> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
+    let names: Vec<String> = plan.releases.iter().map(|r| r.name.clone()).collect();
+    let release = match &args.release {
+        Some(name) => plan
+            .releases
+            .iter()
+            .find(|r| &r.name == name)
+            .ok_or_else(|| suggest::unknown("release", name, &names))?,
+        None => plan
+            .releases
+            .iter()
+            .find(|r| r.image.is_some())
+            .or(plan.releases.first())
+            .with_context(|| format!("{} has no releases", args.app))?,
+    };
+    Ok((target, release.clone()))
+}
+
+fn delete(ctx: &Ctx, repo: &Repo, args: DeleteArgs) -> Result<()> {
+    let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
+    if !args.dry_run {
+        confirm(&target, args.yes, "delete")?;
+    }
+    let runner = Runner {
+        dry_run: args.dry_run,
+    };
+    let helm = helm(repo, &target)?;
+    // Dependents first: the reverse of a deploy order.
+    for release in apps::deploy_order(&plan.releases)
+        .into_iter()
+        .rev()
+        .map(|i| &plan.releases[i])
+    {
+        runner.run(
+            &helm
+                .clone()
+                .args([
+                    "uninstall",
+                    &release.name,
+                    "--namespace",
+                    &release.namespace,
+                    "--kubeconfig",
+                ])
+                .arg(&target.kubeconfig)
+                .args(["--kube-context", &target.context, "--wait"]),
+        )?;
+        if !args.dry_run {
+            println!("- {} uninstalled", release.id());
+        }
+    }
+    Ok(())
+}
