@@ -12,33 +12,30 @@ const FAKES: &[(&str, &str)] = &[
     ("kind", include_str!("fakes/kind")),
     ("kubectl", include_str!("fakes/kubectl")),
     ("fake-common.sh", include_str!("fakes/common.sh")),
-    (
-        "helm",
-        "#!/bin/sh\n. \"$(dirname \"$0\")/fake-common.sh\"\necho v4.1.4\n",
-    ),
+    ("helm", include_str!("fakes/helm")),
 ];
 
-struct Fixture {
-    repo: TestRepo,
+pub struct Fixture {
+    pub repo: TestRepo,
     log: PathBuf,
-    state: PathBuf,
+    pub state: PathBuf,
 }
 
 /// One recorded call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Call {
-    tool: String,
-    kubeconfig: String,
-    args: Vec<String>,
+pub struct Call {
+    pub tool: String,
+    pub kubeconfig: String,
+    pub args: Vec<String>,
 }
 
 impl Call {
-    fn line(&self) -> String {
+    pub fn line(&self) -> String {
         format!("{} {}", self.tool, self.args.join(" "))
     }
 }
 
-fn fixture() -> Fixture {
+pub fn fixture() -> Fixture {
     let mut repo = TestRepo::example();
     let base = repo.home.parent().unwrap().to_owned();
     let log = base.join("fake.log");
@@ -67,7 +64,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     /// The calls logged since the last time, minus helm's (not called here).
-    fn take_calls(&self) -> Vec<Call> {
+    pub fn take_calls(&self) -> Vec<Call> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let _ = fs::remove_file(&self.log);
         text.lines()
@@ -82,11 +79,11 @@ impl Fixture {
             .collect()
     }
 
-    fn kubeconfig(&self, stage: &str) -> String {
+    pub fn kubeconfig(&self, stage: &str) -> String {
         format!("{}/deps/kube/hmlet-{stage}.yaml", self.repo.root.display())
     }
 
-    fn root(&self) -> String {
+    pub fn root(&self) -> String {
         self.repo.root.display().to_string()
     }
 }
@@ -130,7 +127,7 @@ fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
     ]
 }
 
-fn lines(calls: &[Call]) -> Vec<String> {
+pub fn lines(calls: &[Call]) -> Vec<String> {
     calls.iter().map(Call::line).collect()
 }
 
@@ -216,7 +213,7 @@ fn dry_run_prints_the_commands_a_real_run_records_and_runs_none() {
 
 /// The command lines of a dry run's output: comments and here-documents
 /// left out, programs by name, shell quoting undone.
-fn commands_of(stdout: &str, root: &Path) -> Vec<String> {
+pub fn commands_of(stdout: &str, root: &Path) -> Vec<String> {
     let bin = format!("{}/deps/bin/", root.display());
     let mut out = Vec::new();
     let mut in_heredoc = false;

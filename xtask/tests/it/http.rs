@@ -29,6 +29,8 @@ struct State {
     proxied: Vec<String>,
     /// Bytes per second per connection; 0 is unlimited.
     rate: u64,
+    /// The bodies of POST requests, by path.
+    posts: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,10 @@ impl Server {
         self.state.lock().unwrap().hits.values().sum()
     }
 
+    pub fn posts(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().posts.clone()
+    }
+
     pub fn proxied(&self) -> Vec<String> {
         self.state.lock().unwrap().proxied.clone()
     }
@@ -103,13 +109,27 @@ impl Server {
 
 fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = read_head(&mut reader)?;
+    let (mut request_line, mut length) = read_head(&mut reader)?;
     if let Some(rest) = request_line.strip_prefix("CONNECT ") {
         // A proxy tunnel: this server plays the destination too.
         let authority = rest.split_whitespace().next().unwrap_or("").to_owned();
         state.lock().unwrap().proxied.push(authority);
         stream.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-        request_line = read_head(&mut reader)?;
+        (request_line, length) = read_head(&mut reader)?;
+    }
+    if request_line.starts_with("POST ") {
+        let mut body = vec![0u8; length];
+        std::io::Read::read_exact(&mut reader, &mut body)?;
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_owned();
+        state
+            .lock()
+            .unwrap()
+            .posts
+            .push((path, String::from_utf8_lossy(&body).into_owned()));
     }
     let target = request_line
         .split_whitespace()
@@ -159,17 +179,23 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     }
 }
 
-/// The request line; the headers are read and dropped.
-fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+/// The request line and the Content-Length; other headers are dropped.
+fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<(String, usize)> {
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    let mut length = 0;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
             break;
         }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
     }
-    Ok(request_line)
+    Ok((request_line, length))
 }
 
 fn respond(stream: &mut TcpStream, code: u16, body: &[u8]) -> std::io::Result<()> {

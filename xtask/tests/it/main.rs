@@ -4,6 +4,7 @@
 mod support;
 mod tmux;
 
+mod apps;
 mod cluster;
 mod deps;
 mod env;
