@@ -1,4 +1,6 @@
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -375,12 +377,13 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
     };
     let jobs = if options.dry_run { 1 } else { options.jobs };
     let live = !options.dry_run && !ui::quiet();
-    let started = Instant::now();
+    let notifier = Notifier::new(&target, &plan, options.dry_run);
     let finished = apps::execute(
         &plan.releases,
         jobs,
         &|release| runner.run(&upgrade(release)).map(drop),
         &|release| {
+            notifier.started(release);
             if live {
                 eprintln!(
                     "▶ {} deploying to {} ({})",
@@ -402,71 +405,151 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
                     ),
                 }
             }
+            notifier.finished(release, &done.outcome);
         },
     );
-    let failed = finished
-        .iter()
-        .filter(|f| matches!(f.outcome, Outcome::Failed { .. }))
-        .count();
+    notifier.send_the_rest();
     if !options.dry_run {
         print!("{}", apps::summary(&plan.releases, &finished));
     }
-    notify(&target, &plan, &finished, started, options.dry_run);
-    if failed > 0 {
-        let names: Vec<String> = plan
-            .releases
-            .iter()
-            .zip(&finished)
-            .filter(|(_, f)| matches!(f.outcome, Outcome::Failed { .. }))
-            .map(|(r, _)| r.id())
-            .collect();
-        bail!("the deploy to {} failed: {}", target.name, names.join(", "));
+    let failed: Vec<String> = plan
+        .releases
+        .iter()
+        .zip(&finished)
+        .filter(|(_, f)| matches!(f.outcome, Outcome::Failed { .. }))
+        .map(|(r, _)| r.id())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "the deploy to {} failed: {}",
+            target.name,
+            failed.join(", ")
+        );
     }
     Ok(())
 }
 
-/// The stage's `[notify] webhook` gets a JSON POST per app; a failure to
-/// notify is a warning, never a failed deploy.
-fn notify(target: &Target, plan: &Plan, finished: &[Finished], started: Instant, dry_run: bool) {
-    let Some(notify) = &target.stage.file.value.notify else {
-        return;
-    };
-    let mut apps: Vec<&str> = plan.releases.iter().map(|r| r.app.as_str()).collect();
-    apps.dedup();
-    for app in apps {
-        let releases: Vec<serde_json::Value> = plan
+/// The stage's `[notify] webhook` gets a JSON POST as soon as each app's
+/// releases are all done (at the end for an app a failure cut short). A
+/// failure to notify is a warning, never a failed deploy.
+struct Notifier<'a> {
+    target: &'a Target,
+    plan: &'a Plan,
+    dry_run: bool,
+    state: Mutex<NotifyState>,
+}
+
+#[derive(Default)]
+struct NotifyState {
+    outcomes: HashMap<String, Outcome>,
+    started: HashMap<String, Instant>,
+    sent: Vec<String>,
+}
+
+impl<'a> Notifier<'a> {
+    fn new(target: &'a Target, plan: &'a Plan, dry_run: bool) -> Notifier<'a> {
+        Notifier {
+            target,
+            plan,
+            dry_run,
+            state: Mutex::new(NotifyState::default()),
+        }
+    }
+
+    fn started(&self, release: &Release) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state
+            .started
+            .entry(release.app.clone())
+            .or_insert_with(Instant::now);
+    }
+
+    fn finished(&self, release: &Release, outcome: &Outcome) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state.outcomes.insert(release.id(), outcome.clone());
+        let all_done = self
+            .plan
             .releases
             .iter()
-            .zip(finished)
-            .filter(|(r, _)| r.app == app)
-            .map(|(r, f)| serde_json::json!({ "name": r.name, "namespace": r.namespace, "outcome": f.outcome }))
+            .filter(|r| r.app == release.app)
+            .all(|r| state.outcomes.contains_key(&r.id()));
+        if all_done {
+            self.send(&release.app, &mut state);
+        }
+    }
+
+    fn send_the_rest(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        let mut apps: Vec<String> = self.plan.releases.iter().map(|r| r.app.clone()).collect();
+        apps.dedup();
+        for app in apps {
+            if !state.sent.contains(&app) {
+                self.send(&app, &mut state);
+            }
+        }
+    }
+
+    fn send(&self, app: &str, state: &mut NotifyState) {
+        state.sent.push(app.to_owned());
+        let Some(notify) = &self.target.stage.file.value.notify else {
+            return;
+        };
+        let releases: Vec<(&Release, Outcome)> = self
+            .plan
+            .releases
+            .iter()
+            .filter(|r| r.app == app)
+            .map(|r| {
+                (
+                    r,
+                    state
+                        .outcomes
+                        .get(&r.id())
+                        .cloned()
+                        .unwrap_or(Outcome::NotStarted),
+                )
+            })
             .collect();
-        let ok = plan
-            .releases
+        let ok = releases.iter().all(|(_, o)| *o == Outcome::Deployed);
+        let listed: Vec<serde_json::Value> = releases
             .iter()
-            .zip(finished)
-            .filter(|(r, _)| r.app == app)
-            .all(|(_, f)| f.outcome == Outcome::Deployed);
+            .map(|(r, o)| serde_json::json!({ "name": r.name, "namespace": r.namespace, "outcome": o }))
+            .collect();
+        let duration = state
+            .started
+            .get(app)
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
         let body = serde_json::json!({
             "app": app,
-            "cluster": target.cluster,
-            "stage": target.stage.name,
-            "image_tag": plan.tag,
-            "releases": releases,
+            "cluster": self.target.cluster,
+            "stage": self.target.stage.name,
+            "image_tag": self.plan.tag,
+            "releases": listed,
             "result": if ok { "deployed" } else { "failed" },
-            "duration_seconds": started.elapsed().as_secs_f64(),
+            "duration_seconds": duration,
         });
-        if dry_run {
+        if self.dry_run {
             println!("# POST {} (deploy notification of {app})", notify.webhook);
-            continue;
-        }
-        if let Err(e) = crate::download::post_json(&notify.webhook, &body) {
+        } else if let Err(e) = crate::download::post_json(&notify.webhook, &body) {
             eprintln!(
                 "{} the deploy notification of {app} was not delivered: {e:#}",
                 ui::red_bold("warning:")
             );
         }
     }
+}
+
+/// `helm template` of a release with its layered values.
+fn template(helm: &Cmd, release: &Release) -> Cmd {
+    helm.clone()
+        .args([
+            "template",
+            &release.name,
+            &release.chart,
+            "--namespace",
+            &release.namespace,
+        ])
+        .args(apps::value_args(release, &[]))
 }
 
 fn render(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
@@ -477,18 +560,7 @@ fn render(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     };
     let helm = helm(repo, &target)?;
     for release in &plan.releases {
-        let out = runner.run(
-            &helm
-                .clone()
-                .args([
-                    "template",
-                    &release.name,
-                    &release.chart,
-                    "--namespace",
-                    &release.namespace,
-                ])
-                .args(apps::value_args(release, &[])),
-        )?;
+        let out = runner.run(&template(&helm, release))?;
         print!("{out}");
     }
     Ok(())
@@ -575,18 +647,7 @@ fn diff(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
                 &release.namespace,
             ])))
             .unwrap_or_default();
-        let rendered = runner.run(
-            &helm
-                .clone()
-                .args([
-                    "template",
-                    &release.name,
-                    &release.chart,
-                    "--namespace",
-                    &release.namespace,
-                ])
-                .args(apps::value_args(release, &[])),
-        )?;
+        let rendered = runner.run(&template(&helm, release))?;
         if args.dry_run {
             continue;
         }
