@@ -693,7 +693,13 @@ fn build(ctx: &Ctx, repo: &Repo, args: BuildArgs) -> Result<()> {
         println!("{} has no [[images]]: nothing to build", args.app);
     }
     for image in &app.file.value.images {
-        let context = app.dir.join(&image.context);
+        // `context = "."` is the app folder itself, without a trailing `/.`.
+        let context: std::path::PathBuf = app
+            .dir
+            .join(&image.context)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect();
         let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
         let reference = format!("{registry}/{}:{tag}", image.name);
         runner.run(

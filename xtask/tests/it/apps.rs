@@ -381,3 +381,67 @@ fn a_values_file_for_no_release_is_an_error() {
         .stderr_has("did you mean `test`?");
     assert!(f.take_calls().is_empty());
 }
+
+#[test]
+fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
+    let f = fixture();
+    f.repo
+        .run(["app", "build", "photos", "--stage", "test"])
+        .ok()
+        .stdout_has("localhost:5001/photos-api:dev: built and pushed");
+    let root = f.root();
+    let app = format!("{root}/clusters/hmlet/apps/photos");
+    assert_eq!(
+        lines(&f.take_calls()),
+        [
+            format!(
+                "docker build --tag localhost:5001/photos-api:dev --file {app}/Dockerfile {app}"
+            ),
+            "docker push localhost:5001/photos-api:dev".to_owned(),
+        ]
+    );
+    f.repo
+        .run(["app", "build", "photos", "--stage", "stage"])
+        .ok();
+    assert!(
+        lines(&f.take_calls())[1].ends_with("push registry.hmlet.example/stage/photos-api:dev")
+    );
+}
+
+#[test]
+fn delete_uninstalls_dependents_first() {
+    let f = fixture();
+    f.repo.run(["app", "delete", "photos"]).ok();
+    let order: Vec<String> = f
+        .take_calls()
+        .iter()
+        .filter(|c| c.args[0] == "uninstall")
+        .map(|c| c.args[1].clone())
+        .collect();
+    assert_eq!(order[0], "photos-api", "{order:?}");
+    assert_eq!(order.len(), 3);
+}
+
+#[test]
+fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
+    let f = fixture();
+    f.repo.run(["app", "dev", "photos", "--stage", "test"]).ok();
+    let calls = f.take_calls();
+    let k = f.kubeconfig("test");
+    assert_eq!(
+        lines(&calls),
+        [format!(
+            "skaffold dev --profile test --kube-context kind-hmlet-test --kubeconfig {k} --default-repo localhost:5001"
+        )]
+    );
+    assert_eq!(calls[0].kubeconfig, k);
+    let dirs = fs::read_to_string(f.state.join("skaffold-dirs")).unwrap();
+    assert_eq!(
+        dirs.trim(),
+        format!("{}/clusters/hmlet/apps/photos", f.root())
+    );
+    f.repo
+        .run(["app", "dev", "photos", "--stage", "stage"])
+        .fails()
+        .stderr_has("remote");
+}

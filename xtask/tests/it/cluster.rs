@@ -13,6 +13,7 @@ const FAKES: &[(&str, &str)] = &[
     ("kubectl", include_str!("fakes/kubectl")),
     ("fake-common.sh", include_str!("fakes/common.sh")),
     ("helm", include_str!("fakes/helm")),
+    ("skaffold", include_str!("fakes/skaffold")),
 ];
 
 pub struct Fixture {
