@@ -106,12 +106,7 @@ impl Cmd {
     /// Runs with stdout and stderr captured (stderr for the error message);
     /// stdin stays with the user, for a password prompt.
     pub fn read(&self) -> Result<String> {
-        let output = self
-            .expression()
-            .stdout_capture()
-            .stderr_capture()
-            .run()
-            .with_context(|| format!("cannot start `{self}`"))?;
+        let output = self.captured()?;
         if !output.status.success() {
             bail!(self.failure(output.status, &output.stderr));
         }
@@ -119,15 +114,18 @@ impl Cmd {
             .with_context(|| format!("`{self}` printed output that is not UTF-8"))
     }
 
-    /// Runs with stdout captured whatever the exit code (`diff` exits 1 on
-    /// differences): the code and stdout.
-    pub fn read_any(&self) -> Result<(i32, String)> {
-        let output = self
-            .expression()
+    fn captured(&self) -> Result<std::process::Output> {
+        self.expression()
             .stdout_capture()
             .stderr_capture()
             .run()
-            .with_context(|| format!("cannot start `{self}`"))?;
+            .with_context(|| format!("cannot start `{self}`"))
+    }
+
+    /// Runs with stdout captured whatever the exit code (`diff` exits 1 on
+    /// differences): the code and stdout.
+    pub fn read_any(&self) -> Result<(i32, String)> {
+        let output = self.captured()?;
         Ok((
             exit_code(output.status),
             String::from_utf8_lossy(&output.stdout).into_owned(),

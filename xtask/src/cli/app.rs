@@ -43,7 +43,7 @@ enum AppCommand {
     /// The live manifests against the rendered ones (helm-diff when installed).
     Diff(OneApp),
     /// docker build the app's images, tagged with the git sha, and push them.
-    Build(BuildArgs),
+    Build(OneApp),
     /// skaffold dev on a kind stage.
     Dev(OneApp),
     /// helm status and rollout of each release.
@@ -104,15 +104,6 @@ struct OneApp {
 #[derive(Args)]
 struct LintArgs {
     app: String,
-}
-
-#[derive(Args)]
-struct BuildArgs {
-    app: String,
-    #[command(flatten)]
-    stage: StageArgs,
-    #[arg(long)]
-    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -675,7 +666,7 @@ fn diff(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     Ok(())
 }
 
-fn build(ctx: &Ctx, repo: &Repo, args: BuildArgs) -> Result<()> {
+fn build(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
     let app = apps::App::load(repo, &target.cluster, &args.app)?;
     let scope = crate::repo::Scope {
