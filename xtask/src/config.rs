@@ -386,6 +386,24 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     }
 }
 
+/// Sets a value in a table being edited, keeping the comments and spacing
+/// around it (toml_edit), so that only the value changes.
+pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, value: toml_edit::Value) {
+    match table.get_mut(key).and_then(|item| item.as_value_mut()) {
+        Some(existing) => {
+            if existing.to_string().trim() == value.to_string().trim() {
+                return;
+            }
+            let decor = existing.decor().clone();
+            *existing = value;
+            *existing.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, toml_edit::Item::Value(value));
+        }
+    }
+}
+
 /// 1-based line and column of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -632,29 +632,29 @@ fn reserved(name: &str) -> bool {
     matches!(name, "PATH" | "KUBECONFIG") || name.starts_with("XTASK_")
 }
 
-fn check_var_name<T>(file: &Loaded<T>, key: &toml::Spanned<String>) -> Result<()> {
-    let name = key.get_ref();
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+/// Why `name` cannot be a variable of a config file, if it cannot.
+pub fn var_name_problem(name: &str) -> Option<String> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(file.error_at(
-            &key.span(),
-            format!("`{name}` is not a valid variable name\n  hint: use letters, digits and '_', not starting with a digit"),
+        return Some(format!(
+            "`{name}` is not a valid variable name\n  hint: use letters, digits and '_', not starting with a digit"
         ));
     }
     if reserved(name) {
-        return Err(file.error_at(
-            &key.span(),
-            format!(
-                "`{name}` is set by Stagecraft and cannot be overridden (PATH, KUBECONFIG and XTASK_* are reserved)\n  \
-                 hint: put tools in a .bin/ folder instead of changing PATH; remove `{name}`"
-            ),
+        return Some(format!(
+            "`{name}` is set by Stagecraft and cannot be overridden (PATH, KUBECONFIG and XTASK_* are reserved)\n  \
+             hint: put tools in a .bin/ folder instead of changing PATH; remove `{name}`"
         ));
     }
-    Ok(())
+    None
+}
+
+fn check_var_name<T>(file: &Loaded<T>, key: &toml::Spanned<String>) -> Result<()> {
+    match var_name_problem(key.get_ref()) {
+        Some(problem) => Err(file.error_at(&key.span(), problem)),
+        None => Ok(()),
+    }
 }
 
 fn check_stage_keys<'a, T>(

@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{Ctx, Exit};
+use crate::config;
 use crate::download::{self, Client, Progress};
 use crate::process::Cmd;
 use crate::repo::Repo;
@@ -411,7 +412,7 @@ fn lock(repo: &Repo, pins: &Pins, args: LockArgs) -> Result<()> {
         let tool = doc["tools"][name.as_str()]
             .as_table_like_mut()
             .with_context(|| format!("{DEPS_FILE}: [tools.{name}] is not a table"))?;
-        set_keeping_decor(tool, "version", version);
+        config::set_keeping_decor(tool, "version", version.as_str().into());
         if tool.get("sha256").is_none() {
             tool.insert("sha256", toml_edit::Item::Table(toml_edit::Table::new()));
         }
@@ -419,7 +420,7 @@ fn lock(repo: &Repo, pins: &Pins, args: LockArgs) -> Result<()> {
             .get_mut("sha256")
             .and_then(|item| item.as_table_like_mut())
             .with_context(|| format!("{DEPS_FILE}: tools.{name}.sha256 is not a table"))?;
-        set_keeping_decor(sha, platform, &sum);
+        config::set_keeping_decor(sha, platform, sum.as_str().into());
         println!("{name} {version} {platform} {sum}");
     }
     let new_text = doc.to_string();
@@ -438,23 +439,6 @@ fn lock(repo: &Repo, pins: &Pins, args: LockArgs) -> Result<()> {
     Ok(())
 }
 
-/// Sets a string value, keeping the comments and spacing around it.
-fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, value: &str) {
-    match table.get_mut(key).and_then(|item| item.as_value_mut()) {
-        Some(existing) => {
-            if existing.as_str() == Some(value) {
-                return;
-            }
-            let decor = existing.decor().clone();
-            *existing = toml_edit::Value::from(value);
-            *existing.decor_mut() = decor;
-        }
-        None => {
-            table.insert(key, toml_edit::value(value));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,10 +448,10 @@ mod tests {
         let text = "# pins\n[tools.k]\nversion = \"1.0.0\" # the version\n\n[tools.k.sha256]\n# amd64\nlinux-amd64 = \"old\"\n";
         let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
         let tool = doc["tools"]["k"].as_table_like_mut().unwrap();
-        set_keeping_decor(tool, "version", "2.0.0");
+        config::set_keeping_decor(tool, "version", "2.0.0".into());
         let sha = tool.get_mut("sha256").unwrap().as_table_like_mut().unwrap();
-        set_keeping_decor(sha, "linux-amd64", "new");
-        set_keeping_decor(sha, "darwin-arm64", "new2");
+        config::set_keeping_decor(sha, "linux-amd64", "new".into());
+        config::set_keeping_decor(sha, "darwin-arm64", "new2".into());
         let out = doc.to_string();
         assert_eq!(
             out,

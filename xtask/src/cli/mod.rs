@@ -8,6 +8,7 @@ mod env;
 mod list;
 mod run;
 mod shell;
+mod var;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -52,6 +53,7 @@ enum Command {
     Deps(deps::DepsArgs),
     Cluster(cluster::ClusterArgs),
     App(app::AppArgs),
+    Var(var::VarArgs),
 }
 
 impl Cli {
@@ -65,6 +67,7 @@ impl Cli {
             Command::Deps(args) => args.run(&ctx),
             Command::Cluster(args) => args.run(&ctx),
             Command::App(args) => args.run(&ctx),
+            Command::Var(args) => args.run(&ctx),
         }
     }
 }
