@@ -634,7 +634,10 @@ fn reserved(name: &str) -> bool {
 
 /// Why `name` cannot be a variable of a config file, if it cannot.
 pub fn var_name_problem(name: &str) -> Option<String> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Some(format!(

@@ -5,6 +5,7 @@ mod app;
 mod cluster;
 mod deps;
 mod env;
+mod init;
 mod list;
 mod run;
 mod shell;
@@ -54,6 +55,7 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     App(app::AppArgs),
     Var(var::VarArgs),
+    Init(init::InitArgs),
 }
 
 impl Cli {
@@ -68,6 +70,7 @@ impl Cli {
             Command::Cluster(args) => args.run(&ctx),
             Command::App(args) => args.run(&ctx),
             Command::Var(args) => args.run(&ctx),
+            Command::Init(args) => args.run(&ctx),
         }
     }
 }

@@ -135,10 +135,14 @@ fn read(repo: &Repo, place: &Place) -> Result<(String, DocumentMut)> {
     let path = repo.root.join(&place.rel);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && place.rel == "envs/comm.toml" => String::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && place.rel == "envs/comm.toml" => {
+            String::new()
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", place.rel)),
     };
-    let doc = text.parse::<DocumentMut>().map_err(|e| anyhow::anyhow!("{}: {e}", place.rel))?;
+    let doc = text
+        .parse::<DocumentMut>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", place.rel))?;
     Ok((text, doc))
 }
 
@@ -152,7 +156,9 @@ fn table_mut<'d>(doc: &'d mut DocumentMut, path: &[String]) -> Result<&'d mut Ta
             new.set_implicit(i + 1 < path.len());
             Item::Table(new)
         });
-        table = item.as_table_mut().with_context(|| format!("[{}] is not a table", path[..=i].join(".")))?;
+        table = item
+            .as_table_mut()
+            .with_context(|| format!("[{}] is not a table", path[..=i].join(".")))?;
     }
     Ok(table)
 }
@@ -215,7 +221,9 @@ fn keys(doc: &DocumentMut, path: &[String]) -> Vec<String> {
             None => return Vec::new(),
         }
     }
-    item.as_table_like().map(|t| t.iter().map(|(k, _)| k.to_owned()).collect()).unwrap_or_default()
+    item.as_table_like()
+        .map(|t| t.iter().map(|(k, _)| k.to_owned()).collect())
+        .unwrap_or_default()
 }
 
 fn missing(key: &str, place: &Place, doc: &DocumentMut) -> anyhow::Error {
@@ -245,10 +253,23 @@ fn get(ctx: &Ctx, repo: &Repo, args: KeyArgs) -> Result<()> {
     if !keys(&doc, &place.table).contains(&args.key) {
         return Err(missing(&args.key, &place, &doc));
     }
-    let value = table_mut(&mut doc, &place.table)?.get(&args.key).expect("checked").clone();
-    let secret = value.as_inline_table().and_then(|t| t.get("secret")).and_then(Value::as_bool) == Some(true);
+    let value = table_mut(&mut doc, &place.table)?
+        .get(&args.key)
+        .expect("checked")
+        .clone();
+    let secret = value
+        .as_inline_table()
+        .and_then(|t| t.get("secret"))
+        .and_then(Value::as_bool)
+        == Some(true);
     match (value.as_str(), secret) {
-        (_, true) if value.as_inline_table().is_some_and(|t| t.contains_key("value")) => println!("{MASK}"),
+        (_, true)
+            if value
+                .as_inline_table()
+                .is_some_and(|t| t.contains_key("value")) =>
+        {
+            println!("{MASK}")
+        }
         (Some(text), _) => println!("{text}"),
         _ => println!("{}", value.to_string().trim()),
     }
