@@ -4,6 +4,7 @@
 mod app;
 mod cluster;
 mod deps;
+mod doctor;
 mod env;
 mod init;
 mod list;
@@ -56,6 +57,7 @@ enum Command {
     App(app::AppArgs),
     Var(var::VarArgs),
     Init(init::InitArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 impl Cli {
@@ -71,6 +73,7 @@ impl Cli {
             Command::App(args) => args.run(&ctx),
             Command::Var(args) => args.run(&ctx),
             Command::Init(args) => args.run(&ctx),
+            Command::Doctor(args) => args.run(&ctx),
         }
     }
 }
