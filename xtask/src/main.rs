@@ -4,6 +4,7 @@
 mod apps;
 mod cli;
 mod cluster;
+mod complete;
 mod config;
 mod download;
 mod environment;
@@ -20,7 +21,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "__complete") {
+        return ExitCode::from(complete::run(&args[2..]) as u8);
+    }
+    let cli = cli::Cli::parse_from(args);
     ui::set_level(cli.global.quiet, cli.global.verbose);
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, Exit};
 use crate::apps::{self, Finished, Outcome, Plan, Release};
 use crate::cluster::{self, Target};
+use crate::complete;
 use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::{suggest, tools, ui};
@@ -61,14 +63,14 @@ enum AppCommand {
 #[derive(Args)]
 pub struct StageArgs {
     /// The stage (default: project.default_stage).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
 }
 
 #[derive(Args)]
 pub struct DeployArgs {
     /// The apps (of the cluster of this folder, or found by name).
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCandidates::new(complete::apps))]
     apps: Vec<String>,
     #[command(flatten)]
     pub options: DeployOptions,
@@ -94,6 +96,7 @@ pub struct DeployOptions {
 
 #[derive(Args)]
 struct OneApp {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
     app: String,
     #[command(flatten)]
     stage: StageArgs,
@@ -103,11 +106,13 @@ struct OneApp {
 
 #[derive(Args)]
 struct LintArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
     app: String,
 }
 
 #[derive(Args)]
 struct StatusArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
     app: String,
     #[command(flatten)]
     stage: StageArgs,
@@ -117,6 +122,7 @@ struct StatusArgs {
 
 #[derive(Args)]
 struct ReleaseArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
     app: String,
     #[command(flatten)]
     stage: StageArgs,
@@ -144,6 +150,7 @@ struct PortForwardArgs {
 
 #[derive(Args)]
 struct DeleteArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
     app: String,
     #[command(flatten)]
     stage: StageArgs,

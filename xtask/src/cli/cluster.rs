@@ -2,9 +2,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, Exit};
 use crate::cluster::{self, Target};
+use crate::complete;
 use crate::hosts::{self, Outcome};
 use crate::process::Runner;
 use crate::repo::Repo;
@@ -54,9 +56,10 @@ struct DeployArgs {
 #[derive(Args)]
 struct Which {
     /// The cluster (default: the one of this folder, or the only one).
+    #[arg(add = ArgValueCandidates::new(complete::clusters))]
     cluster: Option<String>,
     /// The stage (default: project.default_stage).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
     /// Print the exact commands, in order; run none.
     #[arg(long)]

@@ -4,10 +4,12 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{Ctx, Exit};
+use crate::complete;
 use crate::config;
 use crate::download::{self, Client, Progress};
 use crate::process::Cmd;
@@ -49,6 +51,7 @@ enum DepsCommand {
 #[derive(Args)]
 struct InstallArgs {
     /// Only these tools (default: all).
+    #[arg(add = ArgValueCandidates::new(complete::tools))]
     tools: Vec<String>,
     /// Reinstall even what is up to date.
     #[arg(long)]

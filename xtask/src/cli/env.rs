@@ -2,8 +2,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, ScopeArgs};
+use crate::complete;
 use crate::environment::{self, Entry, Explanation, mask};
 use crate::shells::{self, ShellKind};
 use crate::ui;
@@ -22,6 +24,7 @@ use crate::ui;
   cargo xtask env local --app photos --explain DATABASE_URL")]
 pub struct EnvArgs {
     /// The stage (default: project.default_stage in shell.toml).
+    #[arg(add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,

@@ -3,6 +3,7 @@
 
 mod app;
 mod cluster;
+mod completions;
 mod deps;
 mod doctor;
 mod env;
@@ -17,6 +18,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
+
+use crate::complete;
 
 use crate::repo::{Repo, Scope};
 use crate::ui;
@@ -58,6 +62,7 @@ enum Command {
     Var(var::VarArgs),
     Init(init::InitArgs),
     Doctor(doctor::DoctorArgs),
+    Completions(completions::CompletionsArgs),
 }
 
 impl Cli {
@@ -74,6 +79,7 @@ impl Cli {
             Command::Var(args) => args.run(&ctx),
             Command::Init(args) => args.run(&ctx),
             Command::Doctor(args) => args.run(&ctx),
+            Command::Completions(args) => args.run(&ctx),
         }
     }
 }
@@ -98,10 +104,10 @@ impl Ctx {
 #[derive(Args, Clone, Default)]
 pub struct ScopeArgs {
     /// The cluster (default: the one whose folder you are in).
-    #[arg(long, value_name = "CLUSTER")]
+    #[arg(long, value_name = "CLUSTER", add = ArgValueCandidates::new(complete::clusters))]
     pub cluster: Option<String>,
     /// The app (default: the one whose folder you are in).
-    #[arg(long, value_name = "APP")]
+    #[arg(long, value_name = "APP", add = ArgValueCandidates::new(complete::apps))]
     pub app: Option<String>,
 }
 

@@ -2,8 +2,10 @@ use std::ffi::OsString;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, Exit, ScopeArgs};
+use crate::complete;
 use crate::environment::{self, Model};
 use crate::process::Cmd;
 
@@ -18,6 +20,7 @@ use crate::process::Cmd;
   cargo xtask run stage -- helm list -A")]
 pub struct RunArgs {
     /// The stage.
+    #[arg(add = ArgValueCandidates::new(complete::stages))]
     stage: String,
     #[command(flatten)]
     scope: ScopeArgs,

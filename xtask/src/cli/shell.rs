@@ -1,7 +1,9 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, ScopeArgs};
+use crate::complete;
 use crate::environment::{self, Model};
 use crate::repo::Scope;
 use crate::shells::{self, Launch, ShellKind};
@@ -21,6 +23,7 @@ use crate::ui;
   stage test                               # inside the shell: switch in place")]
 pub struct ShellArgs {
     /// The stage (default: project.default_stage in shell.toml).
+    #[arg(add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,

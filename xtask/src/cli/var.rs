@@ -1,8 +1,10 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCandidates;
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
 use super::{Ctx, ScopeArgs};
+use crate::complete;
 use crate::config::{self, AppToml, ClusterToml, CommToml, StageToml};
 use crate::environment::{self, MASK};
 use crate::repo::Repo;
@@ -39,7 +41,7 @@ enum VarCommand {
 #[derive(Args)]
 struct Where {
     /// The stage's table instead of the common [vars].
-    #[arg(long)]
+    #[arg(long, add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
