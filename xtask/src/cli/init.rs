@@ -171,7 +171,7 @@ fn cluster_files(repo: &Repo, name: &str) -> Result<Vec<(String, String)>> {
     // Host ports no kind stage of any cluster uses yet.
     let mut used = BTreeSet::new();
     for cluster in repo.cluster_names()? {
-        for (_, table) in &repo.cluster(&cluster)?.value.stages {
+        for table in repo.cluster(&cluster)?.value.stages.values() {
             used.extend(table.http_port);
             used.extend(table.https_port);
         }
