@@ -127,9 +127,9 @@ impl Tools {
 
 /// docker, kind and kubectl (and helm, for deploys), or an error that says
 /// how to get each missing one; nothing has run yet.
-pub fn prerequisites(repo: &Repo, kind: bool) -> Result<Tools> {
+pub fn prerequisites(repo: &Repo, kind: bool, dry_run: bool) -> Result<Tools> {
     let mut missing = Vec::new();
-    let mut find = |name: &str| match tools::resolve(repo, name) {
+    let mut find = |name: &str| match tools::resolve_planned(repo, name, dry_run) {
         Ok(path) => Some(path),
         Err(e) => {
             missing.push(match name {
@@ -180,7 +180,7 @@ fn say(runner: &Runner, text: &str) {
 /// The idempotent bootstrap of a kind stage's cluster.
 pub fn bootstrap_kind(repo: &Repo, target: &Target, runner: &Runner) -> Result<()> {
     let ports = target.ports()?;
-    let tools = prerequisites(repo, true)?;
+    let tools = prerequisites(repo, true, runner.dry_run)?;
     check_docker(runner, &tools)?;
     say(
         runner,
@@ -509,7 +509,7 @@ fn namespaces(repo: &Repo, target: &Target, tools: &Tools, runner: &Runner) -> R
 /// A remote stage: never creates a cluster; checks that the kubeconfig
 /// file and context exist and the API server answers, then namespaces.
 pub fn bootstrap_remote(repo: &Repo, target: &Target, runner: &Runner) -> Result<()> {
-    let tools = prerequisites(repo, false)?;
+    let tools = prerequisites(repo, false, runner.dry_run)?;
     check_remote(target, &tools, runner)?;
     say(
         runner,
@@ -582,7 +582,7 @@ pub struct Status {
 
 pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
     let runner = Runner { dry_run: false };
-    let tools = prerequisites(repo, target.is_kind())?;
+    let tools = prerequisites(repo, target.is_kind(), false)?;
     let exists = if target.is_kind() {
         let listed = runner
             .probe(&tools.kind().args(["get", "clusters"]))
@@ -639,7 +639,7 @@ pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
 
 /// Deletes a kind stage's cluster and its hosts block.
 pub fn delete(repo: &Repo, target: &Target, runner: &Runner, hosts_file: &Path) -> Result<()> {
-    let tools = prerequisites(repo, true)?;
+    let tools = prerequisites(repo, true, runner.dry_run)?;
     let listed = runner.ask(&tools.kind().args(["get", "clusters"]))?;
     if runner.dry_run || listed.lines().any(|l| l.trim() == target.name) {
         runner.run(&delete_cmd(&tools, target))?;

@@ -270,6 +270,32 @@ pub fn resolve(repo: &Repo, name: &str) -> Result<PathBuf> {
     )
 }
 
+/// The tools a dry run has planned to install (`up --dry-run`): later steps
+/// of the same run use them from deps/bin, as the real run will.
+static PLANNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+pub fn plan_installs(names: &[String]) {
+    PLANNED
+        .lock()
+        .expect("not poisoned")
+        .extend(names.iter().cloned());
+}
+
+/// Like [`resolve`], but in a dry run a tool planned for install is where
+/// `deps install` will put it.
+pub fn resolve_planned(repo: &Repo, name: &str, dry_run: bool) -> Result<PathBuf> {
+    if dry_run
+        && PLANNED
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .any(|n| n == name)
+    {
+        return Ok(bin_dir(repo).join(name));
+    }
+    resolve(repo, name)
+}
+
 /// The first `name` on PATH outside `skip`.
 pub fn find_on_path(name: &str, skip: &Path) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -64,7 +64,7 @@ enum AppCommand {
 pub struct StageArgs {
     /// The stage (default: project.default_stage).
     #[arg(long, add = ArgValueCandidates::new(complete::stages))]
-    stage: Option<String>,
+    pub(super) stage: Option<String>,
 }
 
 #[derive(Args)]
@@ -79,19 +79,19 @@ pub struct DeployArgs {
 #[derive(Args)]
 pub struct DeployOptions {
     #[command(flatten)]
-    stage: StageArgs,
+    pub(super) stage: StageArgs,
     /// Releases deployed at once.
     #[arg(long, default_value_t = 4)]
-    jobs: usize,
+    pub(super) jobs: usize,
     /// A value for one release: RELEASE.key=value.
     #[arg(long = "set", value_name = "RELEASE.KEY=VALUE")]
-    sets: Vec<String>,
+    pub(super) sets: Vec<String>,
     /// Print the exact commands, in order; run none.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     /// Confirm a deploy to a protected stage.
     #[arg(long)]
-    yes: bool,
+    pub(super) yes: bool,
 }
 
 #[derive(Args)]
@@ -176,7 +176,7 @@ impl AppArgs {
             AppCommand::Status(args) => status(ctx, &repo, args),
             AppCommand::Logs(args) => {
                 let (target, release) = one_release(ctx, &repo, &args.which)?;
-                let tools = cluster::prerequisites(&repo, false)?;
+                let tools = cluster::prerequisites(&repo, false, false)?;
                 let mut cmd =
                     tools
                         .kubectl(&target)
@@ -193,7 +193,7 @@ impl AppArgs {
             }
             AppCommand::Terminal(args) => {
                 let (target, release) = one_release(ctx, &repo, &args)?;
-                let tools = cluster::prerequisites(&repo, false)?;
+                let tools = cluster::prerequisites(&repo, false, false)?;
                 let pods = tools.kubectl(&target).args([
                     "get",
                     "pods",
@@ -230,7 +230,7 @@ impl AppArgs {
             }
             AppCommand::PortForward(args) => {
                 let (target, release) = one_release(ctx, &repo, &args.which)?;
-                let tools = cluster::prerequisites(&repo, false)?;
+                let tools = cluster::prerequisites(&repo, false, false)?;
                 let ports = if args.port.contains(':') {
                     args.port.clone()
                 } else {
@@ -314,8 +314,9 @@ fn rollback_flag(runner: &Runner, helm: &Cmd) -> Result<&'static str> {
     )
 }
 
-fn helm(repo: &Repo, target: &Target) -> Result<Cmd> {
-    Ok(Cmd::new(tools::resolve(repo, "helm")?).env("KUBECONFIG", &target.kubeconfig))
+fn helm(repo: &Repo, target: &Target, dry_run: bool) -> Result<Cmd> {
+    Ok(Cmd::new(tools::resolve_planned(repo, "helm", dry_run)?)
+        .env("KUBECONFIG", &target.kubeconfig))
 }
 
 /// `--set photos-api.replicaCount=4`: the release's part of the command
@@ -354,7 +355,7 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
     let runner = Runner {
         dry_run: options.dry_run,
     };
-    let helm = helm(repo, &target)?;
+    let helm = helm(repo, &target, options.dry_run)?;
     let rollback = rollback_flag(&runner, &helm)?;
     let upgrade = |release: &Release| -> Cmd {
         helm.clone()
@@ -556,7 +557,7 @@ fn render(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     let runner = Runner {
         dry_run: args.dry_run,
     };
-    let helm = helm(repo, &target)?;
+    let helm = helm(repo, &target, args.dry_run)?;
     for release in &plan.releases {
         let out = runner.run(&template(&helm, release))?;
         print!("{out}");
@@ -576,7 +577,7 @@ fn lint(ctx: &Ctx, repo: &Repo, app: &str) -> Result<()> {
             },
         )?;
         let plan = apps::plan(repo, &target, &[app.to_owned()])?;
-        let helm = helm(repo, &target)?;
+        let helm = helm(repo, &target, false)?;
         for release in &plan.releases {
             let Some(chart) = apps::local_chart(release) else {
                 println!(
@@ -608,7 +609,7 @@ fn lint(ctx: &Ctx, repo: &Repo, app: &str) -> Result<()> {
 fn diff(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
-    let helm = helm(repo, &target)?;
+    let helm = helm(repo, &target, args.dry_run)?;
     let runner = Runner {
         dry_run: args.dry_run,
     };
@@ -675,22 +676,51 @@ fn diff(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
 
 fn build(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
-    let app = apps::App::load(repo, &target.cluster, &args.app)?;
-    let scope = crate::repo::Scope {
-        cluster: Some(target.cluster.clone()),
-        app: Some(args.app.clone()),
-    };
-    let env = crate::environment::resolve_public(repo, &target.stage, &scope)?;
-    let registry = apps::registry(&target, &env.entries)?;
-    let tag = apps::image_tag(repo);
-    let docker = tools::resolve(repo, "docker")?;
     let runner = Runner {
         dry_run: args.dry_run,
     };
-    if app.file.value.images.is_empty() {
-        println!("{} has no [[images]]: nothing to build", args.app);
+    build_images(repo, &target, &args.app, &runner, false)
+}
+
+/// Builds and pushes an app's images as `<registry>/<image>:<git sha>`.
+/// With `skip_unchanged`, an image of a clean tree's sha that docker
+/// already has is left alone (a `-dirty` tag always rebuilds).
+pub(super) fn build_images(
+    repo: &Repo,
+    target: &Target,
+    app_name: &str,
+    runner: &Runner,
+    skip_unchanged: bool,
+) -> Result<()> {
+    let app = apps::App::load(repo, &target.cluster, app_name)?;
+    let scope = crate::repo::Scope {
+        cluster: Some(target.cluster.clone()),
+        app: Some(app_name.to_owned()),
+    };
+    let env = crate::environment::resolve_public(repo, &target.stage, &scope)?;
+    let registry = apps::registry(target, &env.entries)?;
+    let tag = apps::image_tag(repo);
+    let docker = tools::resolve(repo, "docker")?;
+    if app.file.value.images.is_empty() && !runner.dry_run {
+        println!("{app_name} has no [[images]]: nothing to build");
     }
     for image in &app.file.value.images {
+        let reference = format!("{registry}/{}:{tag}", image.name);
+        let clean = !tag.ends_with("-dirty") && tag != "dev";
+        if skip_unchanged
+            && clean
+            && runner
+                .probe(
+                    &Cmd::new(&docker)
+                        .args(["image", "inspect", "--format", "{{.Id}}", &reference]),
+                )
+                .is_some()
+        {
+            if !runner.dry_run {
+                println!("✔ {reference}: unchanged");
+            }
+            continue;
+        }
         // `context = "."` is the app folder itself, without a trailing `/.`.
         let context: std::path::PathBuf = app
             .dir
@@ -699,7 +729,6 @@ fn build(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
             .filter(|c| *c != std::path::Component::CurDir)
             .collect();
         let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
-        let reference = format!("{registry}/{}:{tag}", image.name);
         runner.run(
             &Cmd::new(&docker)
                 .args(["build", "--tag", &reference, "--file"])
@@ -707,7 +736,7 @@ fn build(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
                 .arg(&context),
         )?;
         runner.run(&Cmd::new(&docker).args(["push", &reference]))?;
-        if !args.dry_run {
+        if !runner.dry_run {
             println!("+ {reference}: built and pushed");
         }
     }
@@ -762,7 +791,7 @@ fn dev(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
 fn status(ctx: &Ctx, repo: &Repo, args: StatusArgs) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
-    let helm = helm(repo, &target)?;
+    let helm = helm(repo, &target, false)?;
     let mut rows = Vec::new();
     for release in &plan.releases {
         let status = helm
@@ -834,7 +863,7 @@ fn delete(ctx: &Ctx, repo: &Repo, args: DeleteArgs) -> Result<()> {
     let runner = Runner {
         dry_run: args.dry_run,
     };
-    let helm = helm(repo, &target)?;
+    let helm = helm(repo, &target, args.dry_run)?;
     // Dependents first: the reverse of a deploy order.
     for release in apps::deploy_order(&plan.releases)
         .into_iter()

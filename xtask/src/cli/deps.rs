@@ -49,16 +49,16 @@ enum DepsCommand {
 }
 
 #[derive(Args)]
-struct InstallArgs {
+pub(super) struct InstallArgs {
     /// Only these tools (default: all).
     #[arg(add = ArgValueCandidates::new(complete::tools))]
-    tools: Vec<String>,
+    pub(super) tools: Vec<String>,
     /// Reinstall even what is up to date.
     #[arg(long)]
-    force: bool,
+    pub(super) force: bool,
     /// Print the downloads it would make; change nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
 }
 
 #[derive(Args)]
@@ -100,7 +100,7 @@ fn client(repo: &Repo) -> Client {
     Client::new(mirror)
 }
 
-fn install(repo: &Repo, pins: &Pins, args: InstallArgs) -> Result<()> {
+pub(super) fn install(repo: &Repo, pins: &Pins, args: InstallArgs) -> Result<()> {
     let names = pins.select(&args.tools)?;
     let platform = tools::host_platform()?;
     let client = client(repo);
@@ -115,7 +115,9 @@ fn install(repo: &Repo, pins: &Pins, args: InstallArgs) -> Result<()> {
         Ok(plans)
     };
     if args.dry_run {
-        for plan in todo(&Record::load(repo))? {
+        let plans = todo(&Record::load(repo))?;
+        tools::plan_installs(&plans.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+        for plan in plans {
             println!(
                 "download {} -> deps/bin/{} (sha256 {})",
                 client.locate(&plan.url),

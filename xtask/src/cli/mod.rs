@@ -11,6 +11,7 @@ mod init;
 mod list;
 mod run;
 mod shell;
+mod up;
 mod var;
 
 use std::fmt;
@@ -63,6 +64,8 @@ enum Command {
     Init(init::InitArgs),
     Doctor(doctor::DoctorArgs),
     Completions(completions::CompletionsArgs),
+    Up(up::UpArgs),
+    Down(up::DownArgs),
 }
 
 impl Cli {
@@ -80,6 +83,8 @@ impl Cli {
             Command::Init(args) => args.run(&ctx),
             Command::Doctor(args) => args.run(&ctx),
             Command::Completions(args) => args.run(&ctx),
+            Command::Up(args) => args.run(&ctx),
+            Command::Down(args) => args.run(&ctx),
         }
     }
 }

@@ -12,3 +12,4 @@ mod errors;
 mod http;
 mod run;
 mod shell;
+mod ux;

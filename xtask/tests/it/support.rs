@@ -48,7 +48,14 @@ impl TestRepo {
     pub fn example() -> TestRepo {
         let repo = TestRepo::blank();
         let src = workspace();
-        for entry in ["shell.toml", "envs", "clusters", "comm", "deps"] {
+        for entry in [
+            "shell.toml",
+            "envs",
+            "clusters",
+            "comm",
+            "deps",
+            ".gitignore",
+        ] {
             copy_tree(&src.join(entry), &repo.root.join(entry));
         }
         repo

@@ -1,0 +1,352 @@
+//! Everyday UX: `up`/`down`, `init`, `var`, `doctor`, completions.
+
+use std::fs;
+use std::process::Command;
+
+use crate::cluster::{Fixture, commands_of, fixture, lines};
+use crate::deps::{Tool, deps_toml};
+use crate::http::Server;
+use crate::support::{TestRepo, XTASK, test_tool};
+
+/// The fakes of kind, kubectl, helm and skaffold as the pinned tools, served
+/// by a loopback server: `up` installs them like real downloads.
+fn pinned_fakes(f: &mut Fixture) -> Server {
+    let server = Server::start();
+    let tool = |name: &'static str, body: &str| Tool {
+        name,
+        version: "1.0.0",
+        url: match name {
+            "kind" => "https://tools.example/kind/v{version}/kind-{os}-{arch}",
+            "kubectl" => "https://tools.example/kubectl/v{version}/kubectl-{os}-{arch}",
+            "helm" => "https://tools.example/helm/v{version}/helm-{os}-{arch}",
+            _ => "https://tools.example/skaffold/v{version}/skaffold-{os}-{arch}",
+        },
+        archive: "raw",
+        binary: None,
+        path: format!("/tools.example/{name}/v1.0.0/{name}-linux-amd64"),
+        body: body.as_bytes().to_vec(),
+    };
+    let tools = [
+        tool("kind", include_str!("fakes/kind")),
+        tool("kubectl", include_str!("fakes/kubectl")),
+        tool("helm", include_str!("fakes/helm")),
+        tool("skaffold", include_str!("fakes/skaffold")),
+    ];
+    for t in &tools {
+        server.put(&t.path, t.body.clone());
+        fs::remove_file(f.repo.root.join("deps/bin").join(t.name)).unwrap();
+    }
+    f.repo.write("deps/deps.toml", &deps_toml(&tools));
+    f.repo.env.insert("XTASK_DEPS_MIRROR".into(), server.base());
+    server
+}
+
+fn git(repo: &TestRepo, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
+        .arg(&repo.root)
+        .args(args)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn up_plans_runs_and_then_skips_what_is_done() {
+    let mut f = fixture();
+    let server = pinned_fakes(&mut f);
+    git(&f.repo, &["init", "-q"]);
+    git(&f.repo, &["add", "-A"]);
+    git(&f.repo, &["commit", "-q", "-m", "init"]);
+
+    let plan = f.repo.run(["up", "--dry-run"]);
+    plan.ok();
+    assert!(f.take_calls().is_empty(), "the dry run ran something");
+    assert_eq!(server.total_hits(), 0, "the dry run downloaded");
+    // The plan, in order: tools, cluster, images, releases by dependency level.
+    let out = &plan.stdout;
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{out}"))
+    };
+    assert!(at("download ") < at("kind create cluster"));
+    assert!(at("kind create cluster") < at("docker build"));
+    assert!(at("docker build") < at("helm upgrade --install postgresql"));
+    assert!(at("helm upgrade --install postgresql") < at("helm upgrade --install photos-api"));
+    assert!(at("helm upgrade --install redis") < at("helm upgrade --install photos-api"));
+    assert!(at("helm upgrade --install photos-api") < at("helm upgrade --install frontend"));
+    for name in ["kind", "kubectl", "helm", "skaffold"] {
+        assert!(
+            out.contains(&format!("-> deps/bin/{name} ")),
+            "{name} not in the plan"
+        );
+    }
+
+    let planned: Vec<String> = commands_of(out, &f.repo.root)
+        .into_iter()
+        .filter(|l| !l.starts_with("download "))
+        .collect();
+    f.repo
+        .run(["up", "--jobs", "1"])
+        .ok()
+        .stdout_has("http://photos.localtest.me/");
+    assert_eq!(
+        lines(&f.take_calls()),
+        planned,
+        "up did not run what --dry-run printed"
+    );
+    let downloads = server.total_hits();
+    assert_eq!(downloads, 4);
+
+    let again = f.repo.run(["up", "--jobs", "1"]);
+    again
+        .ok()
+        .stdout_has("unchanged")
+        .stdout_has("✔ cluster hmlet-local: already exists");
+    let calls = lines(&f.take_calls());
+    for line in &calls {
+        for refused in ["kind create", "docker run", "docker build", "docker push"] {
+            assert!(!line.starts_with(refused), "second up ran {line}");
+        }
+    }
+    assert_eq!(server.total_hits(), downloads, "the second up downloaded");
+
+    f.repo.run(["down"]).ok();
+    assert!(
+        lines(&f.take_calls())
+            .iter()
+            .any(|l| l.starts_with("kind delete cluster --name hmlet-local"))
+    );
+    f.repo.run(["down", "prod"]).fails().stderr_has("protected");
+    f.repo.run(["down", "stage"]).fails().stderr_has("remote");
+}
+
+#[test]
+fn init_app_renders_and_lints_for_every_stage_and_never_overwrites() {
+    let mut repo = TestRepo::example();
+    repo.extra_path
+        .push(test_tool("helm").parent().unwrap().to_owned());
+    repo.run(["init", "app", "checkout", "--cluster", "hmlet"])
+        .ok();
+    for stage in ["local", "test", "stage", "prod"] {
+        repo.run(["app", "render", "checkout", "--stage", stage])
+            .ok()
+            .stdout_has("name: checkout\n")
+            .stdout_has("kind: Ingress");
+    }
+    repo.run(["app", "lint", "checkout"]).ok();
+    repo.run(["list"]).ok().stdout_has("    checkout");
+    let prod = repo.run(["app", "render", "checkout", "--stage", "prod"]);
+    prod.stdout_has("host: \"checkout.hmlet.example\"");
+
+    let before = repo.snapshot();
+    repo.run(["init", "app", "checkout", "--cluster", "hmlet"])
+        .fails()
+        .stderr_has("clusters/hmlet/apps/checkout already exists: nothing was changed");
+    repo.run(["init", "app", "Check_Out", "--cluster", "hmlet"])
+        .fails()
+        .stderr_has("use lowercase letters, digits and '-'")
+        .stderr_has("DNS-1123");
+    repo.run(["init", "cluster", "hmlet"])
+        .fails()
+        .stderr_has("already exists");
+    assert_eq!(repo.snapshot(), before, "a refused init changed something");
+
+    repo.run(["init", "cluster", "shop"]).ok();
+    let cluster = repo.read("clusters/shop/cluster.toml");
+    assert!(
+        cluster.contains("[stages.local]\nhttp_port = 8090\n"),
+        "ports clash with hmlet's test stage:\n{cluster}"
+    );
+    repo.run(["init", "app", "cart", "--cluster", "shop"]).ok();
+    repo.run(["app", "render", "cart"]).ok();
+}
+
+#[test]
+fn var_set_edits_in_place_and_explain_shows_it() {
+    let repo = TestRepo::example();
+    let file = "clusters/hmlet/apps/photos/app.toml";
+    let before = repo.read(file);
+    repo.run([
+        "var",
+        "set",
+        "CACHE_TTL",
+        "300",
+        "--app",
+        "photos",
+        "--stage",
+        "test",
+    ])
+    .ok();
+    let after = repo.read(file);
+    let line = after
+        .lines()
+        .position(|l| l == "CACHE_TTL = \"300\"")
+        .expect("the new line")
+        + 1;
+    let explained = repo.run(["env", "test", "--app", "photos", "--explain", "CACHE_TTL"]);
+    explained
+        .ok()
+        .stdout_has("CACHE_TTL=300")
+        .stdout_has(&format!("{file}:{line}"));
+    // Every other byte, comments included, is what it was: the new table
+    // and line are added after the last one.
+    assert_eq!(
+        after,
+        format!("{before}\n[stages.test.vars]\nCACHE_TTL = \"300\"\n")
+    );
+
+    // Overwriting changes the value only; get reads it back.
+    let local = repo.read("envs/local.toml");
+    repo.run(["var", "set", "LOG_LEVEL", "trace", "--stage", "local"])
+        .ok();
+    assert_eq!(
+        repo.read("envs/local.toml"),
+        local.replace("LOG_LEVEL = \"debug\"", "LOG_LEVEL = \"trace\"")
+    );
+    assert_eq!(
+        repo.run(["var", "get", "LOG_LEVEL", "--stage", "local"])
+            .ok()
+            .stdout,
+        "trace\n"
+    );
+    repo.run(["env", "local", "--explain", "LOG_LEVEL"])
+        .ok()
+        .stdout_has("envs/local.toml:6");
+    repo.run([
+        "var",
+        "unset",
+        "CACHE_TTL",
+        "--app",
+        "photos",
+        "--stage",
+        "test",
+    ])
+    .ok();
+    assert!(!repo.read(file).contains("CACHE_TTL"));
+    repo.run(["var", "unset", "LOG_LEVL", "--stage", "local"])
+        .fails()
+        .stderr_has("did you mean `LOG_LEVEL`?");
+    repo.run(["var", "set", "KUBECONFIG", "x"])
+        .fails()
+        .stderr_has("reserved");
+    repo.run(["var", "set", "1BAD", "x"])
+        .fails()
+        .stderr_has("not a valid variable name");
+    repo.run(["var", "set", "TOKEN", "API_TOKEN", "--secret-from", "env"])
+        .ok();
+    assert!(
+        repo.read("envs/comm.toml")
+            .contains("TOKEN = { from_env = \"API_TOKEN\", secret = true }")
+    );
+}
+
+#[test]
+fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
+    let mut f = fixture();
+    pinned_fakes(&mut f);
+    f.repo.run(["deps", "install"]).ok();
+    for stage in ["stage", "prod"] {
+        f.repo.write(
+            &format!("deps/kube/hmlet-{stage}.yaml"),
+            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context:\n    cluster: c\n  name: hmlet-{stage}\n"),
+        );
+    }
+    f.repo
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .ok();
+    let run = f.repo.run(["doctor"]);
+    run.ok().stdout_has("all 9 checks pass");
+    let json = f.repo.run(["doctor", "--json"]).ok().json();
+    assert!(json.as_array().unwrap().iter().all(|c| c["ok"] == true));
+
+    fs::remove_file(f.repo.root.join("deps/bin/docker")).unwrap();
+    fs::remove_file(f.repo.root.join("deps/bin/kind")).unwrap();
+    let empty = f.repo.tmp.join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    f.repo
+        .env
+        .insert("PATH".into(), empty.display().to_string());
+    let run = f.repo.run(["doctor"]);
+    run.fails()
+        .stdout_has("✘ docker")
+        .stdout_has("install Docker")
+        .stdout_has("✘ tool kind")
+        .stdout_has("fix: cargo xtask deps install kind")
+        .stdout_has("2 of 9 checks fail");
+}
+
+#[test]
+fn completion_scripts_load_in_real_shells_and_complete_app_names() {
+    let repo = TestRepo::example();
+    let script = |shell: &str| repo.run(["completions", shell]).ok().stdout.clone();
+    let dir = repo.tmp.join("completions");
+    fs::create_dir_all(&dir).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        fs::write(dir.join(shell), script(shell)).unwrap();
+    }
+    let run = |program: &str, args: &[&str], code: &str| {
+        let out = Command::new(program)
+            .args(args)
+            .arg(code)
+            .current_dir(&repo.root)
+            .env("HOME", &repo.home)
+            .env("STAGECRAFT_XTASK", XTASK)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{program} complained: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bash = dir.join("bash").display().to_string();
+    let got = run(
+        "bash",
+        &["--norc", "-c"],
+        &format!(
+            "source {bash}; COMP_WORDS=(cargo xtask app deploy ph); COMP_CWORD=4; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ),
+    );
+    assert_eq!(got, "photos\n");
+    let got = run(
+        "bash",
+        &["--norc", "-c"],
+        &format!(
+            "source {bash}; COMP_WORDS=(cargo xtask shell ''); COMP_CWORD=3; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ),
+    );
+    for stage in ["local", "test", "stage", "prod"] {
+        assert!(got.lines().any(|l| l == stage), "{got}");
+    }
+    let zsh = dir.join("zsh").display().to_string();
+    run(
+        "zsh",
+        &["-f", "-c"],
+        &format!(
+            "autoload -Uz compinit && compinit -u -d {}/zcompdump && source {zsh} && echo loaded",
+            repo.tmp.display()
+        ),
+    );
+    let fish = dir.join("fish").display().to_string();
+    let got = run(
+        "fish",
+        &["--no-config", "-c"],
+        &format!("source {fish}; complete -C 'cargo xtask app deploy ph'"),
+    );
+    assert_eq!(got.trim(), "photos");
+    let got = run(
+        "fish",
+        &["--no-config", "-c"],
+        &format!("source {fish}; complete -C 'cargo xtask cluster bootstrap '"),
+    );
+    assert_eq!(got.lines().next(), Some("hmlet"), "{got}");
+    assert!(got.lines().skip(1).all(|l| l.starts_with("--")), "{got}");
+}
