@@ -408,7 +408,7 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
         },
     );
     notifier.send_the_rest();
-    if !options.dry_run {
+    if !options.dry_run && !ui::quiet() {
         print!("{}", apps::summary(&plan.releases, &finished));
     }
     let failed: Vec<String> = plan
@@ -716,7 +716,7 @@ pub(super) fn build_images(
                 )
                 .is_some()
         {
-            if !runner.dry_run {
+            if !runner.dry_run && !ui::quiet() {
                 println!("✔ {reference}: unchanged");
             }
             continue;
@@ -736,7 +736,7 @@ pub(super) fn build_images(
                 .arg(&context),
         )?;
         runner.run(&Cmd::new(&docker).args(["push", &reference]))?;
-        if !runner.dry_run {
+        if !runner.dry_run && !ui::quiet() {
             println!("+ {reference}: built and pushed");
         }
     }

@@ -53,6 +53,8 @@ pub struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    Up(up::UpArgs),
+    Down(up::DownArgs),
     Shell(shell::ShellArgs),
     Env(env::EnvArgs),
     Run(run::RunArgs),
@@ -64,8 +66,6 @@ enum Command {
     Init(init::InitArgs),
     Doctor(doctor::DoctorArgs),
     Completions(completions::CompletionsArgs),
-    Up(up::UpArgs),
-    Down(up::DownArgs),
 }
 
 impl Cli {

@@ -350,3 +350,19 @@ fn completion_scripts_load_in_real_shells_and_complete_app_names() {
     assert_eq!(got.lines().next(), Some("hmlet"), "{got}");
     assert!(got.lines().skip(1).all(|l| l.starts_with("--")), "{got}");
 }
+
+#[test]
+fn verbose_logs_each_command_and_quiet_prints_only_errors() {
+    let f = fixture();
+    let run = f.repo.run(["--verbose", "cluster", "bootstrap"]);
+    run.ok()
+        .stderr_has(&format!("+ {}/deps/bin/kind get clusters", f.root()));
+    let run = f.repo.run(["--quiet", "cluster", "bootstrap"]);
+    run.ok();
+    assert_eq!(run.stdout, "", "--quiet printed");
+    assert_eq!(run.stderr, "", "--quiet printed");
+    let run = f
+        .repo
+        .run(["-q", "cluster", "bootstrap", "--stage", "nope"]);
+    run.fails().stderr_has("unknown stage `nope`");
+}
