@@ -69,12 +69,7 @@ impl Target {
     }
 
     fn stage_table(&self) -> Option<&crate::config::ClusterStage> {
-        self.file
-            .value
-            .stages
-            .iter()
-            .find(|(k, _)| k.get_ref() == &self.stage.name)
-            .map(|(_, t)| t)
+        environment::for_stage(&self.file.value.stages, &self.stage.name)
     }
 
     /// The ingress host ports of this kind stage.

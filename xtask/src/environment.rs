@@ -727,7 +727,10 @@ pub fn expand(text: &str, entries: &[Entry]) -> std::result::Result<String, Stri
 }
 
 /// The `[stages.<stage>]` table of a cluster or app file.
-fn for_stage<'a, T>(stages: &'a BTreeMap<toml::Spanned<String>, T>, stage: &str) -> Option<&'a T> {
+pub fn for_stage<'a, T>(
+    stages: &'a BTreeMap<toml::Spanned<String>, T>,
+    stage: &str,
+) -> Option<&'a T> {
     stages
         .iter()
         .find(|(k, _)| k.get_ref() == stage)

@@ -150,12 +150,9 @@ struct PortForwardArgs {
 
 #[derive(Args)]
 struct DeleteArgs {
-    #[arg(add = ArgValueCandidates::new(complete::apps))]
-    app: String,
     #[command(flatten)]
-    stage: StageArgs,
-    #[arg(long)]
-    dry_run: bool,
+    which: OneApp,
+    /// Confirm a delete on a protected stage.
     #[arg(long)]
     yes: bool,
 }
@@ -854,11 +851,11 @@ fn one_release(ctx: &Ctx, repo: &Repo, args: &ReleaseArgs) -> Result<(Target, Re
     Ok((target, release.clone()))
 }
 
-fn delete(ctx: &Ctx, repo: &Repo, args: DeleteArgs) -> Result<()> {
+fn delete(ctx: &Ctx, repo: &Repo, DeleteArgs { which: args, yes }: DeleteArgs) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
     if !args.dry_run {
-        confirm(&target, args.yes, "delete")?;
+        confirm(&target, yes, "delete")?;
     }
     let runner = Runner {
         dry_run: args.dry_run,
