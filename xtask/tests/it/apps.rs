@@ -445,3 +445,16 @@ fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
         .fails()
         .stderr_has("remote");
 }
+
+#[test]
+fn diff_compares_the_live_manifest_with_the_rendered_one() {
+    let f = fixture();
+    let run = f.repo.run(["app", "diff", "photos", "--stage", "test"]);
+    run.ok()
+        .stdout_has("--- photos/photos-api (live)")
+        .stdout_has("+++ photos/photos-api (rendered)")
+        .stdout_has("-replicas: 1\n+replicas: 2");
+    let calls = lines(&f.take_calls());
+    let k = f.kubeconfig("test");
+    assert!(calls.contains(&format!("helm get manifest photos-api --namespace photos --kubeconfig {k} --kube-context kind-hmlet-test")), "{calls:?}");
+}
