@@ -577,7 +577,10 @@ pub fn summary(releases: &[Release], finished: &[Finished]) -> String {
         "{:width$}  {:<12} {:<12} {:>7}\n",
         "release", "namespace", "result", "time"
     );
-    for (release, done) in releases.iter().zip(finished) {
+    for (release, done) in deploy_order(releases)
+        .into_iter()
+        .map(|i| (&releases[i], &finished[i]))
+    {
         let (result, detail) = match &done.outcome {
             Outcome::Deployed => ("deployed", String::new()),
             Outcome::Failed { error } => ("failed", error.clone()),

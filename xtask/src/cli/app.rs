@@ -1,11 +1,12 @@
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::{Ctx, Exit};
 use crate::apps::{self, Finished, Outcome, Plan, Release};
@@ -372,7 +373,7 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
             .args(["--wait", "--timeout", &release.timeout, rollback])
     };
     let jobs = if options.dry_run { 1 } else { options.jobs };
-    let live = !options.dry_run && !ui::quiet();
+    let display = DeployDisplay::new(&plan.releases, &target, options.dry_run);
     let notifier = Notifier::new(&target, &plan, options.dry_run);
     let finished = apps::execute(
         &plan.releases,
@@ -380,30 +381,14 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
         &|release| runner.run(&upgrade(release)).map(drop),
         &|release| {
             notifier.started(release);
-            if live {
-                eprintln!(
-                    "▶ {} deploying to {} ({})",
-                    release.id(),
-                    target.name,
-                    release.namespace
-                );
-            }
+            display.started(release);
         },
         &|release, done: &Finished| {
-            if live {
-                let secs = done.duration.as_secs_f64();
-                match &done.outcome {
-                    Outcome::Deployed => eprintln!("✔ {} deployed in {secs:.1}s", release.id()),
-                    _ => eprintln!(
-                        "{} {} failed after {secs:.1}s",
-                        ui::red_bold("✘"),
-                        release.id()
-                    ),
-                }
-            }
+            display.finished(release, done);
             notifier.finished(release, &done.outcome);
         },
     );
+    display.close();
     notifier.send_the_rest();
     if !options.dry_run && !ui::quiet() {
         print!("{}", apps::summary(&plan.releases, &finished));
@@ -423,6 +408,109 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
         );
     }
     Ok(())
+}
+
+/// What a deploy shows while it runs: on a terminal a live table, a row
+/// per release (waiting, deploying with its time, deployed, failed, not
+/// started); elsewhere a line as each release starts and ends.
+// One per deploy: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum DeployDisplay {
+    Off,
+    Lines,
+    Table {
+        _multi: MultiProgress,
+        rows: HashMap<String, ProgressBar>,
+        running: ProgressStyle,
+        done: ProgressStyle,
+    },
+}
+
+impl DeployDisplay {
+    fn new(releases: &[Release], target: &Target, dry_run: bool) -> DeployDisplay {
+        if dry_run || ui::quiet() {
+            return DeployDisplay::Off;
+        }
+        if !std::io::stderr().is_terminal() {
+            return DeployDisplay::Lines;
+        }
+        let multi = MultiProgress::new();
+        let width = releases.iter().map(|r| r.id().len()).max().unwrap_or(10);
+        let style = |template: &str| {
+            ProgressStyle::with_template(
+                &template.replace("PREFIX", &format!("{{prefix:<{width}}}")),
+            )
+            .expect("a valid template")
+            .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
+        };
+        let (waiting, running, done) = (
+            style("  PREFIX  {msg}"),
+            style("{spinner} PREFIX  deploying {elapsed}"),
+            style("  PREFIX  {msg}"),
+        );
+        let _ = multi.println(format!(
+            "deploying to {} (context {})",
+            target.name, target.context
+        ));
+        let rows = apps::deploy_order(releases)
+            .into_iter()
+            .map(|i| {
+                let row = multi.add(ProgressBar::new_spinner().with_style(waiting.clone()));
+                row.set_prefix(releases[i].id());
+                row.set_message("waiting");
+                (releases[i].id(), row)
+            })
+            .collect();
+        DeployDisplay::Table {
+            _multi: multi,
+            rows,
+            running,
+            done,
+        }
+    }
+
+    fn started(&self, release: &Release) {
+        match self {
+            DeployDisplay::Off => {}
+            DeployDisplay::Lines => {
+                eprintln!("▶ {} deploying ({})", release.id(), release.namespace)
+            }
+            DeployDisplay::Table { rows, running, .. } => {
+                let row = &rows[&release.id()];
+                row.set_style(running.clone());
+                row.reset_elapsed();
+                row.enable_steady_tick(Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn finished(&self, release: &Release, done: &Finished) {
+        let secs = done.duration.as_secs_f64();
+        let text = match &done.outcome {
+            Outcome::Deployed => format!("✔ deployed in {secs:.1}s"),
+            _ => format!("{} failed after {secs:.1}s", ui::red_bold("✘")),
+        };
+        match self {
+            DeployDisplay::Off => {}
+            DeployDisplay::Lines => eprintln!("{} {text}", release.id()),
+            DeployDisplay::Table {
+                rows, done: style, ..
+            } => {
+                let row = &rows[&release.id()];
+                row.set_style(style.clone());
+                row.finish_with_message(text);
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let DeployDisplay::Table { rows, done, .. } = self {
+            for row in rows.values().filter(|r| !r.is_finished()) {
+                row.set_style(done.clone());
+                row.finish_with_message("not started");
+            }
+        }
+    }
 }
 
 /// The stage's `[notify] webhook` gets a JSON POST as soon as each app's
