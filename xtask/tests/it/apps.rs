@@ -458,3 +458,41 @@ fn diff_compares_the_live_manifest_with_the_rendered_one() {
     let k = f.kubeconfig("test");
     assert!(calls.contains(&format!("helm get manifest photos-api --namespace photos --kubeconfig {k} --kube-context kind-hmlet-test")), "{calls:?}");
 }
+
+/// On a terminal the deploy is a live table: a row per release that goes
+/// from waiting to deploying to deployed.
+#[test]
+fn a_deploy_on_a_terminal_shows_a_live_table() {
+    let f = fixture();
+    let mut env = f.repo.base_env();
+    env.push(("FAKE_HELM_SLEEP".into(), "1".into()));
+    let base = f.repo.home.parent().unwrap();
+    let t = crate::tmux::Tmux::start(
+        base,
+        &f.repo.root,
+        &env,
+        crate::support::XTASK,
+        &["cluster", "deploy"],
+    );
+    // indicatif pads rows to the terminal's width: compare words.
+    let words = |screen: String| screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    let screen = words(t.wait_for("deploying"));
+    assert!(
+        screen.contains("deploying to hmlet-local (context kind-hmlet-local)"),
+        "{screen}"
+    );
+    assert!(screen.contains("frontend/frontend waiting"), "{screen}");
+    t.wait_for("EXIT:0");
+    let screen = words(t.screen());
+    for release in [
+        "photos/postgresql",
+        "photos/redis",
+        "photos/photos-api",
+        "frontend/frontend",
+    ] {
+        assert!(
+            screen.contains(&format!("{release} ✔ deployed in")),
+            "{screen}"
+        );
+    }
+}
