@@ -496,3 +496,27 @@ fn a_deploy_on_a_terminal_shows_a_live_table() {
         );
     }
 }
+
+/// On a terminal, a protected stage asks for its name: a wrong answer runs
+/// nothing; the right one deploys.
+#[test]
+fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
+    let f = fixture();
+    let env = f.repo.base_env();
+    let base = f.repo.home.parent().unwrap();
+    let args = ["app", "deploy", "photos", "--stage", "prod"];
+    let t = crate::tmux::Tmux::start(base, &f.repo.root, &env, crate::support::XTASK, &args);
+    t.wait_for("Type the stage name to confirm:");
+    t.send_line("prd");
+    t.wait_for("not confirmed: nothing was run");
+    t.wait_for("EXIT:1");
+    drop(t);
+    assert!(f.take_calls().is_empty(), "a refused deploy ran something");
+
+    let t = crate::tmux::Tmux::start(base, &f.repo.root, &env, crate::support::XTASK, &args);
+    t.wait_for("Type the stage name to confirm:");
+    t.send_line("prod");
+    t.wait_for("EXIT:0");
+    let ups: Vec<String> = f.take_calls().iter().filter(|c| c.args[0] == "upgrade").map(|c| c.args[2].clone()).collect();
+    assert_eq!(ups.len(), 3, "{ups:?}");
+}
