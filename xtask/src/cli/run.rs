@@ -41,7 +41,19 @@ impl RunArgs {
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         let env = environment::overlay(&base, &stage_env.entries);
         let (program, args) = self.command.split_first().expect("clap requires a command");
-        let code = Cmd::new(program).args(args).full_env(env).status()?;
+        let code = match Cmd::new(program).args(args).full_env(env).status() {
+            Ok(code) => code,
+            // As a shell says it: 127 for a command that is not there.
+            Err(e)
+                if e.root_cause()
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                crate::cli::print_error(&e.context("the command is not on the stage's PATH (deps/bin, the .bin folders, then yours)"));
+                127
+            }
+            Err(e) => return Err(e),
+        };
         Err(Exit(u8::try_from(code).unwrap_or(255)).into())
     }
 }

@@ -517,6 +517,11 @@ fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
     t.wait_for("Type the stage name to confirm:");
     t.send_line("prod");
     t.wait_for("EXIT:0");
-    let ups: Vec<String> = f.take_calls().iter().filter(|c| c.args[0] == "upgrade").map(|c| c.args[2].clone()).collect();
+    let ups: Vec<String> = f
+        .take_calls()
+        .iter()
+        .filter(|c| c.args[0] == "upgrade")
+        .map(|c| c.args[2].clone())
+        .collect();
     assert_eq!(ups.len(), 3, "{ups:?}");
 }

@@ -76,8 +76,9 @@ fn run_finds_pinned_tools_first() {
 fn a_missing_program_is_named() {
     let repo = TestRepo::example();
     let run = repo.run(["run", "local", "--", "no-such-tool-xyz", "--flag"]);
-    run.fails()
-        .stderr_has("cannot start `no-such-tool-xyz --flag`");
+    assert_eq!(run.code, Some(127), "{run:#?}");
+    run.stderr_has("cannot start `no-such-tool-xyz --flag`")
+        .stderr_has("not on the stage's PATH");
 }
 
 /// Run from inside another stage's shell: that stage's variables are undone
