@@ -525,3 +525,59 @@ fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
         .collect();
     assert_eq!(ups.len(), 3, "{ups:?}");
 }
+
+#[test]
+fn day_two_commands_reach_the_stage_cluster_only() {
+    let f = fixture();
+    f.repo.run(["cluster", "bootstrap"]).ok();
+    f.take_calls();
+    let k = f.kubeconfig("local");
+    let kubectl = format!("kubectl --kubeconfig {k} --context kind-hmlet-local");
+
+    let status = f
+        .repo
+        .run(["app", "status", "photos", "--json"])
+        .ok()
+        .json();
+    let rows = status.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "deployed" && r["revision"] == 3),
+        "{status}"
+    );
+
+    f.repo
+        .run(["app", "logs", "photos", "-f"])
+        .ok()
+        .stdout_has("GET /healthz 200");
+    f.repo
+        .run(["app", "terminal", "photos"])
+        .ok()
+        .stdout_has("a shell in photos-api-7d9f8");
+    f.repo
+        .run(["app", "port-forward", "photos", "8080"])
+        .ok()
+        .stdout_has("Forwarding from 127.0.0.1:8080");
+    let calls = lines(&f.take_calls());
+    let expected = [
+        format!(
+            "{kubectl} logs --namespace photos --selector=app.kubernetes.io/instance=photos-api --all-containers --prefix --tail=200 --follow"
+        ),
+        format!(
+            "{kubectl} exec -it photos-api-7d9f8 --namespace photos -- sh -c command -v bash >/dev/null 2>&1 && exec bash || exec sh"
+        ),
+        format!("{kubectl} port-forward service/photos-api 8080:http --namespace photos"),
+    ];
+    for line in expected {
+        assert!(calls.contains(&line), "no `{line}` in {calls:#?}");
+    }
+    f.repo
+        .run(["app", "logs", "photos", "--release", "redis"])
+        .ok();
+    assert!(lines(&f.take_calls())[0].contains("--selector=app.kubernetes.io/instance=redis"));
+    f.repo
+        .run(["app", "logs", "photos", "--release", "redsi"])
+        .fails()
+        .stderr_has("did you mean `redis`?");
+}
