@@ -121,8 +121,16 @@ impl Repo {
     }
 
     /// The stage named on the command line, else `project.default_stage`.
+    /// The stage named on the command line; else, inside a Stagecraft
+    /// shell of this repository, the shell's stage (what its prompt shows);
+    /// else `project.default_stage`.
     pub fn stage_or_default(&self, name: Option<&str>) -> Result<Stage> {
-        match name {
+        let in_shell = std::env::var("XTASK_DEPTH").is_ok_and(|d| d != "0")
+            && std::env::var_os("XTASK_ROOT").is_some_and(|root| Path::new(&root) == self.root);
+        let shell_stage = in_shell
+            .then(|| std::env::var("XTASK_STAGE").ok())
+            .flatten();
+        match name.or(shell_stage.as_deref()) {
             Some(name) => self.stage(name),
             None => {
                 let default = &self.shell.value.project.default_stage;

@@ -643,3 +643,28 @@ fn kubeconfig_is_never_created_in_home() {
     repo.run(["run", "local", "--", "true"]).ok();
     assert!(!repo.home.join(".kube").exists());
 }
+
+/// Inside a Stagecraft shell, commands default to the shell's stage (the
+/// one its prompt shows), not to shell.toml's default.
+#[test]
+fn inside_a_stage_shell_the_default_stage_is_the_shells() {
+    let mut repo = TestRepo::example();
+    repo.env.insert("XTASK_DEPTH".into(), "1".into());
+    repo.env.insert("XTASK_STAGE".into(), "test".into());
+    repo.env
+        .insert("XTASK_ROOT".into(), repo.root.display().to_string());
+    assert_eq!(
+        repo.run(["env", "--json"]).ok().json()["XTASK_STAGE"],
+        "test"
+    );
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["XTASK_STAGE"],
+        "local"
+    );
+    // A shell of another repository does not count.
+    repo.env.insert("XTASK_ROOT".into(), "/elsewhere".into());
+    assert_eq!(
+        repo.run(["env", "--json"]).ok().json()["XTASK_STAGE"],
+        "local"
+    );
+}
