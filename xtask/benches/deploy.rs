@@ -104,6 +104,12 @@ fn generate(root: &Path) {
         "clusters/bench/cluster.toml",
         "[stages.local]\nhttp_port = 80\nhttps_port = 443\n",
     );
+    // As if `cluster bootstrap` had run.
+    write(
+        root,
+        "deps/kube/bench-local.yaml",
+        "apiVersion: v1\nkind: Config\n",
+    );
     write(
         root,
         "comm/charts/c/Chart.yaml",

@@ -64,6 +64,28 @@ impl Target {
         })
     }
 
+    /// Commands that talk to the cluster need its kubeconfig file: say how
+    /// to get it rather than let kubectl or helm fail on a missing file.
+    pub fn require_kubeconfig(&self) -> Result<()> {
+        if self.kubeconfig.is_file() {
+            return Ok(());
+        }
+        let file = self.kubeconfig.display();
+        if self.is_kind() {
+            bail!(
+                "{file} does not exist: the kind cluster {} is not bootstrapped\n  hint: run `cargo xtask cluster bootstrap {} --stage {}` (or `cargo xtask up`)",
+                self.name,
+                self.cluster,
+                self.stage.name
+            );
+        }
+        bail!(
+            "{file} does not exist (context {})\n  hint: write the cluster's credentials there, e.g. `aws eks update-kubeconfig --name <cluster> --kubeconfig {file} --alias {}`",
+            self.context,
+            self.context
+        )
+    }
+
     pub fn is_kind(&self) -> bool {
         self.stage.target() == TargetKind::Kind
     }

@@ -348,6 +348,7 @@ pub fn deploy(repo: &Repo, cluster: &str, apps: &[String], options: &DeployOptio
     let plan = apps::plan(repo, &target, apps)?;
     check_sets(&plan, &options.sets)?;
     if !options.dry_run {
+        target.require_kubeconfig()?;
         confirm(&target, options.yes, "deploy")?;
     }
     let runner = Runner {
@@ -875,6 +876,7 @@ fn dev(ctx: &Ctx, repo: &Repo, args: OneApp) -> Result<()> {
 
 fn status(ctx: &Ctx, repo: &Repo, args: StatusArgs) -> Result<()> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    target.require_kubeconfig()?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
     let helm = helm(repo, &target, false)?;
     let mut rows = Vec::new();
@@ -921,6 +923,7 @@ fn status(ctx: &Ctx, repo: &Repo, args: StatusArgs) -> Result<()> {
 
 fn one_release(ctx: &Ctx, repo: &Repo, args: &ReleaseArgs) -> Result<(Target, Release)> {
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
+    target.require_kubeconfig()?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
     let names: Vec<String> = plan.releases.iter().map(|r| r.name.clone()).collect();
     let release = match &args.release {
@@ -943,6 +946,7 @@ fn delete(ctx: &Ctx, repo: &Repo, DeleteArgs { which: args, yes }: DeleteArgs) -
     let target = target_for(ctx, repo, &args.app, &args.stage)?;
     let plan = apps::plan(repo, &target, std::slice::from_ref(&args.app))?;
     if !args.dry_run {
+        target.require_kubeconfig()?;
         confirm(&target, yes, "delete")?;
     }
     let runner = Runner {

@@ -8,6 +8,39 @@ use crate::cluster::{Call, commands_of, fixture, lines};
 use crate::http::Server;
 use crate::support::{TestRepo, test_tool};
 
+/// The fakes, with a kubeconfig for every cluster and stage as if each
+/// cluster were bootstrapped.
+fn app_fixture() -> crate::cluster::Fixture {
+    let f = fixture();
+    for stage in ["local", "test", "stage", "prod"] {
+        let context = if ["local", "test"].contains(&stage) {
+            format!("kind-hmlet-{stage}")
+        } else {
+            format!("hmlet-{stage}")
+        };
+        f.repo.write(
+            &format!("deps/kube/hmlet-{stage}.yaml"),
+            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context: {{cluster: c}}\n  name: {context}\n"),
+        );
+    }
+    f
+}
+
+#[test]
+fn commands_that_reach_a_cluster_need_its_kubeconfig_first() {
+    let f = fixture();
+    f.repo
+        .run(["app", "deploy", "photos", "--stage", "test"])
+        .fails()
+        .stderr_has("deps/kube/hmlet-test.yaml does not exist: the kind cluster hmlet-test is not bootstrapped")
+        .stderr_has("cargo xtask cluster bootstrap hmlet --stage test");
+    f.repo
+        .run(["app", "logs", "photos", "--stage", "stage"])
+        .fails()
+        .stderr_has("deps/kube/hmlet-stage.yaml does not exist (context hmlet-stage)");
+    assert!(f.take_calls().is_empty());
+}
+
 /// The example repository with the real helm on PATH.
 fn with_real_helm() -> TestRepo {
     let mut repo = TestRepo::example();
@@ -103,7 +136,7 @@ fn upgrades(calls: &[Call]) -> Vec<&Call> {
 
 #[test]
 fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order() {
-    let f = fixture();
+    let f = app_fixture();
     git(&f.repo, &["init", "-q"]);
     git(&f.repo, &["add", "-A"]);
     git(&f.repo, &["commit", "-q", "-m", "init"]);
@@ -197,7 +230,7 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
 
 #[test]
 fn helm_3_gets_atomic() {
-    let mut f = fixture();
+    let mut f = app_fixture();
     f.repo
         .env
         .insert("FAKE_HELM_VERSION".into(), "v3.19.0+g3d8990f".into());
@@ -210,7 +243,7 @@ fn helm_3_gets_atomic() {
 
 #[test]
 fn a_failed_release_stops_new_ones_and_the_summary_says_what_happened() {
-    let mut f = fixture();
+    let mut f = app_fixture();
     f.repo
         .env
         .insert("FAKE_HELM_FAIL".into(), "photos-api".into());
@@ -243,7 +276,7 @@ fn a_failed_release_stops_new_ones_and_the_summary_says_what_happened() {
 
 #[test]
 fn a_protected_stage_without_yes_or_terminal_is_refused_and_runs_nothing() {
-    let mut f = fixture();
+    let mut f = app_fixture();
     f.repo.env.insert("PHOTOS_DB_PASSWORD".into(), "x".into());
     f.repo
         .run(["app", "deploy", "photos", "--stage", "prod"])
@@ -276,7 +309,7 @@ fn a_protected_stage_without_yes_or_terminal_is_refused_and_runs_nothing() {
 
 #[test]
 fn dry_run_prints_the_commands_of_a_real_run_and_runs_none() {
-    let f = fixture();
+    let f = app_fixture();
     let run = f.repo.run(["cluster", "deploy", "--dry-run"]);
     run.ok();
     assert!(f.take_calls().is_empty(), "the dry run ran something");
@@ -287,7 +320,7 @@ fn dry_run_prints_the_commands_of_a_real_run_and_runs_none() {
 
 #[test]
 fn the_webhook_gets_json_and_a_dead_webhook_is_only_a_warning() {
-    let f = fixture();
+    let f = app_fixture();
     let server = Server::start();
     server.put("/hook", "");
     let local = f.repo.read("envs/local.toml");
@@ -326,7 +359,7 @@ fn the_webhook_gets_json_and_a_dead_webhook_is_only_a_warning() {
 
 #[test]
 fn a_cycle_in_needs_is_named_and_nothing_runs() {
-    let f = fixture();
+    let f = app_fixture();
     let app = f.repo.read("clusters/hmlet/apps/photos/app.toml");
     let cyclic = app.replacen(
         "name = \"postgresql\"\nchart = \"comm/charts/service\"\n",
@@ -357,7 +390,7 @@ fn a_cycle_in_needs_is_named_and_nothing_runs() {
 
 #[test]
 fn a_values_file_for_no_release_is_an_error() {
-    let f = fixture();
+    let f = app_fixture();
     f.repo.write(
         "clusters/hmlet/apps/photos/values/test/photo-api.yaml",
         "replicaCount: 2\n",
@@ -384,7 +417,7 @@ fn a_values_file_for_no_release_is_an_error() {
 
 #[test]
 fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
-    let f = fixture();
+    let f = app_fixture();
     f.repo
         .run(["app", "build", "photos", "--stage", "test"])
         .ok()
@@ -410,7 +443,7 @@ fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
 
 #[test]
 fn delete_uninstalls_dependents_first() {
-    let f = fixture();
+    let f = app_fixture();
     f.repo.run(["app", "delete", "photos"]).ok();
     let order: Vec<String> = f
         .take_calls()
@@ -424,7 +457,7 @@ fn delete_uninstalls_dependents_first() {
 
 #[test]
 fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
-    let f = fixture();
+    let f = app_fixture();
     f.repo.run(["app", "dev", "photos", "--stage", "test"]).ok();
     let calls = f.take_calls();
     let k = f.kubeconfig("test");
@@ -448,7 +481,7 @@ fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
 
 #[test]
 fn diff_compares_the_live_manifest_with_the_rendered_one() {
-    let f = fixture();
+    let f = app_fixture();
     let run = f.repo.run(["app", "diff", "photos", "--stage", "test"]);
     run.ok()
         .stdout_has("--- photos/photos-api (live)")
@@ -463,7 +496,7 @@ fn diff_compares_the_live_manifest_with_the_rendered_one() {
 /// from waiting to deploying to deployed.
 #[test]
 fn a_deploy_on_a_terminal_shows_a_live_table() {
-    let f = fixture();
+    let f = app_fixture();
     let mut env = f.repo.base_env();
     env.push(("FAKE_HELM_SLEEP".into(), "1".into()));
     let base = f.repo.home.parent().unwrap();
@@ -501,7 +534,7 @@ fn a_deploy_on_a_terminal_shows_a_live_table() {
 /// nothing; the right one deploys.
 #[test]
 fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
-    let f = fixture();
+    let f = app_fixture();
     let env = f.repo.base_env();
     let base = f.repo.home.parent().unwrap();
     let args = ["app", "deploy", "photos", "--stage", "prod"];
@@ -528,7 +561,7 @@ fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
 
 #[test]
 fn day_two_commands_reach_the_stage_cluster_only() {
-    let f = fixture();
+    let f = app_fixture();
     f.repo.run(["cluster", "bootstrap"]).ok();
     f.take_calls();
     let k = f.kubeconfig("local");
