@@ -40,7 +40,8 @@ impl Target {
             cluster: Some(cluster.to_owned()),
             app: None,
         };
-        let (_, env) = environment::resolve(repo, &stage, &scope)?;
+        // Only KUBECONFIG and the context are needed: no secret is resolved.
+        let env = environment::resolve_public(repo, &stage, &scope)?;
         let get = |name: &str| {
             env.entries
                 .iter()
@@ -690,7 +691,7 @@ pub fn app_hosts(repo: &Repo, target: &Target) -> Result<Vec<String>> {
             cluster: Some(target.cluster.clone()),
             app: Some(app.clone()),
         };
-        let (_, env) = environment::resolve(repo, &target.stage, &scope)?;
+        let env = environment::resolve_public(repo, &target.stage, &scope)?;
         for host in &file.value.hosts {
             let name = expand_host(&env.entries, host.get_ref())
                 .map_err(|e| file.error_at(&host.span(), format!("hosts: {e}")))?;

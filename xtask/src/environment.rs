@@ -764,7 +764,7 @@ fn prompt(repo: &Repo, stage: &Stage, scope: &Scope) -> String {
 
 /// The user's own environment: the process environment with any Stagecraft
 /// overlay (recorded in `XTASK_RESTORE`) undone.
-pub fn base_env() -> BTreeMap<String, String> {
+fn base_env() -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -783,7 +783,7 @@ pub fn base_env() -> BTreeMap<String, String> {
 
 /// The environment of a child: the base with the stage's entries on top,
 /// and the record to undo them.
-pub fn overlay(base: &BTreeMap<String, String>, entries: &[Entry]) -> Vec<(String, String)> {
+fn overlay(base: &BTreeMap<String, String>, entries: &[Entry]) -> Vec<(String, String)> {
     let mut env = base.clone();
     let mut originals: BTreeMap<&str, Option<&String>> = BTreeMap::new();
     for entry in entries {
@@ -805,6 +805,20 @@ pub fn resolve_public(repo: &Repo, stage: &Stage, scope: &Scope) -> Result<Stage
     let mut model = Model::build(repo, stage, scope, base_env())?;
     model.skip_secrets = true;
     model.resolve(repo, stage, scope)
+}
+
+/// The stage's environment and the complete environment of a child
+/// process that runs in it (the user's own, the stage's on top): for
+/// `shell` and `run`.
+pub fn for_child(
+    repo: &Repo,
+    stage: &Stage,
+    scope: &Scope,
+) -> Result<(StageEnv, Vec<(String, String)>)> {
+    let base = base_env();
+    let env = Model::build(repo, stage, scope, base.clone())?.resolve(repo, stage, scope)?;
+    let child = overlay(&base, &env.entries);
+    Ok((env, child))
 }
 
 /// Loads and resolves in one go, for commands that only need the result.

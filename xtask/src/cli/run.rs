@@ -6,7 +6,7 @@ use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, Exit, ScopeArgs};
 use crate::complete;
-use crate::environment::{self, Model};
+use crate::environment;
 use crate::process::Cmd;
 
 /// Run one command in a stage's environment.
@@ -34,12 +34,8 @@ impl RunArgs {
         let repo = ctx.repo()?;
         let stage = repo.stage(&self.stage)?;
         let scope = self.scope.resolve(ctx, &repo)?;
-        let base = environment::base_env();
-        let model = Model::build(&repo, &stage, &scope, base.clone())?;
-        let stage_env = model
-            .resolve(&repo, &stage, &scope)
+        let (_, env) = environment::for_child(&repo, &stage, &scope)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
-        let env = environment::overlay(&base, &stage_env.entries);
         let (program, args) = self.command.split_first().expect("clap requires a command");
         let code = match Cmd::new(program).args(args).full_env(env).status() {
             Ok(code) => code,

@@ -4,7 +4,7 @@ use clap_complete::engine::ArgValueCandidates;
 
 use super::{Ctx, ScopeArgs};
 use crate::complete;
-use crate::environment::{self, Model};
+use crate::environment;
 use crate::repo::Scope;
 use crate::shells::{self, Launch, ShellKind};
 use crate::ui;
@@ -64,10 +64,7 @@ impl ShellArgs {
         } else {
             self.scope.resolve(ctx, &repo)?
         };
-        let base = environment::base_env();
-        let model = Model::build(&repo, &stage, &scope, base.clone())?;
-        let stage_env = model
-            .resolve(&repo, &stage, &scope)
+        let (stage_env, mut env) = environment::for_child(&repo, &stage, &scope)
             .with_context(|| format!("cannot open a shell in stage {}", stage.name))?;
         let (kind, program) = shells::detect(self.shell)?;
         if self.check {
@@ -98,7 +95,6 @@ impl ShellArgs {
         }
 
         let depth = if self.switch { depth.max(1) } else { depth + 1 };
-        let mut env = environment::overlay(&base, &stage_env.entries);
         env.push(("XTASK_DEPTH".to_owned(), depth.to_string()));
         let exe =
             std::env::current_exe().context("cannot find the path of the running xtask binary")?;
