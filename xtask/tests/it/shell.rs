@@ -246,14 +246,7 @@ fn ctrl_c_is_the_wrapped_commands_to_handle() {
         ],
     );
     t.wait_for("ready");
-    let ok = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(base.join("tmux.sock"))
-        .args(["send-keys", "-t", "0", "C-c"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    t.send_key("C-c");
     t.wait_for("caught-int");
     t.wait_for("EXIT:7");
 }

@@ -21,7 +21,11 @@ impl Tmux {
         program: &str,
         args: &[&str],
     ) -> Tmux {
-        let socket = socket_dir.join("tmux.sock");
+        // A socket per server: a new server never races the shutdown of
+        // the previous one.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = socket_dir.join(format!("tmux-{n}.sock"));
         let mut line = String::from("env -i");
         for (k, v) in env {
             line.push_str(&format!(" {}", quote(&format!("{k}={v}"))));
@@ -61,6 +65,17 @@ impl Tmux {
         let mut cmd = Command::new("tmux");
         cmd.arg("-S").arg(&self.socket);
         cmd
+    }
+
+    /// Presses one key, such as `C-c`.
+    pub fn send_key(&self, key: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "0", key])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux send-keys {key} failed");
     }
 
     /// Types a line and presses Enter.
