@@ -1,19 +1,17 @@
 //! Apps: helm releases with values layered per stage, images, and the
 //! dependency graph (`needs` between releases, `depends_on` between apps)
-//! that deploys walk in parallel.
+//! that deploys walk (see [`crate::deploy`]).
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 
 use crate::cluster::Target;
 use crate::config::{AppToml, Loaded};
-use crate::environment::{self, Entry};
+use crate::environment::{self, Secrets, StageEnv};
 use crate::process::Cmd;
 use crate::repo::{Repo, Scope};
 use crate::suggest;
@@ -62,21 +60,10 @@ pub fn image_tag(repo: &Repo) -> String {
     }
 }
 
-/// The registry images of this stage go to: the local registry for kind
-/// stages, `$REGISTRY` of the app's environment for remote ones.
-pub fn registry(target: &Target, env: &[Entry]) -> Result<String> {
-    if target.is_kind() {
-        return Ok(format!("localhost:{}", crate::cluster::REGISTRY_PORT));
-    }
-    env.iter()
-        .find(|e| e.name == "REGISTRY")
-        .map(|e| e.value.trim_end_matches('/').to_owned())
-        .with_context(|| {
-            format!(
-                "stage {} is remote and names no REGISTRY for images\n  hint: set REGISTRY under [vars] in envs/{}.toml",
-                target.stage.name, target.stage.name
-            )
-        })
+/// The registry images of this stage go to: the provider's local one, or
+/// `$REGISTRY` of the app's environment.
+pub fn registry(target: &Target, env: &StageEnv) -> Result<String> {
+    target.provider.registry(target, env.get("REGISTRY"))
 }
 
 /// An app's file, checked: unique release names, `needs` and `image` that
@@ -84,18 +71,13 @@ pub fn registry(target: &Target, env: &[Entry]) -> Result<String> {
 pub struct App {
     pub name: String,
     pub dir: PathBuf,
-    pub file: Loaded<AppToml>,
+    pub file: Arc<Loaded<AppToml>>,
 }
 
 impl App {
     pub fn load(repo: &Repo, cluster: &str, name: &str) -> Result<App> {
         let file = repo.app(cluster, name)?;
-        let dir = repo
-            .root
-            .join("clusters")
-            .join(cluster)
-            .join("apps")
-            .join(name);
+        let dir = repo.app_dir(cluster, name);
         let app = App {
             name: name.to_owned(),
             dir,
@@ -139,19 +121,26 @@ impl App {
             }
             for need in &release.needs {
                 if !names.contains(need.get_ref()) {
-                    let hint = suggest::unknown("release", need.get_ref(), &names).to_string();
-                    return Err(self
-                        .file
-                        .error_at(&need.span(), format!("`needs` of {name}: {hint}")));
+                    return Err(self.file.error_at(
+                        &need.span(),
+                        format!(
+                            "`needs` of {name}: unknown release `{}`\n  hint: {}",
+                            need.get_ref(),
+                            suggest::hint("release", need.get_ref(), &names)
+                        ),
+                    ));
                 }
             }
             if let Some(image) = &release.image
                 && !images.contains(image.get_ref())
             {
-                let hint = suggest::unknown("image", image.get_ref(), &images).to_string();
                 return Err(self.file.error_at(
                     &image.span(),
-                    format!("`image` of {name}: {hint}\n  hint: declare it in an [[images]] table"),
+                    format!(
+                        "`image` of {name}: unknown image `{}`\n  hint: {} (declare it in an [[images]] table)",
+                        image.get_ref(),
+                        suggest::hint("image", image.get_ref(), &images)
+                    ),
                 ));
             }
             let chart = release.chart.get_ref();
@@ -192,8 +181,10 @@ impl App {
                 self.file.display.trim_end_matches("/app.toml")
             );
             if !layers.contains(&layer) {
-                let hint = suggest::unknown("stage", &layer, &layers).to_string();
-                bail!("{rel}/: a values folder for no stage: {hint}");
+                bail!(
+                    "{rel}/: a values folder for no stage: unknown stage `{layer}`\n  hint: {}",
+                    suggest::hint("stage", &layer, &layers)
+                );
             }
             for file in fs::read_dir(dir.path())
                 .with_context(|| format!("cannot list {rel}"))?
@@ -202,11 +193,10 @@ impl App {
                 let file_name = file.file_name().to_string_lossy().into_owned();
                 let release = file_name.strip_suffix(".yaml").unwrap_or(&file_name);
                 if !file_name.ends_with(".yaml") || !releases.iter().any(|r| r == release) {
-                    let hint = suggest::unknown("release", release, releases).to_string();
                     bail!(
-                        "{rel}/{file_name} matches no release of {}: {}",
+                        "{rel}/{file_name} matches no release of {}: the file names release `{release}`\n  hint: {}",
                         self.name,
-                        hint.replace("unknown release", "the file names release")
+                        suggest::hint("release", release, releases)
                     );
                 }
             }
@@ -235,14 +225,11 @@ impl App {
         &self,
         repo: &Repo,
         stage: &str,
-        env: &[Entry],
+        env: &StageEnv,
         registry: &str,
         tag: &str,
     ) -> Vec<(Release, Vec<String>)> {
-        let timeout = env
-            .iter()
-            .find(|e| e.name == "HELM_TIMEOUT")
-            .map_or("5m".to_owned(), |e| e.value.clone());
+        let timeout = env.get("HELM_TIMEOUT").unwrap_or("5m").to_owned();
         self.file
             .value
             .releases
@@ -308,8 +295,9 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
     let mut loaded = BTreeMap::new();
     for name in apps {
         if !all.contains(name) {
-            return Err(suggest::unknown(
+            return Err(suggest::unknown_named(
                 &format!("app of cluster {}:", target.cluster),
+                "app",
                 name,
                 &all,
             ));
@@ -321,15 +309,10 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
     let mut releases = Vec::new();
     let mut needs_by_name = Vec::new();
     for app in loaded.values() {
-        let scope = Scope {
-            cluster: Some(target.cluster.clone()),
-            app: Some(app.name.clone()),
-        };
-        let env = environment::resolve_public(repo, &target.stage, &scope)?;
-        let registry = registry(target, &env.entries)?;
-        for (release, needs) in
-            app.releases(repo, &target.stage.name, &env.entries, &registry, &tag)
-        {
+        let scope = Scope::app(&target.cluster, &app.name);
+        let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
+        let registry = registry(target, &env)?;
+        for (release, needs) in app.releases(repo, &target.stage.name, &env, &registry, &tag) {
             releases.push(release);
             needs_by_name.push(needs);
         }
@@ -377,8 +360,14 @@ fn check_app_cycles(repo: &Repo, cluster: &str, all: &[String]) -> Result<()> {
             match all.iter().position(|a| a == dep.get_ref()) {
                 Some(j) => deps.push(j),
                 None => {
-                    let hint = suggest::unknown("app", dep.get_ref(), all).to_string();
-                    return Err(file.error_at(&dep.span(), format!("depends_on: {hint}")));
+                    return Err(file.error_at(
+                        &dep.span(),
+                        format!(
+                            "depends_on: unknown app `{}`\n  hint: {}",
+                            dep.get_ref(),
+                            suggest::hint("app", dep.get_ref(), all)
+                        ),
+                    ));
                 }
             }
         }
@@ -459,89 +448,6 @@ pub fn deploy_order(releases: &[Release]) -> Vec<usize> {
     order
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "result")]
-pub enum Outcome {
-    Deployed,
-    Failed { error: String },
-    NotStarted,
-}
-
-pub struct Finished {
-    pub outcome: Outcome,
-    pub duration: Duration,
-}
-
-/// Runs each release once all it needs is done, up to `jobs` at once. After
-/// the first failure nothing new starts; the running ones finish.
-pub fn execute(
-    releases: &[Release],
-    jobs: usize,
-    deploy: &(dyn Fn(&Release) -> Result<()> + Sync),
-    on_start: &(dyn Fn(&Release) + Sync),
-    on_done: &(dyn Fn(&Release, &Finished) + Sync),
-) -> Vec<Finished> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        Waiting,
-        Running,
-        Done(bool),
-    }
-    let mut state = vec![State::Waiting; releases.len()];
-    let mut finished: Vec<Option<Finished>> = (0..releases.len()).map(|_| None).collect();
-    let (tx, rx) = mpsc::channel::<(usize, Result<()>, Duration)>();
-    std::thread::scope(|scope| {
-        let mut running = 0;
-        let mut failed = false;
-        loop {
-            while !failed && running < jobs.max(1) {
-                let ready = (0..releases.len()).find(|&i| {
-                    state[i] == State::Waiting
-                        && releases[i]
-                            .needs
-                            .iter()
-                            .all(|&j| state[j] == State::Done(true))
-                });
-                let Some(i) = ready else { break };
-                state[i] = State::Running;
-                running += 1;
-                on_start(&releases[i]);
-                let tx = tx.clone();
-                scope.spawn(move || {
-                    let start = Instant::now();
-                    let result = deploy(&releases[i]);
-                    let _ = tx.send((i, result, start.elapsed()));
-                });
-            }
-            if running == 0 {
-                break;
-            }
-            let (i, result, duration) = rx.recv().expect("a deploy thread reports back");
-            running -= 1;
-            state[i] = State::Done(result.is_ok());
-            failed |= result.is_err();
-            let outcome = match result {
-                Ok(()) => Outcome::Deployed,
-                Err(e) => Outcome::Failed {
-                    error: format!("{e:#}"),
-                },
-            };
-            let done = Finished { outcome, duration };
-            on_done(&releases[i], &done);
-            finished[i] = Some(done);
-        }
-    });
-    finished
-        .into_iter()
-        .map(|f| {
-            f.unwrap_or(Finished {
-                outcome: Outcome::NotStarted,
-                duration: Duration::ZERO,
-            })
-        })
-        .collect()
-}
-
 /// helm's flags for the values of a release: `-f` files in layering order,
 /// the built image, then the command line's `--set`.
 pub fn value_args(release: &Release, sets: &[String]) -> Vec<String> {
@@ -564,45 +470,43 @@ pub fn value_args(release: &Release, sets: &[String]) -> Vec<String> {
     args
 }
 
-/// A summary table: release, namespace, result, time, and the tail of a
-/// failure.
-pub fn summary(releases: &[Release], finished: &[Finished]) -> String {
-    let width = releases
-        .iter()
-        .map(|r| r.id().len())
-        .max()
-        .unwrap_or(7)
-        .max(7);
-    let mut out = format!(
-        "{:width$}  {:<12} {:<12} {:>7}\n",
-        "release", "namespace", "result", "time"
-    );
-    for (release, done) in deploy_order(releases)
-        .into_iter()
-        .map(|i| (&releases[i], &finished[i]))
-    {
-        let (result, detail) = match &done.outcome {
-            Outcome::Deployed => ("deployed", String::new()),
-            Outcome::Failed { error } => ("failed", error.clone()),
-            Outcome::NotStarted => ("not started", String::new()),
-        };
-        let time = if done.outcome == Outcome::NotStarted {
-            "-".to_owned()
-        } else {
-            format!("{:.1}s", done.duration.as_secs_f64())
-        };
-        out.push_str(&format!(
-            "{:width$}  {:<12} {:<12} {:>7}\n",
-            release.id(),
-            release.namespace,
-            result,
-            time
-        ));
-        for line in detail.lines() {
-            out.push_str(&format!("    {line}\n"));
+/// The hostnames of the cluster's apps in this stage, with `${VAR}` filled
+/// from each app's environment (secrets are never needed for names).
+pub fn hostnames(repo: &Repo, target: &Target) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for app in repo.app_names(&target.cluster)? {
+        let file = repo.app(&target.cluster, &app)?;
+        if file.value.hosts.is_empty() {
+            continue;
+        }
+        let scope = Scope::app(&target.cluster, &app);
+        let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
+        for host in &file.value.hosts {
+            let name = expand_host(&env, host.get_ref())
+                .map_err(|e| file.error_at(&host.span(), format!("hosts: {e}")))?;
+            out.push(name);
         }
     }
-    out
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn expand_host(env: &StageEnv, template: &str) -> std::result::Result<String, String> {
+    let host = env.expand(template)?;
+    let valid = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        });
+    if valid {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{template}` gives `{host}`, which is not a hostname"
+        ))
+    }
 }
 
 /// The directory of a chart for `helm lint` (only local charts lint).
@@ -614,7 +518,6 @@ pub fn local_chart(release: &Release) -> Option<&Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::anyhow;
 
     #[test]
     fn cycles_are_found_with_their_members() {
@@ -624,49 +527,5 @@ mod tests {
             Some(vec![0, 1, 2, 0])
         );
         assert_eq!(find_cycle(&[vec![], vec![1]]), Some(vec![1, 1]));
-    }
-
-    fn release(name: &str, needs: Vec<usize>) -> Release {
-        Release {
-            app: "a".into(),
-            name: name.into(),
-            chart: "c".into(),
-            version: None,
-            namespace: "n".into(),
-            values: vec![],
-            image: None,
-            timeout: "5m".into(),
-            needs,
-        }
-    }
-
-    #[test]
-    fn execute_respects_needs_and_stops_after_a_failure() {
-        let releases = vec![
-            release("db", vec![]),
-            release("api", vec![0]),
-            release("bad", vec![]),
-            release("late", vec![1]),
-        ];
-        let order = std::sync::Mutex::new(Vec::new());
-        let finished = execute(
-            &releases,
-            1,
-            &|r| {
-                order.lock().unwrap().push(r.name.clone());
-                if r.name == "api" {
-                    Err(anyhow!("boom"))
-                } else {
-                    Ok(())
-                }
-            },
-            &|_| {},
-            &|_, _| {},
-        );
-        assert_eq!(*order.lock().unwrap(), ["db", "api"]);
-        assert_eq!(finished[0].outcome, Outcome::Deployed);
-        assert!(matches!(finished[1].outcome, Outcome::Failed { .. }));
-        assert_eq!(finished[2].outcome, Outcome::NotStarted);
-        assert_eq!(finished[3].outcome, Outcome::NotStarted);
     }
 }

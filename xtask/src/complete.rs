@@ -6,10 +6,10 @@
 
 use std::ffi::OsString;
 
-use clap::CommandFactory;
 use clap_complete::engine::CompletionCandidate;
 
 use crate::repo::Repo;
+use crate::shells::ShellKind;
 
 fn repo() -> Option<Repo> {
     Repo::discover(&std::env::current_dir().ok()?).ok()
@@ -48,16 +48,23 @@ pub fn apps() -> Vec<CompletionCandidate> {
     candidates(names)
 }
 
+/// The `[tools.<name>]` of deps/deps.toml, read as plain TOML (the pins'
+/// schema is the ops binary's).
 pub fn tools() -> Vec<CompletionCandidate> {
     let names = repo()
-        .and_then(|r| crate::tools::Pins::load(&r).ok())
-        .map(|p| p.names());
+        .and_then(|r| std::fs::read_to_string(r.root.join("deps/deps.toml")).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|doc| {
+            doc.get("tools")
+                .and_then(|t| t.as_table())
+                .map(|t| t.keys().cloned().collect())
+        });
     candidates(names.unwrap_or_default())
 }
 
 /// `xtask __complete INDEX -- xtask WORDS...`: the candidates for word
 /// INDEX, one a line. Handled before the normal parse.
-pub fn run(args: &[OsString]) -> i32 {
+pub fn run(mut cmd: clap::Command, args: &[OsString]) -> u8 {
     let index = args
         .first()
         .and_then(|i| i.to_str())
@@ -72,12 +79,11 @@ pub fn run(args: &[OsString]) -> i32 {
         eprintln!("usage: xtask __complete INDEX -- xtask WORDS...");
         return 2;
     };
-    let mut cmd = crate::cli::Cli::command();
     let cwd = std::env::current_dir().ok();
     match clap_complete::engine::complete(&mut cmd, words, index, cwd.as_deref()) {
         Ok(found) => {
             for candidate in found {
-                println!("{}", candidate.get_value().to_string_lossy());
+                crate::outln!("{}", candidate.get_value().to_string_lossy());
             }
             0
         }
@@ -95,8 +101,7 @@ const FIND_BINARY_POSIX: &str = r#"_stagecraft_xtask() {
 }
 "#;
 
-pub fn script(shell: crate::shells::ShellKind) -> String {
-    use crate::shells::ShellKind;
+pub fn script(shell: ShellKind) -> String {
     match shell {
         ShellKind::Bash => format!(
             r#"# Stagecraft: completion of `cargo xtask ...` for bash.

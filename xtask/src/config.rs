@@ -224,6 +224,8 @@ pub struct VarDef {
     pub required: bool,
     pub secret: bool,
     pub description: Option<String>,
+    /// `from_cmd`: seconds it may take (default 10).
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +260,7 @@ struct VarSpec {
     #[serde(default)]
     secret: bool,
     description: Option<String>,
+    timeout: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for VarDef {
@@ -310,6 +313,7 @@ impl<'de> Deserialize<'de> for VarDef {
                     required: spec.required,
                     secret: spec.secret,
                     description: spec.description,
+                    timeout: spec.timeout,
                 })
             }
         }
@@ -344,10 +348,15 @@ impl<T> Loaded<T> {
 /// Reads and parses a TOML file; errors name the file, line, column and key.
 pub fn load<T: DeserializeOwned>(path: &Path, display: String) -> Result<Loaded<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
-    let value = toml::from_str::<T>(&text).map_err(|e| describe_toml_error(&display, &text, &e))?;
+    parse(&text, display)
+}
+
+/// Parses the text of a config file (an edit, before it is written).
+pub fn parse<T: DeserializeOwned>(text: &str, display: String) -> Result<Loaded<T>> {
+    let value = toml::from_str::<T>(text).map_err(|e| describe_toml_error(&display, text, &e))?;
     Ok(Loaded {
         display,
-        text,
+        text: text.to_owned(),
         value,
     })
 }
@@ -383,24 +392,6 @@ fn unknown_key_hint(message: &str) -> Option<String> {
             "remove `{unknown}`; the keys allowed here are: {}",
             expected.join(", ")
         )),
-    }
-}
-
-/// Sets a value in a table being edited, keeping the comments and spacing
-/// around it (toml_edit), so that only the value changes.
-pub fn set_keeping_decor(table: &mut dyn toml_edit::TableLike, key: &str, value: toml_edit::Value) {
-    match table.get_mut(key).and_then(|item| item.as_value_mut()) {
-        Some(existing) => {
-            if existing.to_string().trim() == value.to_string().trim() {
-                return;
-            }
-            let decor = existing.decor().clone();
-            *existing = value;
-            *existing.decor_mut() = decor;
-        }
-        None => {
-            table.insert(key, toml_edit::Item::Value(value));
-        }
     }
 }
 

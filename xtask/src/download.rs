@@ -5,12 +5,13 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
+use crate::repo::Repo;
 use crate::ui;
 
 /// Attempts for a transient failure (reset connection, 5xx, timeout).
@@ -49,6 +50,16 @@ impl Client {
             agent: config.into(),
             mirror: mirror.map(|m| m.trim_end_matches('/').to_owned()),
         }
+    }
+
+    /// The client of a repository: `XTASK_DEPS_MIRROR`, else `[deps]
+    /// mirror` of shell.toml.
+    pub fn for_repo(repo: &Repo) -> Client {
+        let mirror = std::env::var("XTASK_DEPS_MIRROR")
+            .ok()
+            .filter(|m| !m.is_empty())
+            .or_else(|| repo.shell.value.deps.mirror.clone());
+        Client::new(mirror)
     }
 
     /// The URL actually fetched: the mirror's copy when a mirror is set.
@@ -115,9 +126,7 @@ impl Client {
         progress: &dyn Fn(Progress),
     ) -> Result<Fetched, Failure> {
         sink.reset().map_err(|e| Failure::Final(e.into()))?;
-        if ui::verbose() {
-            eprintln!("{}", ui::dim(&format!("+ GET {url}")));
-        }
+        ui::trace(&format!("GET {url}"));
         if let Some(path) = url.strip_prefix("file://") {
             let file = File::open(path)
                 .map_err(|e| Failure::Final(anyhow!("cannot read {path} (from {url}): {e}")))?;
@@ -257,12 +266,6 @@ pub fn parse_checksum(text: &str) -> Option<String> {
     text.split_whitespace()
         .find(|word| word.len() == 64 && word.chars().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_ascii_lowercase)
-}
-
-/// A path beside `dest` for writing before the rename into place.
-pub fn temp_beside(dest: &Path) -> PathBuf {
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 #[cfg(test)]

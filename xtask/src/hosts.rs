@@ -6,17 +6,19 @@
 //! # END stagecraft hmlet-local
 //! ```
 //!
-//! Written atomically and idempotently, with a backup, leaving every other
-//! line byte-for-byte as it was.
+//! Written atomically (through a symlink, keeping the file's mode), under
+//! a lock, idempotently, with a backup, leaving every other line
+//! byte-for-byte as it was. A damaged block (no END line) is an error that
+//! touches nothing.
 
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
-use crate::tools;
+use crate::fsx;
 
 pub fn hosts_file(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os("XTASK_HOSTS_FILE").map(PathBuf::from))
@@ -42,26 +44,28 @@ pub fn block(name: &str, ip: &str, hosts: &[String]) -> String {
     out
 }
 
+/// Whether `file` holds exactly this block: the one check of `up`'s URL
+/// table and `doctor`.
+pub fn has_block(file: &Path, name: &str, ip: &str, hosts: &[String]) -> bool {
+    fs::read_to_string(file).is_ok_and(|text| text.contains(&block(name, ip, hosts)))
+}
+
 /// `text` with the block of `name` replaced by `new_block` (or removed when
-/// None); appended when absent.
-fn with_block(text: &str, name: &str, new_block: Option<&str>) -> String {
+/// None); appended when absent. A BEGIN without its END (or the other way
+/// round) is refused: guessing where it ends could delete the user's lines.
+fn with_block(text: &str, file: &Path, name: &str, new_block: Option<&str>) -> Result<String> {
     let (begin, end) = (begin(name), end(name));
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let start = lines.iter().position(|l| l.trim_end() == begin);
-    let stop = start.and_then(|s| {
-        lines[s..]
-            .iter()
-            .position(|l| l.trim_end() == end)
-            .map(|e| s + e)
-    });
+    let stop = lines.iter().position(|l| l.trim_end() == end);
     match (start, stop) {
-        (Some(s), Some(e)) => {
+        (Some(s), Some(e)) if s < e => {
             let mut out: String = lines[..s].concat();
             out.push_str(new_block.unwrap_or(""));
             out.push_str(&lines[e + 1..].concat());
-            out
+            Ok(out)
         }
-        _ => {
+        (None, None) => {
             let mut out = text.to_owned();
             if let Some(block) = new_block {
                 if !out.is_empty() && !out.ends_with('\n') {
@@ -69,7 +73,20 @@ fn with_block(text: &str, name: &str, new_block: Option<&str>) -> String {
                 }
                 out.push_str(block);
             }
-            out
+            Ok(out)
+        }
+        (Some(s), _) | (None, Some(s)) => {
+            let shown: Vec<String> = lines[s..]
+                .iter()
+                .take(8)
+                .enumerate()
+                .map(|(i, l)| format!("    {}: {}", s + i + 1, l.trim_end()))
+                .collect();
+            bail!(
+                "{}: the stagecraft block of {name} is damaged (its `{begin}` or `{end}` line is missing); nothing was changed:\n{}\n  hint: fix or remove those lines by hand, then run the command again",
+                file.display(),
+                shown.join("\n")
+            )
         }
     }
 }
@@ -85,16 +102,14 @@ pub enum Outcome {
 
 /// Puts the block in place. In a dry run, only says what it would write.
 pub fn write_block(path: &Path, name: &str, block: &str, dry_run: bool) -> Result<Outcome> {
-    let old = read(path)?;
-    let new = with_block(&old, name, Some(block));
-    if new == old {
-        return Ok(Outcome::Unchanged);
-    }
     if dry_run {
-        println!("# write to {}:\n{}", path.display(), block.trim_end());
+        let old = read(path)?;
+        if with_block(&old, path, name, Some(block))? != old {
+            crate::outln!("# write to {}:\n{}", path.display(), block.trim_end());
+        }
         return Ok(Outcome::Unchanged);
     }
-    replace(path, &old, &new)
+    replace(path, |old| with_block(old, path, name, Some(block)))
 }
 
 /// Removes the block; true when there was one.
@@ -102,23 +117,23 @@ pub fn remove_block(path: &Path, name: &str, dry_run: bool) -> Result<bool> {
     if !path.exists() {
         return Ok(false);
     }
-    let old = read(path)?;
-    let new = with_block(&old, name, None);
-    if new == old {
-        return Ok(false);
-    }
     if dry_run {
-        println!("# remove the block {} from {}", begin(name), path.display());
-        return Ok(true);
+        let old = read(path)?;
+        let changed = with_block(&old, path, name, None)? != old;
+        if changed {
+            crate::outln!("# remove the block {} from {}", begin(name), path.display());
+        }
+        return Ok(changed);
     }
-    match replace(path, &old, &new)? {
-        Outcome::NotWritable => anyhow::bail!(
+    match replace(path, |old| with_block(old, path, name, None))? {
+        Outcome::NotWritable => bail!(
             "{} is not writable: remove the lines from `{}` to `{}` by hand, or run the command with sudo",
             path.display(),
             begin(name),
             end(name)
         ),
-        _ => Ok(true),
+        Outcome::Unchanged => Ok(false),
+        Outcome::Written { .. } => Ok(true),
     }
 }
 
@@ -130,26 +145,36 @@ fn read(path: &Path) -> Result<String> {
     }
 }
 
-fn replace(path: &Path, old: &str, new: &str) -> Result<Outcome> {
+/// Reads, changes and writes the file under its folder's lock, so that
+/// two edits at once (two stages' blocks) both land.
+fn replace(path: &Path, change: impl FnOnce(&str) -> Result<String>) -> Result<Outcome> {
     if !writable(path) {
         return Ok(Outcome::NotWritable);
     }
-    let backup = PathBuf::from(format!("{}.stagecraft.bak", path.display()));
-    tools::write_atomic(&backup, old.as_bytes())?;
-    if tools::write_atomic(path, new.as_bytes()).is_err() {
+    let _lock = fsx::lock_dir_of(path, || {})?;
+    let old = read(path)?;
+    let new = change(&old)?;
+    if new == old {
+        return Ok(Outcome::Unchanged);
+    }
+    let target = fsx::write_target(path);
+    let backup = PathBuf::from(format!("{}.stagecraft.bak", target.display()));
+    fsx::write_atomic(&backup, old.as_bytes(), 0o644)?;
+    if fsx::write_atomic(path, new.as_bytes(), 0o644).is_err() {
         // /etc/hosts is often a bind mount (containers): no rename onto it.
-        fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))?;
+        fs::write(&target, &new).with_context(|| format!("cannot write {}", target.display()))?;
     }
     Ok(Outcome::Written { backup })
 }
 
 fn writable(path: &Path) -> bool {
-    let target = if path.exists() {
-        path
+    let target = fsx::write_target(path);
+    let probe = if target.exists() {
+        target
     } else {
-        path.parent().unwrap_or(Path::new("."))
+        target.parent().unwrap_or(Path::new(".")).to_owned()
     };
-    let Ok(c_path) = CString::new(target.as_os_str().as_bytes()) else {
+    let Ok(c_path) = CString::new(probe.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: a valid NUL-terminated path; access() only reads it.
@@ -160,21 +185,37 @@ fn writable(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    fn with(text: &str, name: &str, block: Option<&str>) -> Result<String> {
+        with_block(text, Path::new("hosts"), name, block)
+    }
+
     #[test]
     fn block_is_inserted_replaced_and_removed_leaving_other_lines() {
         let original = "127.0.0.1 localhost\n# a comment\n::1 localhost";
         let b1 = block("c-local", "127.0.0.1", &["a.test".into()]);
-        let once = with_block(original, "c-local", Some(&b1));
+        let once = with(original, "c-local", Some(&b1)).unwrap();
         assert_eq!(once, format!("{original}\n{b1}"));
-        assert_eq!(with_block(&once, "c-local", Some(&b1)), once, "idempotent");
+        assert_eq!(
+            with(&once, "c-local", Some(&b1)).unwrap(),
+            once,
+            "idempotent"
+        );
         let b2 = block("c-local", "127.0.0.1", &["a.test".into(), "b.test".into()]);
-        let twice = with_block(&format!("{once}tail line\n"), "c-local", Some(&b2));
+        let twice = with(&format!("{once}tail line\n"), "c-local", Some(&b2)).unwrap();
         assert_eq!(twice, format!("{original}\n{b2}tail line\n"));
         let other = block("c-test", "127.0.0.1", &["t.test".into()]);
-        let both = with_block(&twice, "c-test", Some(&other));
+        let both = with(&twice, "c-test", Some(&other)).unwrap();
         assert_eq!(
-            with_block(&both, "c-local", None),
+            with(&both, "c-local", None).unwrap(),
             format!("{original}\ntail line\n{other}")
         );
+    }
+
+    #[test]
+    fn a_block_without_its_end_is_refused() {
+        let text = "127.0.0.1 localhost\n# BEGIN stagecraft c-local\n127.0.0.1 a.test\n10.0.0.5 nas.home\n";
+        let err = with(text, "c-local", Some("x")).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+        assert!(err.contains("4: 10.0.0.5 nas.home"), "{err}");
     }
 }

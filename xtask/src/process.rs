@@ -1,29 +1,50 @@
 //! The one seam for running external programs: build argv, log it with
-//! `--verbose`, run it through duct, and turn failure into an error that
-//! names the program, its arguments, the exit code or signal and the tail of
-//! its stderr.
+//! `--verbose` as a copy-pasteable line (`cd DIR && KEY=... cmd args`),
+//! run it, and turn failure into an error that names the program, its
+//! arguments, the exit code or signal and the tail of its stderr.
+//!
+//! Children start from the user's own environment (see [`crate::user_env`])
+//! unless given a complete one. Secret values go to children through the
+//! environment or stdin, never argv, and are masked in every line shown.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::ExitStatus;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::{shells, ui};
+use crate::{quote, ui, user_env};
 
 /// How many lines of a failed program's stderr an error shows.
 const STDERR_TAIL_LINES: usize = 20;
+
+#[derive(Clone, Default)]
+enum Input {
+    /// The user's terminal: a password prompt still works.
+    #[default]
+    Inherit,
+    Null,
+    Bytes(Vec<u8>),
+}
 
 #[derive(Clone)]
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
     dir: Option<PathBuf>,
-    env: Option<Vec<(String, String)>>,
-    extra_env: Vec<(String, OsString)>,
-    stdin: Option<Vec<u8>>,
+    /// The complete environment; None: the user's own.
+    full_env: Option<Vec<(String, String)>>,
+    /// Set on top, and shown in the command line.
+    vars: Vec<(String, OsString)>,
+    stdin: Input,
+    timeout: Option<Duration>,
+    max_output: Option<usize>,
 }
 
 impl Cmd {
@@ -32,33 +53,11 @@ impl Cmd {
             program: program.into(),
             args: Vec::new(),
             dir: None,
-            env: None,
-            extra_env: Vec::new(),
-            stdin: None,
-        }
-    }
-
-    /// Sets one variable on top of the inherited environment.
-    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Cmd {
-        self.extra_env.push((key.to_owned(), value.into()));
-        self
-    }
-
-    /// Feeds these bytes on stdin.
-    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
-        self.stdin = Some(bytes.into());
-        self
-    }
-
-    /// The command line and, for a command fed on stdin, a here-document:
-    /// what a dry run prints, ready to paste into a shell.
-    pub fn script(&self) -> String {
-        match &self.stdin {
-            Some(bytes) => format!(
-                "{self} <<'EOF'\n{}\nEOF",
-                String::from_utf8_lossy(bytes).trim_end()
-            ),
-            None => self.to_string(),
+            full_env: None,
+            vars: Vec::new(),
+            stdin: Input::Inherit,
+            timeout: None,
+            max_output: None,
         }
     }
 
@@ -77,34 +76,70 @@ impl Cmd {
         self
     }
 
-    /// Replaces the whole environment of the child.
-    pub fn full_env(mut self, env: Vec<(String, String)>) -> Cmd {
-        self.env = Some(env);
+    /// Sets one variable on top of the environment.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Cmd {
+        self.vars.push((key.to_owned(), value.into()));
         self
     }
 
-    fn expression(&self) -> duct::Expression {
-        if ui::verbose() {
-            eprintln!("{}", ui::dim(&format!("+ {self}")));
-        }
-        let mut expr = duct::cmd(&self.program, &self.args);
-        if let Some(dir) = &self.dir {
-            expr = expr.dir(dir);
-        }
-        if let Some(env) = &self.env {
-            expr = expr.full_env(env.iter().map(|(k, v)| (k, v)));
-        }
-        for (key, value) in &self.extra_env {
-            expr = expr.env(key, value);
-        }
-        if let Some(bytes) = &self.stdin {
-            expr = expr.stdin_bytes(bytes.clone());
-        }
-        expr.unchecked()
+    /// Replaces the whole environment of the child.
+    pub fn full_env(mut self, env: Vec<(String, String)>) -> Cmd {
+        self.full_env = Some(env);
+        self
     }
 
-    /// Runs with stdout and stderr captured (stderr for the error message);
-    /// stdin stays with the user, for a password prompt.
+    /// Feeds these bytes on stdin.
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Input::Bytes(bytes.into());
+        self
+    }
+
+    /// No stdin: the child cannot wait on the user's terminal.
+    pub fn no_stdin(mut self) -> Cmd {
+        self.stdin = Input::Null;
+        self
+    }
+
+    /// Kills the child (and its process group) after this long.
+    pub fn timeout(mut self, limit: Duration) -> Cmd {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Refuses more stdout than this.
+    pub fn max_output(mut self, bytes: usize) -> Cmd {
+        self.max_output = Some(bytes);
+        self
+    }
+
+    /// The command line and, for a command fed on stdin, a here-document:
+    /// what a dry run prints, ready to paste into a shell.
+    pub fn script(&self) -> String {
+        match &self.stdin {
+            Input::Bytes(bytes) => format!(
+                "{self} <<'EOF'\n{}\nEOF",
+                String::from_utf8_lossy(bytes).trim_end()
+            ),
+            Input::Inherit | Input::Null => self.to_string(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        command.env_clear();
+        match &self.full_env {
+            Some(env) => command.envs(env.iter().map(|(k, v)| (k, v))),
+            None => command.envs(user_env::user_env()),
+        };
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs with stdout and stderr captured (stderr for the error message).
     pub fn read(&self) -> Result<String> {
         let output = self.captured()?;
         if !output.status.success() {
@@ -112,14 +147,6 @@ impl Cmd {
         }
         String::from_utf8(output.stdout)
             .with_context(|| format!("`{self}` printed output that is not UTF-8"))
-    }
-
-    fn captured(&self) -> Result<std::process::Output> {
-        self.expression()
-            .stdout_capture()
-            .stderr_capture()
-            .run()
-            .with_context(|| format!("cannot start `{self}`"))
     }
 
     /// Runs with stdout captured whatever the exit code (`diff` exits 1 on
@@ -132,56 +159,194 @@ impl Cmd {
         ))
     }
 
+    fn captured(&self) -> Result<Captured> {
+        ui::trace(&self.to_string());
+        let mut command = self.command();
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.stdin(match self.stdin {
+            Input::Inherit => Stdio::inherit(),
+            Input::Null => Stdio::null(),
+            Input::Bytes(_) => Stdio::piped(),
+        });
+        let own_group = self.timeout.is_some();
+        if own_group {
+            // Its own process group: a timeout or a signal to us ends the
+            // whole tree it started, not only the shell.
+            command.process_group(0);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start `{self}`"))?;
+        let _guard = children::register(child.id(), own_group);
+        let feeder = match &self.stdin {
+            Input::Bytes(bytes) => {
+                let mut stdin = child.stdin.take().expect("piped");
+                let bytes = bytes.clone();
+                // A child that exits without reading is not an error here.
+                Some(std::thread::spawn(move || {
+                    let _ = stdin.write_all(&bytes);
+                }))
+            }
+            _ => None,
+        };
+        let limit = self.max_output.unwrap_or(usize::MAX);
+        let stdout = read_in_thread(child.stdout.take().expect("piped"), limit);
+        let stderr = read_in_thread(child.stderr.take().expect("piped"), 1 << 20);
+        let status = match self.timeout {
+            None => child
+                .wait()
+                .with_context(|| format!("cannot wait for `{self}`"))?,
+            Some(limit) => match wait_timeout(&mut child, limit)? {
+                Some(status) => status,
+                None => {
+                    children::kill_tree(child.id(), true);
+                    let _ = child.wait();
+                    bail!(
+                        "`{self}` did not finish within {} s and was stopped",
+                        limit.as_secs()
+                    );
+                }
+            },
+        };
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+        let (stdout, truncated) = stdout.join().expect("a reader thread");
+        let (stderr, _) = stderr.join().expect("a reader thread");
+        if truncated {
+            bail!(
+                "`{self}` printed more than {} bytes; refusing its output",
+                limit
+            );
+        }
+        Ok(Captured {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
     /// Runs with stdin, stdout and stderr inherited; returns the exit code
     /// the way a shell reports it (128+N for death by signal N).
     pub fn status(&self) -> Result<i32> {
-        let handle = self
-            .expression()
-            .start()
+        ui::trace(&self.to_string());
+        let mut command = self.command();
+        if let Input::Null = self.stdin {
+            command.stdin(Stdio::null());
+        }
+        let mut child = command
+            .spawn()
             .with_context(|| format!("cannot start `{self}`"))?;
         // Ctrl-C and Ctrl-\ are the child's to handle: it decides how it
         // exits, and that exit code is what we report.
         let _guard = IgnoreInterrupts::new();
-        let output = handle
+        let status = child
             .wait()
             .with_context(|| format!("cannot wait for `{self}`"))?;
-        Ok(exit_code(output.status))
+        Ok(exit_code(status))
+    }
+
+    /// Replaces this process with the command (a shell): no Stagecraft
+    /// process lingers, and its exit status is the user's.
+    pub fn exec(&self) -> anyhow::Error {
+        ui::trace(&self.to_string());
+        let err = self.command().exec();
+        anyhow!(err).context(format!("cannot start `{self}`"))
     }
 
     /// "`kind create cluster ...` failed with exit code 1" and the tail of
     /// stderr.
     pub fn failure(&self, status: ExitStatus, stderr: &[u8]) -> String {
-        let how = describe_status(status);
-        let mut message = format!("`{self}` {how}");
-        let stderr = String::from_utf8_lossy(stderr);
-        let lines: Vec<&str> = stderr.trim_end().lines().collect();
-        if !lines.is_empty() {
-            let tail = &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..];
-            message.push_str("; its stderr ends with:");
-            for line in tail {
-                message.push_str("\n    ");
-                message.push_str(line);
-            }
-        }
+        let mut message = format!("`{self}` {}", describe_status(status));
+        message.push_str(&stderr_tail(stderr));
         message
     }
 }
 
-/// A copy-pasteable command line.
+/// "; its stderr ends with:" and the last lines, or nothing.
+pub fn stderr_tail(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("; its stderr ends with:");
+    for line in &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..] {
+        out.push_str("\n    ");
+        out.push_str(&ui::escape_controls(line));
+    }
+    out
+}
+
+struct Captured {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+type Reader = JoinHandle<(Vec<u8>, bool)>;
+
+/// Reads all of `from` (draining past `limit` so the child never blocks);
+/// the bytes and whether the limit was passed.
+fn read_in_thread(mut from: impl Read + Send + 'static, limit: usize) -> Reader {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        let mut over = false;
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) if out.len() + n > limit => {
+                    over = true;
+                    out.extend_from_slice(&buf[..limit.saturating_sub(out.len())]);
+                }
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        (out, over)
+    })
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// A copy-pasteable command line: `cd DIR && KEY=value program args`.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(dir) = &self.dir {
+            write!(f, "cd {} && ", quote::posix_word(&dir.to_string_lossy()))?;
+        }
+        for (key, value) in &self.vars {
+            write!(f, "{key}={} ", quote::posix_word(&value.to_string_lossy()))?;
+        }
+        // Masked word by word: the line stays valid shell.
         let words: Vec<String> = std::iter::once(&self.program)
             .chain(&self.args)
-            .map(|w| w.to_string_lossy().into_owned())
+            .map(|w| ui::mask(&w.to_string_lossy()))
             .collect();
-        f.write_str(&shells::posix_line(&words))
+        f.write_str(&quote::posix_line(&words))
     }
 }
 
 /// The seam for the commands a task runs against tools (docker, kind,
-/// kubectl): changes run, or in a dry run are printed and not run; probes
-/// (read-only questions) likewise, and in a dry run answer "nothing there",
-/// so a dry run prints every command of a first run, in order.
+/// kubectl, helm): changes run, or in a dry run are printed and not run;
+/// probes (read-only questions) likewise, and in a dry run answer "nothing
+/// there", so a dry run prints every command of a first run, in order.
+#[derive(Clone, Copy)]
 pub struct Runner {
     pub dry_run: bool,
 }
@@ -191,7 +356,7 @@ impl Runner {
     /// only in the error when it fails.
     pub fn run(&self, cmd: &Cmd) -> Result<String> {
         if self.dry_run {
-            println!("{}", cmd.script());
+            crate::outln!("{}", cmd.script());
             return Ok(String::new());
         }
         cmd.read()
@@ -201,7 +366,7 @@ impl Runner {
     /// container): its stdout, or None.
     pub fn probe(&self, cmd: &Cmd) -> Option<String> {
         if self.dry_run {
-            println!("{}", cmd.script());
+            crate::outln!("{}", cmd.script());
             return None;
         }
         cmd.read().ok()
@@ -212,6 +377,32 @@ impl Runner {
     pub fn ask(&self, cmd: &Cmd) -> Result<String> {
         self.run(cmd)
     }
+
+    /// A step's outcome: a comment in a dry run.
+    pub fn say(&self, text: &str) {
+        if self.dry_run {
+            crate::outln!("# {text}");
+        } else if !ui::quiet() {
+            crate::outln!("{text}");
+        }
+    }
+}
+
+/// The first executable `name` on `path` (a PATH value), skipping `skip`.
+pub fn find_on_path(name: &str, path: &OsStr, skip: Option<&Path>) -> Option<PathBuf> {
+    let dirs: Vec<PathBuf> = std::env::split_paths(path)
+        .filter(|dir| Some(dir.as_path()) != skip && !dir.as_os_str().is_empty())
+        .collect();
+    let joined = std::env::join_paths(dirs).ok()?;
+    let cwd = std::env::current_dir().ok()?;
+    which::which_in(name, Some(joined), cwd).ok()
+}
+
+/// An executable file (not a folder, not without its x bit).
+pub fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// SIGINT and SIGQUIT ignored in this process while it lives.
@@ -239,6 +430,75 @@ impl Drop for IgnoreInterrupts {
             libc::signal(libc::SIGINT, self.previous[0]);
             libc::signal(libc::SIGQUIT, self.previous[1]);
         }
+    }
+}
+
+/// The children running now, so that SIGTERM, SIGINT or SIGHUP to this
+/// process ends them too instead of leaving them behind.
+mod children {
+    use super::*;
+
+    const SLOTS: usize = 64;
+    /// A pid, negated for a process group of its own.
+    static RUNNING: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+
+    pub struct Guard(Option<usize>);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(slot) = self.0 {
+                RUNNING[slot].store(0, Ordering::SeqCst);
+            }
+        }
+    }
+
+    pub fn register(pid: u32, own_group: bool) -> Guard {
+        install_handlers();
+        let value = if own_group { -(pid as i32) } else { pid as i32 };
+        let slot = RUNNING.iter().position(|s| {
+            s.compare_exchange(0, value, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        Guard(slot)
+    }
+
+    pub fn kill_tree(pid: u32, own_group: bool) {
+        let target = if own_group { -(pid as i32) } else { pid as i32 };
+        // SAFETY: kill() sends a signal; the target is our own child.
+        unsafe { libc::kill(target, libc::SIGKILL) };
+    }
+
+    extern "C" fn on_signal(signal: libc::c_int) {
+        for slot in &RUNNING {
+            let target = slot.load(Ordering::SeqCst);
+            if target != 0 {
+                // SAFETY: kill() is async-signal-safe.
+                unsafe { libc::kill(target, libc::SIGTERM) };
+            }
+        }
+        // SAFETY: signal() and raise() are async-signal-safe; the default
+        // disposition ends this process the way the sender meant.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+
+    fn install_handlers() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+                // SAFETY: `on_signal` only calls async-signal-safe functions.
+                unsafe {
+                    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                    let previous = libc::signal(signal, handler);
+                    // A signal the user's shell ignores (nohup) stays ignored.
+                    if previous == libc::SIG_IGN {
+                        libc::signal(signal, libc::SIG_IGN);
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -307,5 +567,42 @@ mod tests {
     fn missing_program_is_named() {
         let err = format!("{:#}", Cmd::new("no-such-program-xyz").read().unwrap_err());
         assert!(err.contains("cannot start `no-such-program-xyz`"), "{err}");
+    }
+
+    #[test]
+    fn lines_are_copy_pasteable_and_hide_secrets() {
+        ui::register_secret("hunter2-secret");
+        let cmd = Cmd::new("helm")
+            .args(["upgrade", "a b", "--password=hunter2-secret"])
+            .dir("/srv/x y")
+            .env("KUBECONFIG", "/k.yaml");
+        assert_eq!(
+            cmd.to_string(),
+            "cd '/srv/x y' && KUBECONFIG=/k.yaml helm upgrade 'a b' '--password=***'"
+        );
+    }
+
+    #[test]
+    fn a_timeout_stops_the_whole_process_group() {
+        let started = Instant::now();
+        let err = Cmd::new("sh")
+            .args(["-c", "sleep 30 & sleep 30"])
+            .timeout(Duration::from_millis(300))
+            .read()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did not finish within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn output_over_the_limit_is_refused() {
+        let err = Cmd::new("sh")
+            .args(["-c", "head -c 100000 /dev/zero"])
+            .max_output(1000)
+            .read()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than 1000 bytes"), "{err}");
     }
 }

@@ -1,8 +1,11 @@
 //! The repository model: where the root is, which stages, clusters and apps
-//! exist, and which scope a folder belongs to.
+//! exist, which scope a folder belongs to, and the parsed config files
+//! (each read and parsed once per process).
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 
@@ -14,6 +17,15 @@ pub const MARKER: &str = "shell.toml";
 pub struct Repo {
     pub root: PathBuf,
     pub shell: Loaded<ShellToml>,
+    cache: Cache,
+}
+
+#[derive(Default)]
+struct Cache {
+    comm: Mutex<HashMap<String, Arc<Loaded<CommToml>>>>,
+    stages: Mutex<HashMap<String, Arc<Loaded<StageToml>>>>,
+    clusters: Mutex<HashMap<String, Arc<Loaded<ClusterToml>>>>,
+    apps: Mutex<HashMap<String, Arc<Loaded<AppToml>>>>,
 }
 
 /// What a command acts on below the stage: nothing, a cluster, or one app of
@@ -25,6 +37,20 @@ pub struct Scope {
 }
 
 impl Scope {
+    pub fn cluster(cluster: &str) -> Scope {
+        Scope {
+            cluster: Some(cluster.to_owned()),
+            app: None,
+        }
+    }
+
+    pub fn app(cluster: &str, app: &str) -> Scope {
+        Scope {
+            cluster: Some(cluster.to_owned()),
+            app: Some(app.to_owned()),
+        }
+    }
+
     /// `hmlet/photos`, `hmlet`, or empty.
     pub fn label(&self) -> String {
         match (&self.cluster, &self.app) {
@@ -35,9 +61,10 @@ impl Scope {
     }
 }
 
+#[derive(Clone)]
 pub struct Stage {
     pub name: String,
-    pub file: Loaded<StageToml>,
+    pub file: Arc<Loaded<StageToml>>,
 }
 
 impl Stage {
@@ -72,8 +99,8 @@ impl Repo {
         while let Some(open) = rest.find('{') {
             let close = rest[open..].find('}').map(|c| open + c);
             let name = close.map(|c| &rest[open + 1..c]);
-            match name {
-                Some("emoji" | "stage" | "scope") => rest = &rest[close.unwrap() + 1..],
+            match (name, close) {
+                (Some("emoji" | "stage" | "scope"), Some(close)) => rest = &rest[close + 1..],
                 _ => {
                     return Err(shell.error_at(
                         &format.span(),
@@ -82,20 +109,41 @@ impl Repo {
                 }
             }
         }
-        Ok(Repo { root, shell })
+        Ok(Repo {
+            root,
+            shell,
+            cache: Cache::default(),
+        })
     }
 
-    fn load<T: serde::de::DeserializeOwned>(&self, rel: &str) -> Result<Loaded<T>> {
-        config::load(&self.root.join(rel), rel.to_owned())
+    fn cached<T: serde::de::DeserializeOwned>(
+        &self,
+        cache: &Mutex<HashMap<String, Arc<Loaded<T>>>>,
+        rel: String,
+    ) -> Result<Arc<Loaded<T>>> {
+        if let Some(found) = cache.lock().expect("not poisoned").get(&rel) {
+            return Ok(found.clone());
+        }
+        let loaded = Arc::new(config::load(&self.root.join(&rel), rel.clone())?);
+        cache
+            .lock()
+            .expect("not poisoned")
+            .insert(rel, loaded.clone());
+        Ok(loaded)
     }
 
     pub fn stage_names(&self) -> Result<Vec<String>> {
-        let dir = self.root.join("envs");
-        let mut names: Vec<String> = list_dir(&dir)?
-            .into_iter()
-            .filter_map(|name| name.strip_suffix(".toml").map(str::to_owned))
-            .filter(|name| name != "comm")
-            .collect();
+        let mut names = Vec::new();
+        for file in list_dir(&self.root.join("envs"))? {
+            let Some(name) = file.strip_suffix(".toml") else {
+                continue;
+            };
+            if name == "comm" {
+                continue;
+            }
+            check_name("stage", &format!("envs/{file}"), name)?;
+            names.push(name.to_owned());
+        }
         names.sort();
         Ok(names)
     }
@@ -105,9 +153,9 @@ impl Repo {
         if name == "comm" || !is_dns_label(name) || !self.root.join(&rel).is_file() {
             return Err(suggest::unknown("stage", name, &self.stage_names()?));
         }
-        let file: Loaded<StageToml> = self.load(&rel)?;
-        let stage = file.value.target.get_ref();
-        if let (Target::Kind, Some(context)) = (stage, &file.value.context) {
+        let file = self.cached(&self.cache.stages, rel)?;
+        let target = file.value.target.get_ref();
+        if let (Target::Kind, Some(context)) = (target, &file.value.context) {
             return Err(file.error_at(
                 &context.span(),
                 "`context` is only for `target = \"remote\"`; a kind stage's context is kind-<cluster>-<stage>\n  \
@@ -120,18 +168,12 @@ impl Repo {
         })
     }
 
-    /// The stage named on the command line, else `project.default_stage`.
     /// The stage named on the command line; else, inside a Stagecraft
     /// shell of this repository, the shell's stage (what its prompt shows);
     /// else `project.default_stage`.
     pub fn stage_or_default(&self, name: Option<&str>) -> Result<Stage> {
-        let in_shell = std::env::var("XTASK_DEPTH").is_ok_and(|d| d != "0")
-            && std::env::var_os("XTASK_ROOT").is_some_and(|root| Path::new(&root) == self.root);
-        let shell_stage = in_shell
-            .then(|| std::env::var("XTASK_STAGE").ok())
-            .flatten();
-        match name.or(shell_stage.as_deref()) {
-            Some(name) => self.stage(name),
+        match name.map(str::to_owned).or_else(|| self.shell_stage()) {
+            Some(name) => self.stage(&name),
             None => {
                 let default = &self.shell.value.project.default_stage;
                 self.stage(default.get_ref()).with_context(|| {
@@ -144,31 +186,56 @@ impl Repo {
         }
     }
 
-    pub fn comm(&self) -> Result<Option<Loaded<CommToml>>> {
-        let rel = "envs/comm.toml";
-        if !self.root.join(rel).is_file() {
-            return Ok(None);
-        }
-        self.load(rel).map(Some)
+    /// The stage of the Stagecraft shell of this repository this process
+    /// runs in, if any.
+    pub fn shell_stage(&self) -> Option<String> {
+        let in_shell = std::env::var("XTASK_DEPTH").is_ok_and(|d| d != "0")
+            && std::env::var_os("XTASK_ROOT").is_some_and(|root| Path::new(&root) == self.root);
+        in_shell
+            .then(|| std::env::var("XTASK_STAGE").ok())
+            .flatten()
     }
 
+    pub fn comm(&self) -> Result<Option<Arc<Loaded<CommToml>>>> {
+        let rel = "envs/comm.toml";
+        let previewed = self
+            .cache
+            .comm
+            .lock()
+            .expect("not poisoned")
+            .contains_key(rel);
+        if !previewed && !self.root.join(rel).is_file() {
+            return Ok(None);
+        }
+        self.cached(&self.cache.comm, rel.to_owned()).map(Some)
+    }
+
+    /// The clusters: folders of `clusters/` that hold a cluster.toml. A
+    /// folder whose name is not a valid name is an error here, for every
+    /// command alike.
     pub fn cluster_names(&self) -> Result<Vec<String>> {
         let dir = self.root.join("clusters");
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = list_dir(&dir)?
-            .into_iter()
-            .filter(|name| dir.join(name).join("cluster.toml").is_file())
-            .collect();
+        let mut names = Vec::new();
+        for name in list_dir(&dir)? {
+            if dir.join(&name).join("cluster.toml").is_file() {
+                check_name("cluster", &format!("clusters/{name}"), &name)?;
+                names.push(name);
+            }
+        }
         names.sort();
         Ok(names)
     }
 
     /// Loads a cluster's file; the name was checked by [`Repo::scope`] or
     /// listed by [`Repo::cluster_names`].
-    pub fn cluster(&self, name: &str) -> Result<Loaded<ClusterToml>> {
-        self.load(&format!("clusters/{name}/cluster.toml"))
+    pub fn cluster(&self, name: &str) -> Result<Arc<Loaded<ClusterToml>>> {
+        self.cached(
+            &self.cache.clusters,
+            format!("clusters/{name}/cluster.toml"),
+        )
     }
 
     pub fn app_names(&self, cluster: &str) -> Result<Vec<String>> {
@@ -176,16 +243,30 @@ impl Repo {
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let mut names: Vec<String> = list_dir(&dir)?
-            .into_iter()
-            .filter(|name| dir.join(name).join("app.toml").is_file())
-            .collect();
+        let mut names = Vec::new();
+        for name in list_dir(&dir)? {
+            if dir.join(&name).join("app.toml").is_file() {
+                check_name("app", &format!("clusters/{cluster}/apps/{name}"), &name)?;
+                names.push(name);
+            }
+        }
         names.sort();
         Ok(names)
     }
 
-    pub fn app(&self, cluster: &str, app: &str) -> Result<Loaded<AppToml>> {
-        self.load(&format!("clusters/{cluster}/apps/{app}/app.toml"))
+    pub fn app(&self, cluster: &str, app: &str) -> Result<Arc<Loaded<AppToml>>> {
+        self.cached(
+            &self.cache.apps,
+            format!("clusters/{cluster}/apps/{app}/app.toml"),
+        )
+    }
+
+    pub fn app_dir(&self, cluster: &str, app: &str) -> PathBuf {
+        self.root
+            .join("clusters")
+            .join(cluster)
+            .join("apps")
+            .join(app)
     }
 
     /// The scope given by flags, else by the folder `cwd` is in
@@ -206,16 +287,41 @@ impl Repo {
         })
     }
 
+    /// The cluster named, else the one of the folder `cwd` is in, else the
+    /// only one of the repository.
+    pub fn cluster_or_only(&self, cwd: &Path, name: Option<&str>) -> Result<String> {
+        let names = self.cluster_names()?;
+        if let Some(name) = name {
+            if !names.iter().any(|n| n == name) {
+                return Err(suggest::unknown("cluster", name, &names));
+            }
+            return Ok(name.to_owned());
+        }
+        match self.scope_of_folder(cwd).cluster {
+            Some(name) => Ok(name),
+            None if names.len() == 1 => Ok(names[0].clone()),
+            None => bail!(
+                "which cluster? this repository has {}\n  hint: name one, or pass --cluster",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        }
+    }
+
     fn check_scope(&self, scope: Scope) -> Result<Scope> {
         if let Some(cluster) = &scope.cluster {
             if !is_dns_label(cluster) || !self.cluster_file(cluster).is_file() {
                 return Err(suggest::unknown("cluster", cluster, &self.cluster_names()?));
             }
             if let Some(app) = &scope.app
-                && (!is_dns_label(app) || !self.app_file(cluster, app).is_file())
+                && (!is_dns_label(app) || !self.app_dir(cluster, app).join("app.toml").is_file())
             {
-                return Err(suggest::unknown(
+                return Err(suggest::unknown_named(
                     &format!("app of cluster {cluster}:"),
+                    "app",
                     app,
                     &self.app_names(cluster)?,
                 ));
@@ -231,31 +337,20 @@ impl Repo {
             .join("cluster.toml")
     }
 
-    fn app_file(&self, cluster: &str, app: &str) -> PathBuf {
-        self.root
-            .join("clusters")
-            .join(cluster)
-            .join("apps")
-            .join(app)
-            .join("app.toml")
-    }
-
     fn scope_of_folder(&self, cwd: &Path) -> Scope {
         let Ok(rel) = cwd.strip_prefix(&self.root) else {
             return Scope::default();
         };
         let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
         match parts.as_slice() {
-            ["clusters", cluster, "apps", app, ..] if self.app_file(cluster, app).is_file() => {
-                Scope {
-                    cluster: Some((*cluster).to_owned()),
-                    app: Some((*app).to_owned()),
-                }
+            ["clusters", cluster, "apps", app, ..]
+                if self.app_dir(cluster, app).join("app.toml").is_file() =>
+            {
+                Scope::app(cluster, app)
             }
-            ["clusters", cluster, ..] if self.cluster_file(cluster).is_file() => Scope {
-                cluster: Some((*cluster).to_owned()),
-                app: None,
-            },
+            ["clusters", cluster, ..] if self.cluster_file(cluster).is_file() => {
+                Scope::cluster(cluster)
+            }
             _ => Scope::default(),
         }
     }
@@ -281,19 +376,60 @@ impl Repo {
         }
     }
 
-    /// The kubeconfig file of a cluster and stage: always under `deps/kube/`,
-    /// never the user's `~/.kube/config`.
-    pub fn kubeconfig(&self, cluster: Option<&str>, stage: &str) -> PathBuf {
-        let file = match cluster {
-            Some(cluster) => format!("{cluster}-{stage}.yaml"),
-            None => format!("{stage}.yaml"),
-        };
-        self.root.join("deps").join("kube").join(file)
+    /// Makes this repository see `text` as the contents of the config file
+    /// `rel` (an edit checked before it is written): the file is parsed and
+    /// stands in for the one on disk.
+    pub fn preview(&self, rel: &str, text: &str) -> Result<()> {
+        fn put<T: serde::de::DeserializeOwned>(
+            cache: &Mutex<HashMap<String, Arc<Loaded<T>>>>,
+            rel: &str,
+            text: &str,
+        ) -> Result<()> {
+            let loaded = Arc::new(config::parse(text, rel.to_owned())?);
+            cache
+                .lock()
+                .expect("not poisoned")
+                .insert(rel.to_owned(), loaded);
+            Ok(())
+        }
+        match rel {
+            "envs/comm.toml" => put(&self.cache.comm, rel, text),
+            r if r.starts_with("envs/") => put(&self.cache.stages, rel, text),
+            r if r.ends_with("/cluster.toml") => put(&self.cache.clusters, rel, text),
+            r if r.ends_with("/app.toml") => put(&self.cache.apps, rel, text),
+            _ => bail!("{rel} is not a config file of the stage model"),
+        }
+    }
+
+    /// `deps/bin/`: the pinned tools.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.join("deps").join("bin")
+    }
+
+    /// The program to run for `name`: `deps/bin/<name>`, else the first on
+    /// PATH. A tool found nowhere gets the fix in its error.
+    pub fn tool(&self, name: &str) -> Result<PathBuf> {
+        let pinned = self.bin_dir().join(name);
+        if crate::process::is_executable(&pinned) {
+            return Ok(pinned);
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if let Some(found) = crate::process::find_on_path(name, &path, Some(&self.bin_dir())) {
+            return Ok(found);
+        }
+        bail!(
+            "{name} is not installed (not in deps/bin/ nor on PATH)\n  hint: run `cargo xtask deps install {name}`"
+        )
+    }
+
+    /// `deps/kube/`: kubeconfigs per cluster and stage, never `~/.kube`.
+    pub fn kube_dir(&self) -> PathBuf {
+        self.root.join("deps").join("kube")
     }
 }
 
 /// DNS-1123 label: lowercase letters, digits and '-', starting and ending
-/// with a letter or digit. Stage, cluster and app names follow it.
+/// with a letter or digit. Stage, cluster, app and release names follow it.
 pub fn is_dns_label(name: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     !name.is_empty()
@@ -301,6 +437,35 @@ pub fn is_dns_label(name: &str) -> bool {
         && name.chars().all(ok_char)
         && !name.starts_with('-')
         && !name.ends_with('-')
+}
+
+/// The one rule for stage, cluster and app names, applied where they are
+/// found.
+fn check_name(kind: &str, place: &str, name: &str) -> Result<()> {
+    if is_dns_label(name) {
+        return Ok(());
+    }
+    bail!(
+        "{place}: `{name}` is not a valid {kind} name\n  hint: rename it to lowercase letters, digits and '-' (at most 63, starting and ending with a letter or digit), e.g. `{}`",
+        suggested_name(name)
+    )
+}
+
+fn suggested_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    out.trim_matches('-').chars().take(63).collect()
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {
@@ -333,11 +498,45 @@ mod tests {
 
     #[test]
     fn scope_labels() {
-        let s = Scope {
-            cluster: Some("hmlet".into()),
-            app: Some("photos".into()),
-        };
-        assert_eq!(s.label(), "hmlet/photos");
+        assert_eq!(Scope::app("hmlet", "photos").label(), "hmlet/photos");
         assert_eq!(Scope::default().label(), "");
+    }
+
+    fn temp_repo() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("shell.toml"),
+            "[project]\nname = \"t\"\ndefault_stage = \"local\"\n",
+        )
+        .unwrap();
+        let repo = Repo::discover(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn tools_come_from_deps_bin_then_path_and_must_be_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, repo) = temp_repo();
+        assert!(repo.tool("sh").unwrap().ends_with("bin/sh"), "from PATH");
+        fs::create_dir_all(repo.bin_dir()).unwrap();
+        let pinned = repo.bin_dir().join("sh");
+        fs::write(&pinned, "").unwrap();
+        assert_ne!(repo.tool("sh").unwrap(), pinned, "not executable: skipped");
+        fs::set_permissions(&pinned, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(repo.tool("sh").unwrap(), pinned);
+        let err = repo
+            .tool("stagecraft-no-such-tool")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run `cargo xtask deps install stagecraft-no-such-tool`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_names_get_a_suggestion() {
+        assert_eq!(suggested_name("My Cluster"), "my-cluster");
+        assert_eq!(suggested_name("_x__Y_"), "x-y");
     }
 }

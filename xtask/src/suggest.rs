@@ -1,47 +1,38 @@
-//! "Did you mean ...?" for unknown stage, cluster, app and key names.
+//! "Did you mean ...?" for unknown stage, cluster, app, release and key
+//! names. The hint is built from the names, never by editing an error's
+//! text.
 
 /// The candidate closest to `input`, when it is close enough to be a typo.
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = input.chars().count().div_ceil(3).max(2);
     candidates
         .into_iter()
-        .map(|c| (distance(input, c), c))
+        .map(|c| (strsim::damerau_levenshtein(input, c), c))
         .filter(|&(d, c)| d <= limit || c.starts_with(input) || input.starts_with(c))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
 
-/// `unknown stage `lcoal``; did you mean `local`? The names are: ...
-pub fn unknown(kind: &str, input: &str, names: &[String]) -> anyhow::Error {
-    let mut message = format!("unknown {kind} `{input}`");
+/// `did you mean `local`?`, else the list of names (`the stages are: ...`).
+pub fn hint(kind: &str, input: &str, names: &[String]) -> String {
     match closest(input, names.iter().map(String::as_str)) {
-        Some(best) => message.push_str(&format!("\n  hint: did you mean `{best}`?")),
-        None if names.is_empty() => {
-            message.push_str(&format!("\n  hint: this repository has no {kind}s yet"))
-        }
-        None => message.push_str(&format!("\n  hint: the {kind}s are: {}", names.join(", "))),
+        Some(best) => format!("did you mean `{best}`?"),
+        None if names.is_empty() => format!("this repository has no {kind}s yet"),
+        None => format!("the {kind}s are: {}", names.join(", ")),
     }
-    anyhow::anyhow!(message)
 }
 
-/// Levenshtein distance over chars, with adjacent transpositions counted once.
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                cur[j] = cur[j].min(prev2[j - 2] + 1);
-            }
-        }
-        prev2 = std::mem::replace(&mut prev, cur);
-    }
-    prev[b.len()]
+/// `unknown stage `lcoal``, then the hint.
+pub fn unknown(kind: &str, input: &str, names: &[String]) -> anyhow::Error {
+    unknown_named(kind, kind, input, names)
+}
+
+/// Like [`unknown`], with the kind described (`app of cluster hmlet:`).
+pub fn unknown_named(label: &str, kind: &str, input: &str, names: &[String]) -> anyhow::Error {
+    anyhow::anyhow!(
+        "unknown {label} `{input}`\n  hint: {}",
+        hint(kind, input, names)
+    )
 }
 
 #[cfg(test)]
@@ -58,10 +49,13 @@ mod tests {
     }
 
     #[test]
-    fn distance_counts_edits() {
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("abc", "abc"), 0);
-        assert_eq!(distance("abc", "acb"), 1);
-        assert_eq!(distance("kitten", "sitting"), 3);
+    fn hints_list_names_when_nothing_is_close() {
+        let names = vec!["local".to_owned(), "prod".to_owned()];
+        assert_eq!(hint("stage", "lcoal", &names), "did you mean `local`?");
+        assert_eq!(
+            hint("stage", "zzzzzzzz", &names),
+            "the stages are: local, prod"
+        );
+        assert_eq!(hint("app", "x", &[]), "this repository has no apps yet");
     }
 }

@@ -1,18 +1,27 @@
-//! Output conventions: `--verbose`, `--quiet`, colours that follow the
-//! terminal and `NO_COLOR`.
+//! Output conventions: `--verbose`, `--quiet`, styles that follow the
+//! terminal and `NO_COLOR` (anstream strips them elsewhere), stdout that
+//! exits quietly when its reader goes away, and secrets masked on stderr.
 
-use std::io::IsTerminal;
+use std::fmt;
+use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use anstyle::{AnsiColor, Style};
+
+pub const MASK: &str = "***";
+
+/// What a closed stdout exits with: as a shell reports death by SIGPIPE,
+/// quiet and non-zero, so that `set -o pipefail` still notices.
+pub const CLOSED_PIPE_EXIT: i32 = 128 + 13;
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
 pub fn set_level(quiet: bool, verbose: bool) {
-    let level = if quiet {
-        0
-    } else if verbose {
-        2
-    } else {
-        1
+    let level = match (quiet, verbose) {
+        (true, _) => 0,
+        (false, true) => 2,
+        (false, false) => 1,
     };
     LEVEL.store(level, Ordering::Relaxed);
 }
@@ -25,30 +34,226 @@ pub fn quiet() -> bool {
     LEVEL.load(Ordering::Relaxed) == 0
 }
 
-/// Colour on stderr: only on a terminal, and never with `NO_COLOR` set.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+pub const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
+pub const YELLOW_BOLD: Style = AnsiColor::Yellow.on_default().bold();
+pub const GREEN: Style = AnsiColor::Green.on_default();
+pub const DIM: Style = Style::new().dimmed();
+
+/// `text` in `style`; the stream it is written to drops the style when it
+/// is not a terminal or NO_COLOR is set.
+pub fn paint(style: Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
 }
 
-pub fn red_bold(text: &str) -> String {
-    paint("1;31", text)
-}
-
-pub fn dim(text: &str) -> String {
-    paint("2", text)
-}
-
-fn paint(code: &str, text: &str) -> String {
-    if stderr_color() {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
+/// Writes to stdout; a reader that went away (`| head -1`) ends the
+/// process quietly instead of a panic.
+pub fn write_out(args: fmt::Arguments<'_>) {
+    let mut out = anstream::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(CLOSED_PIPE_EXIT);
+        }
+        // Nothing sensible can be printed about stdout failing but the fact.
+        let _ = writeln!(anstream::stderr(), "error: cannot write to stdout: {e}");
+        std::process::exit(1);
     }
+}
+
+/// Writes to stderr, secrets masked. A closed stderr is ignored.
+pub fn write_err(args: fmt::Arguments<'_>) {
+    let text = mask(&args.to_string());
+    let _ = anstream::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `println!` through [`write_out`].
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::ui::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::ui::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` through [`write_out`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::ui::write_out(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` through [`write_err`]: secrets masked.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::ui::write_err(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// A status line on stderr, silenced by `--quiet`.
 pub fn info(message: &str) {
     if !quiet() {
-        eprintln!("{message}");
+        write_err(format_args!("{message}\n"));
+    }
+}
+
+/// A result line on stdout, silenced by `--quiet`.
+pub fn say(message: &str) {
+    if !quiet() {
+        write_out(format_args!("{message}\n"));
+    }
+}
+
+/// `warning: ...` on stderr (also under `--quiet`: it is not chatter).
+pub fn warn(message: &str) {
+    write_err(format_args!(
+        "{} {message}\n",
+        paint(YELLOW_BOLD, "warning:")
+    ));
+}
+
+/// A logged command line with `--verbose`.
+pub fn trace(line: &str) {
+    if verbose() {
+        write_err(format_args!("{}\n", paint(DIM, &format!("+ {line}"))));
+    }
+}
+
+/// The error and its whole chain, once, on stderr.
+pub fn print_error(err: &anyhow::Error) {
+    let mut chain = err.chain();
+    if let Some(top) = chain.next() {
+        write_err(format_args!("{} {top}\n", paint(RED_BOLD, "error:")));
+    }
+    for cause in chain {
+        write_err(format_args!("  caused by: {cause}\n"));
+    }
+}
+
+/// Values that never appear on stderr: every secret this process resolved
+/// or was handed. Longest first, so a secret that contains another is
+/// masked whole.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// From now on, `value` is printed as `***` in every log and error line.
+pub fn register_secret(value: &str) {
+    // Masking one- or two-character values would garble every message.
+    if value.chars().count() < 3 {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == value) {
+        secrets.push(value.to_owned());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with every registered secret replaced by `***`, and the
+/// password of any `scheme://user:password@host` too.
+pub fn mask(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_owned();
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    mask_url_credentials(&out)
+}
+
+/// `https://user:pass@host/x?token=abc` becomes
+/// `https://user:***@host/x?token=***`: credentials in URLs (mirrors,
+/// webhooks) are never printed.
+pub fn mask_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || "\"'`<>".contains(c))
+            .unwrap_or(after.len());
+        out.push_str(&mask_one_url(&after[..end]));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+const TOKEN_KEYS: [&str; 8] = [
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "sig",
+];
+
+fn mask_one_url(url: &str) -> String {
+    let host_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+    let (authority, tail) = url.split_at(host_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:{MASK}@{host}"),
+            None => format!("{MASK}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if TOKEN_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
+                        format!("{k}={MASK}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{authority}{tail}")
+}
+
+/// Control characters (terminal escapes from a config value or argv) made
+/// visible, for human output; `--json` keeps values exact.
+pub fn escape_controls(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_credentials_and_tokens_are_masked() {
+        assert_eq!(
+            mask_url_credentials("GET https://me:pa55@mirror.example/x/y?a=1&token=abc failed"),
+            "GET https://me:***@mirror.example/x/y?a=1&token=*** failed"
+        );
+        assert_eq!(
+            mask_url_credentials("`https://hooks.example/T0/B0?key=zz`"),
+            "`https://hooks.example/T0/B0?key=***`"
+        );
+        assert_eq!(
+            mask_url_credentials("plain http://h:80/p and text"),
+            "plain http://h:80/p and text"
+        );
+    }
+
+    #[test]
+    fn controls_are_escaped() {
+        assert_eq!(escape_controls("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape_controls("line\nnext"), "line\nnext");
     }
 }

@@ -1,17 +1,10 @@
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 
-use super::{Ctx, Exit};
-use crate::cluster::{self, Target};
+use super::{DryRun, Json, StageArg};
 use crate::complete;
-use crate::hosts::{self, Outcome};
-use crate::process::Runner;
-use crate::repo::Repo;
-use crate::shells::posix_line;
-use crate::suggest;
 
 /// Clusters: kind clusters for kind stages, existing clusters for remote ones.
 ///
@@ -48,9 +41,10 @@ enum ClusterCommand {
 #[derive(Args)]
 struct DeployArgs {
     /// The cluster (default: the one of this folder, or the only one).
+    #[arg(add = ArgValueCandidates::new(complete::clusters))]
     cluster: Option<String>,
     #[command(flatten)]
-    options: super::app::DeployOptions,
+    options: super::DeployFlags,
 }
 
 #[derive(Args)]
@@ -58,21 +52,21 @@ struct Which {
     /// The cluster (default: the one of this folder, or the only one).
     #[arg(add = ArgValueCandidates::new(complete::clusters))]
     cluster: Option<String>,
-    /// The stage (default: project.default_stage).
-    #[arg(long, add = ArgValueCandidates::new(complete::stages))]
-    stage: Option<String>,
-    /// Print the exact commands, in order; run none.
-    #[arg(long)]
-    dry_run: bool,
+    #[command(flatten)]
+    stage: StageArg,
+    #[command(flatten)]
+    dry_run: DryRun,
 }
 
 #[derive(Args)]
 struct StatusArgs {
+    /// The cluster (default: the one of this folder, or the only one).
+    #[arg(add = ArgValueCandidates::new(complete::clusters))]
     cluster: Option<String>,
-    #[arg(long)]
-    stage: Option<String>,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    stage: StageArg,
+    #[command(flatten)]
+    json: Json,
 }
 
 #[derive(Args)]
@@ -84,38 +78,54 @@ struct HostsArgs {
     hosts_file: Option<PathBuf>,
 }
 
-impl ClusterArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
-        let repo = ctx.repo()?;
-        match self.command {
-            ClusterCommand::Bootstrap(which) => {
-                let target = target(ctx, &repo, which.cluster.as_deref(), which.stage.as_deref())?;
-                let runner = Runner {
-                    dry_run: which.dry_run,
-                };
-                if target.is_kind() {
-                    cluster::bootstrap_kind(&repo, &target, &runner)
-                } else {
-                    cluster::bootstrap_remote(&repo, &target, &runner)
+#[cfg(feature = "ops")]
+mod output {
+    use crate::cli::{Code, Ctx};
+    use anyhow::{Result, bail};
+
+    use super::*;
+    use crate::apps;
+    use crate::cli::progress::{self, DeployDisplay};
+    use crate::cluster::{self, Target};
+    use crate::deploy;
+    use crate::hosts::{self, Outcome};
+    use crate::process::Runner;
+    use crate::quote::posix_line;
+    use crate::repo::Repo;
+    use crate::toolbox::Planned;
+    use crate::ui;
+
+    impl ClusterArgs {
+        pub fn run(self, ctx: &Ctx) -> Result<Code> {
+            let repo = ctx.repo()?;
+            match self.command {
+                ClusterCommand::Bootstrap(which) => {
+                    let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+                    let runner = Runner {
+                        dry_run: which.dry_run.dry_run,
+                    };
+                    cluster::bootstrap(&repo, &target, runner, &Planned::default())?;
+                    Ok(Code::OK)
                 }
-            }
-            ClusterCommand::Status(args) => {
-                let target = target(ctx, &repo, args.cluster.as_deref(), args.stage.as_deref())?;
-                let status = cluster::status(&repo, &target)?;
-                if args.json {
-                    println!("{}", serde_json::to_string_pretty(&status)?);
-                } else {
+                ClusterCommand::Status(args) => {
+                    let target = target(ctx, &repo, args.cluster.as_deref(), &args.stage)?;
+                    let status = cluster::status(&repo, &target)?;
+                    if args.json.json {
+                        return crate::cli::print_json(&status);
+                    }
                     let yes = |b: bool| if b { "yes" } else { "no" };
-                    println!(
+                    crate::outln!(
                         "cluster      {} ({}, stage {})",
-                        target.name, status.target, status.stage
+                        target.name(),
+                        status.target,
+                        status.stage
                     );
-                    println!("exists       {}", yes(status.exists));
-                    println!(
+                    crate::outln!("exists       {}", yes(status.exists));
+                    crate::outln!(
                         "nodes ready  {}",
                         status.nodes_ready.as_deref().unwrap_or("-")
                     );
-                    println!(
+                    crate::outln!(
                         "ingress      {}",
                         if status.ingress_ready {
                             "ready"
@@ -124,130 +134,105 @@ impl ClusterArgs {
                         }
                     );
                     if let Some(up) = status.registry_up {
-                        println!(
+                        crate::outln!(
                             "registry     {}",
                             if up { "up (localhost:5001)" } else { "down" }
                         );
                     }
-                    println!("kubeconfig   {}", status.kubeconfig);
-                    println!("context      {}", status.context);
+                    crate::outln!("kubeconfig   {}", status.kubeconfig);
+                    crate::outln!("context      {}", status.context);
+                    Ok(Code::OK)
                 }
-                Ok(())
-            }
-            ClusterCommand::Delete(HostsArgs { which, hosts_file }) => {
-                let target = target(ctx, &repo, which.cluster.as_deref(), which.stage.as_deref())?;
-                if target.stage.protected() {
-                    bail!(
-                        "stage {} is protected: `cluster delete` never deletes its cluster\n  hint: protected clusters are managed outside Stagecraft",
-                        target.stage.name
-                    );
+                ClusterCommand::Delete(HostsArgs { which, hosts_file }) => {
+                    let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+                    let runner = Runner {
+                        dry_run: which.dry_run.dry_run,
+                    };
+                    cluster::delete(&repo, &target, runner, &hosts::hosts_file(hosts_file))?;
+                    Ok(Code::OK)
                 }
-                if !target.is_kind() {
-                    bail!(
-                        "stage {} is remote: `cluster delete` only deletes the kind clusters it creates",
-                        target.stage.name
-                    );
+                ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
+                ClusterCommand::Deploy(args) => {
+                    let cluster = repo.cluster_or_only(&ctx.cwd, args.cluster.as_deref())?;
+                    let apps = repo.app_names(&cluster)?;
+                    let report = deploy::deploy(
+                        &repo,
+                        &cluster,
+                        &apps,
+                        &args.options.options(),
+                        &DeployDisplay::new(),
+                        &Planned::default(),
+                    )?;
+                    progress::print_summary(&report, args.options.dry_run.dry_run);
+                    report.result()?;
+                    Ok(Code::OK)
                 }
-                let runner = Runner {
-                    dry_run: which.dry_run,
-                };
-                cluster::delete(&repo, &target, &runner, &hosts::hosts_file(hosts_file))
-            }
-            ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
-            ClusterCommand::Deploy(args) => {
-                let cluster = cluster_name(ctx, &repo, args.cluster.as_deref())?;
-                let apps = repo.app_names(&cluster)?;
-                super::app::deploy(&repo, &cluster, &apps, &args.options)
             }
         }
     }
-}
 
-fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs) -> Result<()> {
-    let target = target(ctx, repo, which.cluster.as_deref(), which.stage.as_deref())?;
-    if !target.is_kind() {
-        bail!(
-            "stage {} is remote: its hostnames come from DNS, not the hosts file",
-            target.stage.name
-        );
-    }
-    let path = hosts::hosts_file(hosts_file);
-    let names = cluster::app_hosts(repo, &target)?;
-    if names.is_empty() {
-        println!(
-            "no app of {} declares `hosts`: nothing to add",
-            target.cluster
-        );
-        return Ok(());
-    }
-    let block = hosts::block(&target.name, "127.0.0.1", &names);
-    match hosts::write_block(&path, &target.name, &block, which.dry_run)? {
-        Outcome::Unchanged if which.dry_run => {}
-        Outcome::Unchanged => println!(
-            "✔ {}: the {} block is up to date",
-            path.display(),
-            target.name
-        ),
-        Outcome::Written { backup } => println!(
-            "+ {}: wrote the {} block ({} hosts; backup in {})",
-            path.display(),
-            target.name,
-            names.len(),
-            backup.display()
-        ),
-        Outcome::NotWritable => {
-            let exe = std::env::current_exe()?;
-            let words = vec![
-                "sudo".to_owned(),
-                exe.display().to_string(),
-                "cluster".into(),
-                "add-hosts".into(),
-                target.cluster.clone(),
-                "--stage".into(),
-                target.stage.name.clone(),
-                "--hosts-file".into(),
-                path.display().to_string(),
-            ];
-            // sudo keeps the current folder, so the command finds this repository.
-            eprintln!(
-                "{} is not writable by you. Run:\n  {}",
-                path.display(),
-                posix_line(&words)
+    fn add_hosts(
+        ctx: &Ctx,
+        repo: &Repo,
+        HostsArgs { which, hosts_file }: HostsArgs,
+    ) -> Result<Code> {
+        let target = target(ctx, repo, which.cluster.as_deref(), &which.stage)?;
+        if !target.provider.uses_hosts_file() {
+            bail!(
+                "stage {} is remote: its hostnames come from DNS, not the hosts file",
+                target.stage.name
             );
-            return Err(Exit(1).into());
         }
-    }
-    Ok(())
-}
-
-fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: Option<&str>) -> Result<Target> {
-    let cluster = cluster_name(ctx, repo, cluster)?;
-    let stage = repo.stage_or_default(stage)?;
-    Target::resolve(repo, &cluster, stage)
-}
-
-/// The cluster named, else the one of this folder, else the only one.
-fn cluster_name(ctx: &Ctx, repo: &Repo, cluster: Option<&str>) -> Result<String> {
-    let names = repo.cluster_names()?;
-    let cluster = match cluster {
-        Some(name) => {
-            if !names.iter().any(|n| n == name) {
-                return Err(suggest::unknown("cluster", name, &names));
+        let path = hosts::hosts_file(hosts_file);
+        let names = apps::hostnames(repo, &target)?;
+        if names.is_empty() {
+            ui::say(&format!(
+                "no app of {} declares `hosts`: nothing to add",
+                target.cluster
+            ));
+            return Ok(Code::OK);
+        }
+        let name = target.name();
+        let block = hosts::block(&name, "127.0.0.1", &names);
+        match hosts::write_block(&path, &name, &block, which.dry_run.dry_run)? {
+            Outcome::Unchanged if which.dry_run.dry_run => {}
+            Outcome::Unchanged => ui::say(&format!(
+                "✔ {}: the {name} block is up to date",
+                path.display()
+            )),
+            Outcome::Written { backup } => ui::say(&format!(
+                "+ {}: wrote the {name} block ({} hosts; backup in {})",
+                path.display(),
+                names.len(),
+                backup.display()
+            )),
+            Outcome::NotWritable => {
+                let exe = std::env::current_exe()?;
+                let words = vec![
+                    "sudo".to_owned(),
+                    exe.display().to_string(),
+                    "cluster".into(),
+                    "add-hosts".into(),
+                    target.cluster.clone(),
+                    "--stage".into(),
+                    target.stage.name.clone(),
+                    "--hosts-file".into(),
+                    path.display().to_string(),
+                ];
+                // sudo keeps the current folder, so the command finds this repository.
+                crate::errln!(
+                    "{} is not writable by you. Run:\n  {}",
+                    path.display(),
+                    posix_line(&words)
+                );
+                return Ok(Code::FAILED);
             }
-            name.to_owned()
         }
-        None => match repo.scope(&ctx.cwd, None, None)?.cluster {
-            Some(name) => name,
-            None if names.len() == 1 => names[0].clone(),
-            None => bail!(
-                "which cluster? this repository has {}\n  hint: name one: `cargo xtask cluster <command> <cluster>`",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ),
-        },
-    };
-    Ok(cluster)
+        Ok(Code::OK)
+    }
+
+    fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: &StageArg) -> Result<Target> {
+        let cluster = repo.cluster_or_only(&ctx.cwd, cluster)?;
+        Target::new(repo, &cluster, stage.resolve(repo)?)
+    }
 }

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::Ctx;
+use super::{Code, Ctx};
 use crate::complete;
 use crate::shells::ShellKind;
 
@@ -18,8 +18,8 @@ pub struct CompletionsArgs {
 }
 
 impl CompletionsArgs {
-    pub fn run(self, _ctx: &Ctx) -> Result<()> {
-        print!("{}", complete::script(self.shell));
-        Ok(())
+    pub fn run(self, _ctx: &Ctx) -> Result<Code> {
+        crate::out!("{}", complete::script(self.shell));
+        Ok(Code::OK)
     }
 }

@@ -1,14 +1,11 @@
-use std::io::Write;
-
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use clap_complete::engine::ArgValueCandidates;
 
-use super::{Ctx, ScopeArgs};
-use crate::complete;
-use crate::environment::{self, Entry, Explanation, mask};
+use super::{Code, Ctx, ScopeArgs};
+use crate::environment::{self, Entry, Explanation, Secrets};
 use crate::shells::{self, ShellKind};
-use crate::ui;
+use crate::{complete, quote, ui};
 
 /// Print the resolved environment of a stage.
 ///
@@ -53,11 +50,11 @@ enum Format {
 }
 
 impl EnvArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let repo = ctx.repo()?;
         let stage = repo.stage_or_default(self.stage.as_deref())?;
         let scope = self.scope.resolve(ctx, &repo)?;
-        let (model, env) = environment::resolve(&repo, &stage, &scope)
+        let env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         let format = match (self.json, self.format) {
             (true, _) => Format::Json,
@@ -68,41 +65,37 @@ impl EnvArgs {
                 _ => Format::Bash,
             },
         };
-        let mut out = String::new();
         if let Some(name) = &self.explain {
-            let explanation = model.explain(name, &env, self.reveal)?;
+            let explanation = env.explain(name, self.reveal)?;
             if format == Format::Json {
-                out = serde_json::to_string_pretty(&explanation)?;
-                out.push('\n');
-            } else {
-                out = render_explanation(&explanation);
+                return super::print_json(&explanation);
             }
-        } else {
-            out.push_str(&render(format, &env.entries, self.reveal));
-            let masked = env.entries.iter().filter(|e| e.secret).count();
-            if masked > 0 && !self.reveal && !ui::quiet() {
-                eprintln!(
-                    "{}",
-                    ui::dim(&format!(
-                        "{masked} secret value(s) shown as ***; pass --reveal to print them"
-                    ))
-                );
-            }
+            crate::out!("{}", render_explanation(&explanation));
+            return Ok(Code::OK);
         }
-        std::io::stdout()
-            .write_all(out.as_bytes())
-            .context("cannot write to stdout")
+        crate::out!("{}", render(format, &env.entries, self.reveal));
+        let masked = env.entries.iter().filter(|e| e.secret).count();
+        if masked > 0 && !self.reveal && !ui::quiet() {
+            crate::errln!(
+                "{}",
+                ui::paint(
+                    ui::DIM,
+                    &format!("{masked} secret value(s) shown as ***; pass --reveal to print them")
+                )
+            );
+        }
+        Ok(Code::OK)
     }
 }
 
 fn render(format: Format, entries: &[Entry], reveal: bool) -> String {
-    let pairs = entries.iter().map(|e| (e.name.as_str(), mask(e, reveal)));
+    let pairs = entries.iter().map(|e| (e.name.as_str(), e.shown(reveal)));
     match format {
         Format::Bash => ShellKind::Bash.export_script(pairs),
         Format::Zsh => ShellKind::Zsh.export_script(pairs),
         Format::Fish => ShellKind::Fish.export_script(pairs),
         Format::Dotenv => pairs
-            .map(|(k, v)| format!("{k}={}\n", shells::posix_quote(v)))
+            .map(|(k, v)| format!("{k}={}\n", quote::posix(v)))
             .collect(),
         Format::Json => {
             let map: serde_json::Map<String, serde_json::Value> =
@@ -114,9 +107,11 @@ fn render(format: Format, entries: &[Entry], reveal: bool) -> String {
     }
 }
 
+/// For people: control characters of a value are shown, not sent to the
+/// terminal.
 fn render_explanation(explanation: &Explanation) -> String {
     let mut out = match &explanation.value {
-        Some(value) => format!("{}={value}", explanation.name),
+        Some(value) => format!("{}={}", explanation.name, ui::escape_controls(value)),
         None => format!("{} is not set (its source gave nothing)", explanation.name),
     };
     if explanation.secret {
@@ -132,7 +127,9 @@ fn render_explanation(explanation: &Explanation) -> String {
     for step in &explanation.chain {
         out.push_str(&format!(
             "  {:width$}  {:<10}  {}\n",
-            step.origin, step.action, step.source
+            step.origin,
+            step.action,
+            ui::escape_controls(&step.source)
         ));
     }
     out

@@ -1,15 +1,8 @@
-use std::collections::BTreeSet;
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
-use super::Ctx;
-use crate::config::Target;
-use crate::environment;
-use crate::repo::{Repo, Scope, is_dns_label};
-use crate::{suggest, ui};
+use super::DryRun;
+use crate::complete;
 
 /// Scaffold a cluster or an app the way this repository lays them out.
 ///
@@ -30,231 +23,51 @@ enum InitCommand {
     /// clusters/NAME with cluster.toml (its own ingress ports) and kind.yaml.
     Cluster {
         name: String,
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
     /// clusters/CLUSTER/apps/NAME: app.toml, a Dockerfile, values for every stage.
     App {
         name: String,
         /// The cluster (default: the one of this folder, or the only one).
-        #[arg(long)]
+        #[arg(long, add = ArgValueCandidates::new(complete::clusters))]
         cluster: Option<String>,
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        dry_run: DryRun,
     },
 }
 
-impl InitArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
-        let repo = ctx.repo()?;
-        match self.command {
-            InitCommand::Cluster { name, dry_run } => {
-                check_name("cluster", &name)?;
-                let dest = repo.root.join("clusters").join(&name);
-                let files = cluster_files(&repo, &name)?;
-                create(&repo, &dest, &files, dry_run)
-            }
-            InitCommand::App {
-                name,
-                cluster,
-                dry_run,
-            } => {
-                check_name("app", &name)?;
-                let cluster = match cluster {
-                    Some(c) => c,
-                    None => match repo.scope(&ctx.cwd, None, None)?.cluster {
-                        Some(c) => c,
-                        None => {
-                            let names = repo.cluster_names()?;
-                            match names.as_slice() {
-                                [only] => only.clone(),
-                                _ => bail!(
-                                    "which cluster? pass --cluster (the clusters are: {})",
-                                    names.join(", ")
-                                ),
-                            }
-                        }
-                    },
-                };
-                let clusters = repo.cluster_names()?;
-                if !clusters.contains(&cluster) {
-                    return Err(suggest::unknown("cluster", &cluster, &clusters));
+#[cfg(feature = "ops")]
+mod output {
+    use crate::cli::{Code, Ctx};
+    use anyhow::Result;
+
+    use super::*;
+    use crate::init;
+
+    impl InitArgs {
+        pub fn run(self, ctx: &Ctx) -> Result<Code> {
+            let repo = ctx.repo()?;
+            match self.command {
+                InitCommand::Cluster { name, dry_run } => {
+                    init::check_name("cluster", &name)?;
+                    let dest = repo.root.join("clusters").join(&name);
+                    let files = init::cluster_files(&repo, &name)?;
+                    init::create(&repo, &dest, &files, dry_run.dry_run)?;
                 }
-                let dest = repo
-                    .root
-                    .join("clusters")
-                    .join(&cluster)
-                    .join("apps")
-                    .join(&name);
-                let files = app_files(&repo, &cluster, &name)?;
-                create(&repo, &dest, &files, dry_run)
+                InitCommand::App {
+                    name,
+                    cluster,
+                    dry_run,
+                } => {
+                    init::check_name("app", &name)?;
+                    let cluster = repo.cluster_or_only(&ctx.cwd, cluster.as_deref())?;
+                    let dest = repo.app_dir(&cluster, &name);
+                    let files = init::app_files(&repo, &cluster, &name)?;
+                    init::create(&repo, &dest, &files, dry_run.dry_run)?;
+                }
             }
+            Ok(Code::OK)
         }
     }
-}
-
-fn check_name(kind: &str, name: &str) -> Result<()> {
-    if !is_dns_label(name) {
-        bail!(
-            "`{name}` is not a valid {kind} name: use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (DNS-1123)"
-        );
-    }
-    Ok(())
-}
-
-/// Writes the files into a new folder beside `dest`, then renames it into
-/// place: an interruption leaves no half-made cluster or app.
-fn create(repo: &Repo, dest: &Path, files: &[(String, String)], dry_run: bool) -> Result<()> {
-    let shown = dest
-        .strip_prefix(&repo.root)
-        .unwrap_or(dest)
-        .display()
-        .to_string();
-    if dest.exists() {
-        bail!(
-            "{shown} already exists: nothing was changed\n  hint: pick another name, or edit the files there"
-        );
-    }
-    if dry_run {
-        for (rel, text) in files {
-            println!("# {shown}/{rel}\n{}", text.trim_end());
-        }
-        return Ok(());
-    }
-    let parent = dest.parent().expect("under clusters/");
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("new");
-    let tmp: PathBuf = parent.join(format!(".{name}.init-{}", std::process::id()));
-    let written = (|| -> Result<()> {
-        for (rel, text) in files {
-            let path = tmp.join(rel);
-            fs::create_dir_all(path.parent().expect("a file in a folder"))?;
-            fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        fs::rename(&tmp, dest).with_context(|| format!("cannot create {shown}"))
-    })();
-    if written.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    written?;
-    for (rel, _) in files {
-        ui::info(&format!("+ {shown}/{rel}"));
-    }
-    Ok(())
-}
-
-const KIND_YAML: &str = r#"# The kind cluster of this cluster, one per kind stage. `cargo xtask cluster
-# bootstrap` fills {http_port} and {https_port} from [stages.<stage>] in
-# cluster.toml, so every kind stage gets its own host ports.
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-containerdConfigPatches:
-  - |-
-    [plugins."io.containerd.grpc.v1.cri".registry]
-      config_path = "/etc/containerd/certs.d"
-nodes:
-  - role: control-plane
-    labels:
-      ingress-ready: "true"
-    extraPortMappings:
-      - containerPort: 80
-        hostPort: {http_port}
-        listenAddress: "127.0.0.1"
-        protocol: TCP
-      - containerPort: 443
-        hostPort: {https_port}
-        listenAddress: "127.0.0.1"
-        protocol: TCP
-"#;
-
-fn cluster_files(repo: &Repo, name: &str) -> Result<Vec<(String, String)>> {
-    // Host ports no kind stage of any cluster uses yet.
-    let mut used = BTreeSet::new();
-    for cluster in repo.cluster_names()? {
-        for table in repo.cluster(&cluster)?.value.stages.values() {
-            used.extend(table.http_port);
-            used.extend(table.https_port);
-        }
-    }
-    let mut text = format!(
-        "description = \"{name}\"\n\n[vars]\n# Variables of every app of {name}, in every stage.\n"
-    );
-    let mut next = 0u16;
-    for stage in repo.stage_names()? {
-        if repo.stage(&stage)?.target() != Target::Kind {
-            continue;
-        }
-        let (http, https) = loop {
-            let pair = (8080 + next * 10, 8443 + next * 10);
-            next += 1;
-            if !used.contains(&pair.0) && !used.contains(&pair.1) {
-                break pair;
-            }
-        };
-        text.push_str(&format!(
-            "\n[stages.{stage}]\nhttp_port = {http}\nhttps_port = {https}\n"
-        ));
-    }
-    Ok(vec![
-        ("cluster.toml".to_owned(), text),
-        ("kind.yaml".to_owned(), KIND_YAML.to_owned()),
-    ])
-}
-
-const DOCKERFILE: &str = r#"FROM nginx:1.27-alpine
-COPY public/ /usr/share/nginx/html/
-RUN printf 'server { listen 8080; location / { root /usr/share/nginx/html; } location /healthz { return 200 "ok"; } }' > /etc/nginx/conf.d/default.conf
-EXPOSE 8080
-"#;
-
-fn app_files(repo: &Repo, cluster: &str, name: &str) -> Result<Vec<(String, String)>> {
-    if !repo.root.join("comm/charts/service/Chart.yaml").is_file() {
-        bail!("the shared chart comm/charts/service is missing: `init app` builds on it");
-    }
-    let app_toml = format!(
-        r#"description = "{name}"
-namespace = "{name}"
-# Ingress hostnames, for `cargo xtask cluster add-hosts`.
-hosts = ["{name}.${{DOMAIN}}"]
-
-[[releases]]
-name = "{name}"
-chart = "comm/charts/service"
-image = "{name}"
-
-[[images]]
-name = "{name}"
-context = "."
-
-[vars]
-# Variables of {name} in every stage; per stage under [stages.<stage>.vars].
-"#
-    );
-    let mut files = vec![
-        ("app.toml".to_owned(), app_toml),
-        ("Dockerfile".to_owned(), DOCKERFILE.to_owned()),
-        ("public/index.html".to_owned(), format!("<!doctype html><title>{name}</title><h1>{name}</h1>\n")),
-        (
-            format!("values/comm/{name}.yaml"),
-            "# Values of every stage; values/<stage>/ override them.\ncontainerPort: 8080\nprobes:\n  path: /healthz\ningress:\n  enabled: true\n"
-                .to_owned(),
-        ),
-    ];
-    let scope = Scope {
-        cluster: Some(cluster.to_owned()),
-        app: None,
-    };
-    for stage_name in repo.stage_names()? {
-        let stage = repo.stage(&stage_name)?;
-        let env = environment::resolve_public(repo, &stage, &scope)?;
-        let host = environment::expand(&format!("{name}.${{DOMAIN}}"), &env.entries).ok();
-        let replicas = if stage.protected() { 2 } else { 1 };
-        let mut text = format!("replicaCount: {replicas}\n");
-        match host {
-            Some(host) => text.push_str(&format!("ingress:\n  hosts:\n    - {host}\n")),
-            None => text.push_str("ingress:\n  enabled: false  # no DOMAIN in this stage\n"),
-        }
-        files.push((format!("values/{stage_name}/{name}.yaml"), text));
-    }
-    Ok(files)
 }

@@ -2,9 +2,10 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use super::Ctx;
+use super::{Code, Ctx, Json};
 use crate::config::Target;
 use crate::repo::Repo;
+use crate::ui::escape_controls;
 
 /// List the stages, clusters and apps of this repository.
 #[derive(Args)]
@@ -12,9 +13,8 @@ use crate::repo::Repo;
   cargo xtask list
   cargo xtask list --json | jq '.clusters[].apps[].name'")]
 pub struct ListArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    json: Json,
 }
 
 #[derive(Serialize)]
@@ -49,15 +49,14 @@ struct AppItem {
 }
 
 impl ListArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let repo = ctx.repo()?;
         let listing = collect(&repo)?;
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&listing)?);
-        } else {
-            print!("{}", render(&listing));
+        if self.json.json {
+            return super::print_json(&listing);
         }
-        Ok(())
+        crate::out!("{}", render(&listing));
+        Ok(Code::OK)
     }
 }
 
@@ -90,12 +89,12 @@ fn collect(repo: &Repo) -> Result<Listing> {
             let file = repo.app(&name, &app)?;
             apps.push(AppItem {
                 name: app,
-                description: file.value.description,
+                description: file.value.description.clone(),
             });
         }
         clusters.push(ClusterItem {
             name,
-            description: cluster.value.description,
+            description: cluster.value.description.clone(),
             apps,
         });
     }
@@ -123,7 +122,11 @@ fn render(listing: &Listing) -> String {
         let protected = if stage.protected { "protected" } else { "" };
         out.push_str(&format!(
             "  {} {:width$}  {:<6}  {:<9}  {}\n",
-            stage.emoji, stage.name, stage.target, protected, stage.description
+            stage.emoji,
+            stage.name,
+            stage.target,
+            protected,
+            escape_controls(&stage.description)
         ));
     }
     out.push_str("Clusters\n");
@@ -133,10 +136,15 @@ fn render(listing: &Listing) -> String {
     for cluster in &listing.clusters {
         out.push_str(&format!(
             "  {:<12}  {}\n",
-            cluster.name, cluster.description
+            cluster.name,
+            escape_controls(&cluster.description)
         ));
         for app in &cluster.apps {
-            out.push_str(&format!("    {:<10}  {}\n", app.name, app.description));
+            out.push_str(&format!(
+                "    {:<10}  {}\n",
+                app.name,
+                escape_controls(&app.description)
+            ));
         }
     }
     out

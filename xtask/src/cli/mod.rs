@@ -1,5 +1,8 @@
-//! The command line: global flags, the subcommands, and the context they
-//! run in. One module per subcommand.
+//! The command line: global flags, the subcommands' arguments, and their
+//! output. One module per subcommand; the use cases live in the domain
+//! modules. The everyday commands run in the `xtask` binary; the others
+//! (`Command::needs_ops`) in `xtask-ops`, which the light build hands over
+//! to.
 
 mod app;
 mod cluster;
@@ -9,21 +12,22 @@ mod doctor;
 mod env;
 mod init;
 mod list;
+#[cfg(feature = "ops")]
+mod progress;
 mod run;
 mod shell;
 mod up;
 mod var;
 
-use std::fmt;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 
 use crate::complete;
-
-use crate::repo::{Repo, Scope};
+use crate::repo::{Repo, Scope, Stage};
 use crate::ui;
 
 #[derive(Parser)]
@@ -68,23 +72,89 @@ enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-impl Cli {
-    pub fn run(self) -> Result<()> {
+impl Command {
+    /// Commands that need downloads, archives or progress bars: the
+    /// `xtask-ops` binary's.
+    #[cfg_attr(feature = "ops", allow(dead_code))]
+    fn needs_ops(&self) -> bool {
+        !matches!(
+            self,
+            Command::Shell(_)
+                | Command::Env(_)
+                | Command::Run(_)
+                | Command::List(_)
+                | Command::Completions(_)
+        )
+    }
+}
+
+/// A command's exit status (a wrapped command's passes through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code(pub u8);
+
+impl Code {
+    pub const OK: Code = Code(0);
+    pub const FAILED: Code = Code(1);
+
+    /// A child's exit code as a shell reports it, clamped to 0..=255.
+    pub fn of(code: i32) -> Code {
+        Code(u8::try_from(code).unwrap_or(255))
+    }
+}
+
+/// Both binaries start here.
+pub fn main() -> std::process::ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "__complete") {
+        let code = complete::run(Cli::command(), &args[2..]);
+        return std::process::ExitCode::from(code);
+    }
+    let cli = Cli::parse_from(&args);
+    ui::set_level(cli.global.quiet, cli.global.verbose);
+    #[cfg(not(feature = "ops"))]
+    let result = if cli.command.needs_ops() {
+        Err(crate::handoff::to_ops(&args[1..]))
+    } else {
+        cli.command.run()
+    };
+    #[cfg(feature = "ops")]
+    let result = cli.command.run();
+    match result {
+        Ok(Code(code)) => std::process::ExitCode::from(code),
+        Err(err) => {
+            ui::print_error(&err);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    fn run(self) -> Result<Code> {
         let ctx = Ctx::new()?;
-        match self.command {
+        match self {
             Command::Shell(args) => args.run(&ctx),
             Command::Env(args) => args.run(&ctx),
             Command::Run(args) => args.run(&ctx),
             Command::List(args) => args.run(&ctx),
-            Command::Deps(args) => args.run(&ctx),
-            Command::Cluster(args) => args.run(&ctx),
-            Command::App(args) => args.run(&ctx),
-            Command::Var(args) => args.run(&ctx),
-            Command::Init(args) => args.run(&ctx),
-            Command::Doctor(args) => args.run(&ctx),
             Command::Completions(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::Deps(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::Cluster(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::App(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::Var(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::Init(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
+            Command::Doctor(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
             Command::Up(args) => args.run(&ctx),
+            #[cfg(feature = "ops")]
             Command::Down(args) => args.run(&ctx),
+            #[cfg(not(feature = "ops"))]
+            _ => unreachable!("handed over to xtask-ops"),
         }
     }
 }
@@ -122,26 +192,69 @@ impl ScopeArgs {
     }
 }
 
-/// Ends the process with this exit code and prints nothing more: the code
-/// of a wrapped command passing through.
-#[derive(Debug)]
-pub struct Exit(pub u8);
+/// `--stage`, for commands whose stage is optional.
+#[derive(Args, Clone, Default)]
+pub struct StageArg {
+    /// The stage (default: the stage shell's, else project.default_stage).
+    #[arg(long, value_name = "STAGE", add = ArgValueCandidates::new(complete::stages))]
+    pub stage: Option<String>,
+}
 
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "exit {}", self.0)
+impl StageArg {
+    pub fn resolve(&self, repo: &Repo) -> Result<Stage> {
+        repo.stage_or_default(self.stage.as_deref())
     }
 }
 
-impl std::error::Error for Exit {}
+/// `--dry-run`, for every command that changes something.
+#[derive(Args, Clone, Copy, Default)]
+pub struct DryRun {
+    /// Print the exact commands, in order; run none, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
-/// The error and its whole chain, once, on stderr.
-pub fn print_error(err: &anyhow::Error) {
-    let mut chain = err.chain();
-    if let Some(top) = chain.next() {
-        eprintln!("{} {top}", ui::red_bold("error:"));
+/// `--json`, for every command that reports.
+#[derive(Args, Clone, Copy, Default)]
+pub struct Json {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of every deploy (`app deploy`, `cluster deploy`).
+#[derive(Args, Clone)]
+pub struct DeployFlags {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// Releases deployed at once.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// A value for one release: RELEASE.key=value.
+    #[arg(long = "set", value_name = "RELEASE.KEY=VALUE")]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+    /// Confirm a deploy to a protected stage.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[cfg(feature = "ops")]
+impl DeployFlags {
+    pub fn options(&self) -> crate::deploy::Options {
+        crate::deploy::Options {
+            stage: self.stage.stage.clone(),
+            jobs: self.jobs,
+            sets: self.sets.clone(),
+            dry_run: self.dry_run.dry_run,
+            yes: self.yes,
+        }
     }
-    for cause in chain {
-        eprintln!("  caused by: {cause}");
-    }
+}
+
+/// Pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<Code> {
+    crate::outln!("{}", serde_json::to_string_pretty(value)?);
+    Ok(Code::OK)
 }

@@ -4,10 +4,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use clap_complete::engine::ArgValueCandidates;
 
-use super::{Ctx, Exit, ScopeArgs};
-use crate::complete;
-use crate::environment;
+use super::{Code, Ctx, ScopeArgs};
+use crate::environment::{self, Secrets};
 use crate::process::Cmd;
+use crate::{complete, ui};
 
 /// Run one command in a stage's environment.
 ///
@@ -30,26 +30,28 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let repo = ctx.repo()?;
         let stage = repo.stage(&self.stage)?;
         let scope = self.scope.resolve(ctx, &repo)?;
-        let (_, env) = environment::for_child(&repo, &stage, &scope)
+        let env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         let (program, args) = self.command.split_first().expect("clap requires a command");
-        let code = match Cmd::new(program).args(args).full_env(env).status() {
-            Ok(code) => code,
+        let cmd = Cmd::new(program).args(args).full_env(env.child_env());
+        match cmd.status() {
+            Ok(code) => Ok(Code::of(code)),
             // As a shell says it: 127 for a command that is not there.
             Err(e)
                 if e.root_cause()
                     .downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
             {
-                crate::cli::print_error(&e.context("the command is not on the stage's PATH (deps/bin, the .bin folders, then yours)"));
-                127
+                ui::print_error(&e.context(
+                    "the command is not on the stage's PATH (deps/bin, the .bin folders, then yours)",
+                ));
+                Ok(Code(127))
             }
-            Err(e) => return Err(e),
-        };
-        Err(Exit(u8::try_from(code).unwrap_or(255)).into())
+            Err(e) => Err(e),
+        }
     }
 }

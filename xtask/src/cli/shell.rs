@@ -2,12 +2,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use clap_complete::engine::ArgValueCandidates;
 
-use super::{Ctx, ScopeArgs};
-use crate::complete;
-use crate::environment;
+use super::{Code, Ctx, ScopeArgs};
+use crate::environment::{self, Secrets};
 use crate::repo::Scope;
 use crate::shells::{self, Launch, ShellKind};
-use crate::ui;
+use crate::{complete, ui};
 
 /// Open your own shell (bash, zsh or fish) in a stage.
 ///
@@ -42,7 +41,7 @@ pub struct ShellArgs {
 }
 
 impl ShellArgs {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let depth: u32 = std::env::var("XTASK_DEPTH")
             .ok()
             .and_then(|d| d.parse().ok())
@@ -64,33 +63,39 @@ impl ShellArgs {
         } else {
             self.scope.resolve(ctx, &repo)?
         };
-        let (stage_env, mut env) = environment::for_child(&repo, &stage, &scope)
+        let stage_env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot open a shell in stage {}", stage.name))?;
+        let mut env = stage_env.child_env();
         let (kind, program) = shells::detect(self.shell)?;
         if self.check {
-            return Ok(());
+            return Ok(Code::OK);
         }
 
         if stage.protected() {
-            eprintln!(
+            crate::errln!(
                 "{}",
-                ui::red_bold(&format!(
-                    "{} PROTECTED STAGE `{}`: commands in this shell act on {}. Take care.",
-                    stage.emoji(),
-                    stage.name,
-                    describe_target(&scope, &stage.name)
-                ))
+                ui::paint(
+                    ui::RED_BOLD,
+                    &format!(
+                        "{} PROTECTED STAGE `{}`: commands in this shell act on {}. Take care.",
+                        stage.emoji(),
+                        stage.name,
+                        describe_target(&scope, &stage.name)
+                    )
+                )
             );
         }
         if !ui::quiet() {
-            let kubeconfig = stage_env.entries.iter().find(|e| e.name == "KUBECONFIG");
-            eprintln!(
+            crate::errln!(
                 "{}",
-                ui::dim(&format!(
-                    "{} · KUBECONFIG={} · `stage <name>` switches, `exit` leaves",
-                    stage_env.prompt,
-                    kubeconfig.map_or("", |e| e.value.as_str())
-                ))
+                ui::paint(
+                    ui::DIM,
+                    &format!(
+                        "{} · KUBECONFIG={} · `stage <name>` switches, `exit` leaves",
+                        stage_env.prompt,
+                        stage_env.get("KUBECONFIG").unwrap_or("")
+                    )
+                )
             );
         }
 
@@ -98,7 +103,7 @@ impl ShellArgs {
         env.push(("XTASK_DEPTH".to_owned(), depth.to_string()));
         let exe =
             std::env::current_exe().context("cannot find the path of the running xtask binary")?;
-        let launched = Launch {
+        Err(Launch {
             kind,
             program,
             exe,
@@ -107,8 +112,7 @@ impl ShellArgs {
             path_prefix: &stage_env.path_prefix,
             prompt: repo.shell.value.prompt.enabled,
         }
-        .exec()?;
-        match launched {}
+        .exec())
     }
 }
 

@@ -563,6 +563,9 @@ fn a_protected_deploy_on_a_terminal_asks_for_the_stage_name() {
 fn day_two_commands_reach_the_stage_cluster_only() {
     let f = app_fixture();
     f.repo.run(["cluster", "bootstrap"]).ok();
+    for _ in 0..3 {
+        f.repo.run(["app", "deploy", "photos"]).ok();
+    }
     f.take_calls();
     let k = f.kubeconfig("local");
     let kubectl = format!("kubectl --kubeconfig {k} --context kind-hmlet-local");
@@ -613,4 +616,44 @@ fn day_two_commands_reach_the_stage_cluster_only() {
         .run(["app", "logs", "photos", "--release", "redsi"])
         .fails()
         .stderr_has("did you mean `redis`?");
+}
+
+/// Commands that only read the cluster need kubectl, not helm: they work
+/// with helm in neither deps/bin nor PATH.
+#[test]
+fn status_and_logs_need_only_kubectl() {
+    let f = app_fixture();
+    f.repo.run(["cluster", "bootstrap"]).ok();
+    f.repo.run(["app", "deploy", "photos"]).ok();
+    fs::remove_file(f.repo.root.join("deps/bin/helm")).unwrap();
+    assert!(
+        !f.repo
+            .path()
+            .split(':')
+            .any(|d| std::path::Path::new(d).join("helm").exists()),
+        "helm is on the test PATH"
+    );
+    f.take_calls();
+    let status = f
+        .repo
+        .run(["app", "status", "photos", "--json"])
+        .ok()
+        .json();
+    let rows = status.as_array().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "deployed" && r["revision"] == 1),
+        "{status}"
+    );
+    f.repo
+        .run(["app", "logs", "photos"])
+        .ok()
+        .stdout_has("GET /healthz 200");
+    assert!(f.take_calls().iter().all(|c| c.tool == "kubectl"));
+    // A command that needs helm says so.
+    f.repo
+        .run(["app", "deploy", "photos"])
+        .fails()
+        .stderr_has("helm is not installed")
+        .stderr_has("cargo xtask deps install helm");
 }

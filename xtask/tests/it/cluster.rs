@@ -213,7 +213,8 @@ fn dry_run_prints_the_commands_a_real_run_records_and_runs_none() {
 }
 
 /// The command lines of a dry run's output: comments and here-documents
-/// left out, programs by name, shell quoting undone.
+/// left out, the `cd DIR && ` and `KEY=value ` in front left out (the fakes
+/// log argv), programs by name, shell quoting undone.
 pub fn commands_of(stdout: &str, root: &Path) -> Vec<String> {
     let bin = format!("{}/deps/bin/", root.display());
     let mut out = Vec::new();
@@ -231,7 +232,19 @@ pub fn commands_of(stdout: &str, root: &Path) -> Vec<String> {
             None => (line, false),
         };
         in_heredoc = heredoc;
-        out.push(unquote(command).replacen(&bin, "", 1));
+        let mut command = unquote(command);
+        if let Some((_, rest)) = command.split_once(" && ")
+            && command.starts_with("cd ")
+        {
+            command = rest.to_owned();
+        }
+        while let Some((word, rest)) = command.split_once(' ')
+            && word.contains('=')
+            && word.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        {
+            command = rest.to_owned();
+        }
+        out.push(command.replacen(&bin, "", 1));
     }
     out
 }

@@ -5,6 +5,7 @@ mod support;
 mod tmux;
 
 mod apps;
+mod architecture;
 mod cluster;
 mod deps;
 mod env;
@@ -12,4 +13,5 @@ mod errors;
 mod http;
 mod run;
 mod shell;
+mod snapshots;
 mod ux;

@@ -150,3 +150,36 @@ fn list_shows_stages_clusters_and_apps() {
         .collect();
     assert_eq!(apps, ["frontend", "photos"]);
 }
+
+/// `xtask ... | head -1`: a reader that went away ends the command
+/// quietly (no panic, no message), with a shell's SIGPIPE status.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    let mut repo = TestRepo::example();
+    repo.extra_path.push(
+        crate::support::test_tool("helm")
+            .parent()
+            .unwrap()
+            .to_owned(),
+    );
+    for args in [
+        &["list"][..],
+        &["env", "local", "--app", "photos"],
+        &["deps", "list"],
+        &["app", "render", "photos", "--stage", "local"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = repo
+            .xtask("")
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,448 @@
+//! The kind provider: a local kind cluster `<cluster>-<stage>` per cluster
+//! and kind stage, with its own host ports, the shared local registry and
+//! the hosts file for the apps' names.
+
+use anyhow::Result;
+
+use super::Provider;
+use crate::config::{ClusterStage, ClusterToml, Loaded};
+use crate::repo::Stage;
+
+pub struct Kind;
+
+impl Provider for Kind {
+    fn creates_clusters(&self) -> bool {
+        true
+    }
+    fn has_local_registry(&self) -> bool {
+        true
+    }
+    fn uses_hosts_file(&self) -> bool {
+        true
+    }
+    fn needs_ports(&self) -> bool {
+        true
+    }
+
+    fn kube_context(
+        &self,
+        cluster: &str,
+        stage: &Stage,
+        table: Option<&ClusterStage>,
+        file: &Loaded<ClusterToml>,
+    ) -> Result<Option<String>> {
+        if let Some(context) = table.and_then(|t| t.context.as_ref()) {
+            return Err(file.error_at(
+                &context.span(),
+                format!(
+                    "`context` is only for remote stages, and `{}` is a kind stage\n  hint: remove it",
+                    stage.name
+                ),
+            ));
+        }
+        Ok(Some(format!("kind-{cluster}-{}", stage.name)))
+    }
+
+    #[cfg(feature = "ops")]
+    fn bootstrap(&self, cx: &super::ops::Cx) -> Result<()> {
+        ops::bootstrap(cx)
+    }
+
+    #[cfg(feature = "ops")]
+    fn status(&self, cx: &super::ops::Cx) -> Result<super::ops::Status> {
+        ops::status(cx)
+    }
+
+    #[cfg(feature = "ops")]
+    fn delete(&self, cx: &super::ops::Cx) -> Result<()> {
+        ops::delete(cx)
+    }
+
+    #[cfg(feature = "ops")]
+    fn registry(
+        &self,
+        _target: &super::ops::Target,
+        _registry_var: Option<&str>,
+    ) -> Result<String> {
+        Ok(format!("localhost:{}", ops::REGISTRY_PORT))
+    }
+
+    #[cfg(feature = "ops")]
+    fn tools(&self, operation: super::ops::Operation) -> &'static [crate::toolbox::Tool] {
+        use super::ops::Operation;
+        use crate::toolbox::Tool;
+        match operation {
+            Operation::Bootstrap => &[Tool::Docker, Tool::Kind, Tool::Kubectl, Tool::Helm],
+            Operation::Status => &[Tool::Docker, Tool::Kind, Tool::Kubectl],
+            Operation::Delete => &[Tool::Kind],
+        }
+    }
+}
+
+#[cfg(feature = "ops")]
+mod ops {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use anyhow::{Context, Result, anyhow, bail};
+
+    use crate::cluster::ops::{Cx, Status, check_docker_first, namespaces};
+    use crate::process::Cmd;
+
+    pub const REGISTRY_NAME: &str = "kind-registry";
+    pub const REGISTRY_PORT: u16 = 5001;
+    const REGISTRY_IMAGE: &str = "registry:2";
+    pub const INGRESS_MANIFEST: &str = "comm/ingress/ingress-nginx.yaml";
+    const INGRESS_NAMESPACE: &str = "ingress-nginx";
+    const INGRESS_DEPLOYMENT: &str = "deployment/ingress-nginx-controller";
+    const MANIFEST_ANNOTATION: &str = "stagecraft.dev/manifest-sha256";
+
+    pub fn bootstrap(cx: &Cx) -> Result<()> {
+        let target = cx.target;
+        let ports = target.ports()?;
+        check_docker_first(cx)?;
+        cx.say("✔ prerequisites: docker answers; kind, kubectl and helm found");
+
+        // The cluster: created, kept, or recreated when an earlier create broke.
+        let listed = cx.runner.ask(&cx.tools.kind().args(["get", "clusters"]))?;
+        let exists = listed.lines().any(|l| l.trim() == target.name());
+        let create = if exists {
+            if !target.kubeconfig().is_file() {
+                cx.runner.run(&export_kubeconfig(cx))?;
+            }
+            let healthy = cx
+                .runner
+                .probe(&cx.kubectl().args(["get", "--raw", "/readyz"]))
+                .is_some();
+            if healthy {
+                cx.say(&format!(
+                    "✔ cluster {}: already exists and answers",
+                    target.name()
+                ));
+                false
+            } else {
+                cx.say(&format!(
+                    "! cluster {}: exists but does not answer; recreating it",
+                    target.name()
+                ));
+                cx.runner.run(&delete_cmd(cx))?;
+                true
+            }
+        } else {
+            true
+        };
+        if create {
+            let config = render_kind_config(cx, ports)?;
+            if !cx.runner.dry_run && !crate::ui::quiet() {
+                crate::outln!(
+                    "… creating kind cluster {} (a minute or two)",
+                    target.name()
+                );
+            }
+            let create = cx
+                .tools
+                .kind()
+                .args(["create", "cluster", "--name", &target.name(), "--config"])
+                .arg(&config)
+                .arg("--kubeconfig")
+                .arg(target.kubeconfig())
+                .args(["--wait", "120s"]);
+            cx.runner
+                .run(&create)
+                .with_context(|| format!("cannot create the kind cluster {}", target.name()))?;
+            cx.say(&format!("+ cluster {}: created", target.name()));
+        }
+
+        registry(cx)?;
+        ingress(cx)?;
+        namespaces(cx)
+    }
+
+    fn export_kubeconfig(cx: &Cx) -> Cmd {
+        cx.tools
+            .kind()
+            .args([
+                "export",
+                "kubeconfig",
+                "--name",
+                &cx.target.name(),
+                "--kubeconfig",
+            ])
+            .arg(cx.target.kubeconfig())
+    }
+
+    fn delete_cmd(cx: &Cx) -> Cmd {
+        cx.tools
+            .kind()
+            .args([
+                "delete",
+                "cluster",
+                "--name",
+                &cx.target.name(),
+                "--kubeconfig",
+            ])
+            .arg(cx.target.kubeconfig())
+    }
+
+    /// `clusters/<c>/kind.yaml` with this stage's ports, written beside the
+    /// kubeconfig: `deps/kube/<cluster>-<stage>.kind.yaml`.
+    fn render_kind_config(cx: &Cx, (http, https): (u16, u16)) -> Result<PathBuf> {
+        let target = cx.target;
+        let rel = format!("clusters/{}/kind.yaml", target.cluster);
+        let template = fs::read_to_string(cx.repo.root.join(&rel))
+            .with_context(|| format!("cannot read {rel}\n  hint: every cluster with kind stages needs a kind.yaml (see docs/clusters.md)"))?;
+        for placeholder in ["{http_port}", "{https_port}"] {
+            if !template.contains(placeholder) {
+                bail!(
+                    "{rel} does not use {placeholder}\n  hint: map the ingress ports to `hostPort: {placeholder}` so that each kind stage gets its own host ports"
+                );
+            }
+        }
+        let text = template
+            .replace("{name}", &target.name())
+            .replace("{http_port}", &http.to_string())
+            .replace("{https_port}", &https.to_string());
+        let out = target.kubeconfig().with_extension("kind.yaml");
+        if cx.runner.dry_run {
+            crate::outln!(
+                "# write {} from {rel} (ports {http}, {https})",
+                out.display()
+            );
+        } else {
+            let dir = out.parent().expect("under deps/kube");
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            crate::fsx::write_atomic(&out, text.as_bytes(), 0o644)?;
+        }
+        Ok(out)
+    }
+
+    /// The registry at 127.0.0.1:5001, as kind's local-registry guide sets it up.
+    fn registry(cx: &Cx) -> Result<()> {
+        let docker = || cx.tools.docker();
+        let mut changed = false;
+        let running =
+            cx.runner
+                .probe(&docker().args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]));
+        match running.as_deref().map(str::trim) {
+            Some("true") => {}
+            Some(_) => {
+                cx.runner.run(&docker().args(["start", REGISTRY_NAME]))?;
+                changed = true;
+            }
+            None => {
+                let port = format!("127.0.0.1:{REGISTRY_PORT}:5000");
+                cx.runner.run(&docker().args([
+                    "run",
+                    "-d",
+                    "--restart=always",
+                    "-p",
+                    &port,
+                    "--network",
+                    "bridge",
+                    "--name",
+                    REGISTRY_NAME,
+                    REGISTRY_IMAGE,
+                ]))?;
+                changed = true;
+            }
+        }
+        let network = cx.runner.probe(&docker().args([
+            "inspect",
+            "-f",
+            "{{json .NetworkSettings.Networks.kind}}",
+            REGISTRY_NAME,
+        ]));
+        if network.as_deref().is_none_or(|n| n.trim() == "null") {
+            cx.runner
+                .run(&docker().args(["network", "connect", "kind", REGISTRY_NAME]))?;
+            changed = true;
+        }
+        let name = cx.target.name();
+        let nodes = cx
+            .runner
+            .ask(&cx.tools.kind().args(["get", "nodes", "--name", &name]))?;
+        let mut nodes: Vec<String> = nodes
+            .lines()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if cx.runner.dry_run {
+            // A new cluster from kind.yaml has its control plane.
+            nodes = vec![format!("{name}-control-plane")];
+        }
+        let dir = format!("/etc/containerd/certs.d/localhost:{REGISTRY_PORT}");
+        let hosts_toml = format!("[host.\"http://{REGISTRY_NAME}:5000\"]\n");
+        for node in &nodes {
+            let current = cx.runner.probe(&docker().args([
+                "exec",
+                node,
+                "cat",
+                &format!("{dir}/hosts.toml"),
+            ]));
+            if current.as_deref() != Some(hosts_toml.as_str()) {
+                cx.runner
+                    .run(&docker().args(["exec", node, "mkdir", "-p", &dir]))?;
+                cx.runner.run(
+                    &docker()
+                        .args([
+                            "exec",
+                            "-i",
+                            node,
+                            "cp",
+                            "/dev/stdin",
+                            &format!("{dir}/hosts.toml"),
+                        ])
+                        .stdin_bytes(hosts_toml.clone()),
+                )?;
+                changed = true;
+            }
+        }
+        let documented = cx.runner.probe(&cx.kubectl().args([
+            "get",
+            "configmap",
+            "local-registry-hosting",
+            "--namespace",
+            "kube-public",
+            "--output",
+            "name",
+        ]));
+        if documented.is_none() {
+            cx.runner.run(
+                &cx.kubectl()
+                    .args(["apply", "-f", "-"])
+                    .stdin_bytes(registry_configmap()),
+            )?;
+            changed = true;
+        }
+        cx.say(&if changed {
+            format!("+ registry localhost:{REGISTRY_PORT}: started and wired into {name}")
+        } else {
+            format!("✔ registry localhost:{REGISTRY_PORT}: already running and wired in")
+        });
+        Ok(())
+    }
+
+    /// KEP-1755: tells tools where the cluster's local registry is.
+    fn registry_configmap() -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local-registry-hosting\n  namespace: kube-public\ndata:\n  localRegistryHosting.v1: |\n    host: \"localhost:{REGISTRY_PORT}\"\n    help: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n"
+        )
+    }
+
+    /// The vendored ingress controller, applied when its pinned manifest is not
+    /// the one in the cluster, then waited for.
+    fn ingress(cx: &Cx) -> Result<()> {
+        let manifest = cx.repo.root.join(INGRESS_MANIFEST);
+        let bytes =
+            fs::read(&manifest).with_context(|| format!("cannot read {INGRESS_MANIFEST}"))?;
+        let sha = crate::download::sha256_hex(&bytes);
+        let jsonpath = format!(
+            "jsonpath={{.metadata.annotations.{}}}",
+            MANIFEST_ANNOTATION.replace('.', "\\.")
+        );
+        let applied = cx.runner.probe(&cx.kubectl().args([
+            "get",
+            "namespace",
+            INGRESS_NAMESPACE,
+            "--output",
+            &jsonpath,
+        ]));
+        let fresh = applied.as_deref().map(str::trim) != Some(sha.as_str());
+        if fresh {
+            cx.runner
+                .run(&cx.kubectl().args(["apply", "-f"]).arg(&manifest))?;
+            cx.runner.run(&cx.kubectl().args([
+                "annotate",
+                "namespace",
+                INGRESS_NAMESPACE,
+                &format!("{MANIFEST_ANNOTATION}={sha}"),
+                "--overwrite",
+            ]))?;
+        }
+        cx.runner
+            .ask(&cx.kubectl().args([
+                "rollout",
+                "status",
+                INGRESS_DEPLOYMENT,
+                "--namespace",
+                INGRESS_NAMESPACE,
+                "--timeout=180s",
+            ]))
+            .context("the ingress controller did not become ready")?;
+        cx.say(&if fresh {
+            format!("+ ingress: {INGRESS_MANIFEST} applied and ready")
+        } else {
+            "✔ ingress: already applied and ready".to_owned()
+        });
+        Ok(())
+    }
+
+    pub fn status(cx: &Cx) -> Result<Status> {
+        let target = cx.target;
+        let listed = cx
+            .runner
+            .probe(&cx.tools.kind().args(["get", "clusters"]))
+            .unwrap_or_default();
+        let exists = listed.lines().any(|l| l.trim() == target.name());
+        let mut nodes_ready = None;
+        let mut ingress_ready = false;
+        if exists && target.kubeconfig().is_file() {
+            nodes_ready = crate::cluster::ops::nodes_ready(cx);
+            let replicas = cx.runner.probe(&cx.kubectl().args([
+                "get",
+                INGRESS_DEPLOYMENT,
+                "--namespace",
+                INGRESS_NAMESPACE,
+                "--output",
+                "jsonpath={.status.readyReplicas}",
+            ]));
+            ingress_ready = replicas.is_some_and(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 0));
+        }
+        let registry_up = cx
+            .runner
+            .probe(
+                &cx.tools
+                    .docker()
+                    .args(["inspect", "-f", "{{.State.Running}}", REGISTRY_NAME]),
+            )
+            .is_some_and(|s| s.trim() == "true");
+        Ok(Status {
+            cluster: target.cluster.clone(),
+            stage: target.stage.name.clone(),
+            target: target.stage.target(),
+            exists,
+            nodes_ready,
+            ingress_ready,
+            registry_up: Some(registry_up),
+            kubeconfig: target.kubeconfig().display().to_string(),
+            context: target.context.clone(),
+        })
+    }
+
+    pub fn delete(cx: &Cx) -> Result<()> {
+        let target = cx.target;
+        let listed = cx.runner.ask(&cx.tools.kind().args(["get", "clusters"]))?;
+        if cx.runner.dry_run || listed.lines().any(|l| l.trim() == target.name()) {
+            cx.runner.run(&delete_cmd(cx))?;
+            cx.say(&format!("- cluster {}: deleted", target.name()));
+        } else {
+            cx.say(&format!("✔ cluster {}: already absent", target.name()));
+        }
+        let hosts_file = cx
+            .hosts_file
+            .as_ref()
+            .ok_or_else(|| anyhow!("no hosts file given"))?;
+        if crate::hosts::remove_block(hosts_file, &target.name(), cx.runner.dry_run)? {
+            cx.say(&format!(
+                "- hosts: removed the {} block from {}",
+                target.name(),
+                hosts_file.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "ops")]
+pub use ops::REGISTRY_PORT;

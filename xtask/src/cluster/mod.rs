@@ -1,0 +1,91 @@
+//! Stage providers: who makes a stage's clusters and how they are reached.
+//! `kind` creates a local kind cluster per cluster and stage; `remote`
+//! uses an existing cluster through a kubeconfig file and context.
+//!
+//! Adding a provider (k3d, a cloud's "fetch the kubeconfig" flow) is one
+//! file implementing [`Provider`] plus one arm in [`provider`] (and the
+//! name in `config::Target`). Everything else asks the provider what it
+//! can do instead of testing which one it is.
+
+mod kind;
+mod remote;
+
+use anyhow::Result;
+
+use crate::config::{ClusterStage, ClusterToml, Loaded, Target as Kind};
+use crate::kube::KubeTarget;
+use crate::repo::{Repo, Stage};
+
+#[cfg(feature = "ops")]
+mod ops;
+#[cfg(feature = "ops")]
+pub use kind::REGISTRY_PORT;
+#[cfg(feature = "ops")]
+pub use ops::*;
+
+/// What a provider can do, and how.
+pub trait Provider: Sync {
+    /// Stagecraft creates and deletes this stage's clusters.
+    fn creates_clusters(&self) -> bool;
+    /// Images go to a registry on this machine (localhost:5001).
+    fn has_local_registry(&self) -> bool;
+    /// The apps' hostnames resolve through the hosts file.
+    fn uses_hosts_file(&self) -> bool;
+    /// Each stage needs host ports of its own (`http_port`, `https_port`).
+    fn needs_ports(&self) -> bool;
+    /// The context of `cluster` in this stage's kubeconfig.
+    fn kube_context(
+        &self,
+        cluster: &str,
+        stage: &Stage,
+        table: Option<&ClusterStage>,
+        file: &Loaded<ClusterToml>,
+    ) -> Result<Option<String>>;
+
+    /// Makes the cluster ready, step by step, each step skipped when done.
+    #[cfg(feature = "ops")]
+    fn bootstrap(&self, cx: &ops::Cx) -> Result<()>;
+    /// Whether it exists and is ready.
+    #[cfg(feature = "ops")]
+    fn status(&self, cx: &ops::Cx) -> Result<ops::Status>;
+    /// Deletes the cluster (providers that create them).
+    #[cfg(feature = "ops")]
+    fn delete(&self, cx: &ops::Cx) -> Result<()>;
+    /// Where this stage's images are pushed, given the app's `REGISTRY`.
+    #[cfg(feature = "ops")]
+    fn registry(&self, target: &ops::Target, registry_var: Option<&str>) -> Result<String>;
+    /// The tools an operation runs: each asks for exactly what it needs.
+    #[cfg(feature = "ops")]
+    fn tools(&self, operation: ops::Operation) -> &'static [crate::toolbox::Tool];
+}
+
+/// The provider of a stage's target.
+pub fn provider(kind: Kind) -> &'static dyn Provider {
+    match kind {
+        Kind::Kind => &kind::Kind,
+        Kind::Remote => &remote::Remote,
+    }
+}
+
+/// How `cluster` is reached in `stage`.
+pub fn kube_target(repo: &Repo, stage: &Stage, cluster: &str) -> Result<KubeTarget> {
+    let file = repo.cluster(cluster)?;
+    let table = stage_table(&file.value, &stage.name);
+    let context = provider(stage.target()).kube_context(cluster, stage, table, &file)?;
+    Ok(KubeTarget {
+        cluster: cluster.to_owned(),
+        stage: stage.name.clone(),
+        kubeconfig: repo
+            .kube_dir()
+            .join(format!("{cluster}-{}.yaml", stage.name)),
+        context,
+    })
+}
+
+/// The `[stages.<stage>]` table of a cluster file.
+pub fn stage_table<'a>(file: &'a ClusterToml, stage: &str) -> Option<&'a ClusterStage> {
+    file.stages
+        .iter()
+        .find(|(k, _)| k.get_ref() == stage)
+        .map(|(_, table)| table)
+}

@@ -1,0 +1,469 @@
+//! Deploys: the releases of some apps of one cluster, `helm upgrade
+//! --install`ed in dependency order, in parallel, to one stage. What the
+//! user sees (a live table, lines) is an [`Observer`] of the caller's; the
+//! stage's webhook hears of each app as its releases finish.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::apps::{self, Plan, Release, deploy_order};
+use crate::cluster::Target;
+use crate::process::{Cmd, Runner};
+use crate::repo::Repo;
+use crate::toolbox::{Planned, Tool, Toolbox};
+use crate::{confirm, suggest, ui};
+
+/// What `app deploy` and `cluster deploy` were asked for.
+pub struct Options {
+    pub stage: Option<String>,
+    /// Releases deployed at once.
+    pub jobs: usize,
+    /// `RELEASE.KEY=VALUE`.
+    pub sets: Vec<String>,
+    pub dry_run: bool,
+    /// Confirms a protected stage.
+    pub yes: bool,
+}
+
+/// What the user sees while a deploy runs.
+pub trait Observer: Sync {
+    fn begin(&self, _releases: &[Release], _target: &Target) {}
+    fn started(&self, _release: &Release) {}
+    fn finished(&self, _release: &Release, _done: &Finished) {}
+    fn end(&self) {}
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum Outcome {
+    Deployed,
+    Failed { error: String },
+    NotStarted,
+}
+
+pub struct Finished {
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// The end of a deploy.
+pub struct Report {
+    pub target: String,
+    pub releases: Vec<Release>,
+    pub finished: Vec<Finished>,
+}
+
+impl Report {
+    pub fn failed(&self) -> Vec<String> {
+        self.releases
+            .iter()
+            .zip(&self.finished)
+            .filter(|(_, f)| matches!(f.outcome, Outcome::Failed { .. }))
+            .map(|(r, _)| r.id())
+            .collect()
+    }
+
+    /// Ok when every release deployed.
+    pub fn result(&self) -> Result<()> {
+        let failed = self.failed();
+        if !failed.is_empty() {
+            bail!(
+                "the deploy to {} failed: {}",
+                self.target,
+                failed.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// A table: release, namespace, result, time, and the tail of a
+    /// failure; in deploy order.
+    pub fn summary(&self) -> String {
+        let width = self
+            .releases
+            .iter()
+            .map(|r| r.id().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let mut out = format!(
+            "{:width$}  {:<12} {:<12} {:>7}\n",
+            "release", "namespace", "result", "time"
+        );
+        for i in deploy_order(&self.releases) {
+            let (release, done) = (&self.releases[i], &self.finished[i]);
+            let (result, detail) = match &done.outcome {
+                Outcome::Deployed => ("deployed", String::new()),
+                Outcome::Failed { error } => ("failed", error.clone()),
+                Outcome::NotStarted => ("not started", String::new()),
+            };
+            let time = if done.outcome == Outcome::NotStarted {
+                "-".to_owned()
+            } else {
+                format!("{:.1}s", done.duration.as_secs_f64())
+            };
+            out.push_str(&format!(
+                "{:width$}  {:<12} {:<12} {:>7}\n",
+                release.id(),
+                release.namespace,
+                result,
+                time
+            ));
+            for line in detail.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Deploys `apps` of `cluster`. A protected stage is confirmed before the
+/// first command; a dry run prints every command and runs none.
+pub fn deploy(
+    repo: &Repo,
+    cluster: &str,
+    apps: &[String],
+    options: &Options,
+    observer: &dyn Observer,
+    planned: &Planned,
+) -> Result<Report> {
+    let stage = repo.stage_or_default(options.stage.as_deref())?;
+    let target = Target::new(repo, cluster, stage)?;
+    let plan = apps::plan(repo, &target, apps)?;
+    check_sets(&plan, &options.sets)?;
+    if !options.dry_run {
+        target.require_kubeconfig()?;
+        confirm::protected(&target.stage, options.yes, "deploy", Some(&target.name()))?;
+    }
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    let tools = Toolbox::find(repo, &[Tool::Helm], planned)?;
+    let rollback = rollback_flag(&runner, &tools, &target)?;
+    let upgrade = |release: &Release| -> Cmd {
+        tools
+            .helm(
+                &target.kube,
+                &[
+                    "upgrade",
+                    "--install",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                    "--create-namespace",
+                ],
+            )
+            .args(apps::value_args(release, &sets_for(release, &options.sets)))
+            .args(["--wait", "--timeout", &release.timeout, rollback])
+    };
+    let jobs = if options.dry_run { 1 } else { options.jobs };
+    if !options.dry_run {
+        observer.begin(&plan.releases, &target);
+    }
+    let notifier = Notifier::new(&target, &plan, options.dry_run);
+    let finished = execute(
+        &plan.releases,
+        jobs,
+        &|release| runner.run(&upgrade(release)).map(drop),
+        &|release| {
+            notifier.started(release);
+            if !options.dry_run {
+                observer.started(release);
+            }
+        },
+        &|release, done: &Finished| {
+            if !options.dry_run {
+                observer.finished(release, done);
+            }
+            notifier.finished(release, &done.outcome);
+        },
+    );
+    if !options.dry_run {
+        observer.end();
+    }
+    notifier.send_the_rest();
+    Ok(Report {
+        target: target.name(),
+        releases: plan.releases,
+        finished,
+    })
+}
+
+/// The flag that makes helm roll back a failed upgrade: helm 4's
+/// `--rollback-on-failure`, helm 3's `--atomic`.
+fn rollback_flag(runner: &Runner, tools: &Toolbox, target: &Target) -> Result<&'static str> {
+    let version = runner.ask(
+        &tools
+            .helm_offline(&target.kube)
+            .args(["version", "--short"]),
+    )?;
+    Ok(
+        match crate::tools::version_in(&version)
+            .as_deref()
+            .and_then(|v| v.split('.').next())
+        {
+            Some("3") => "--atomic",
+            _ => "--rollback-on-failure",
+        },
+    )
+}
+
+/// `--set photos-api.replicaCount=4`: the release's part of the command
+/// line's values.
+pub fn sets_for(release: &Release, sets: &[String]) -> Vec<String> {
+    sets.iter()
+        .filter_map(|s| {
+            s.strip_prefix(&format!("{}.", release.name))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn check_sets(plan: &Plan, sets: &[String]) -> Result<()> {
+    let names: Vec<String> = plan.releases.iter().map(|r| r.name.clone()).collect();
+    for set in sets {
+        let release = set.split_once('.').map_or(set.as_str(), |(r, _)| r);
+        if !names.iter().any(|n| n == release) || !set.contains('=') {
+            bail!(
+                "--set {set}: write RELEASE.KEY=VALUE; unknown release `{release}`\n  hint: {}",
+                suggest::hint("release", release, &names)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs each release once all it needs is done, up to `jobs` at once. After
+/// the first failure nothing new starts; the running ones finish.
+pub fn execute(
+    releases: &[Release],
+    jobs: usize,
+    deploy: &(dyn Fn(&Release) -> Result<()> + Sync),
+    on_start: &(dyn Fn(&Release) + Sync),
+    on_done: &(dyn Fn(&Release, &Finished) + Sync),
+) -> Vec<Finished> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done(bool),
+    }
+    let mut state = vec![State::Waiting; releases.len()];
+    let mut finished: Vec<Option<Finished>> = (0..releases.len()).map(|_| None).collect();
+    let (tx, rx) = mpsc::channel::<(usize, Result<()>, Duration)>();
+    std::thread::scope(|scope| {
+        let mut running = 0;
+        let mut failed = false;
+        loop {
+            while !failed && running < jobs.max(1) {
+                let ready = (0..releases.len()).find(|&i| {
+                    state[i] == State::Waiting
+                        && releases[i]
+                            .needs
+                            .iter()
+                            .all(|&j| state[j] == State::Done(true))
+                });
+                let Some(i) = ready else { break };
+                state[i] = State::Running;
+                running += 1;
+                on_start(&releases[i]);
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let start = Instant::now();
+                    let result = deploy(&releases[i]);
+                    let _ = tx.send((i, result, start.elapsed()));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let (i, result, duration) = rx.recv().expect("a deploy thread reports back");
+            running -= 1;
+            state[i] = State::Done(result.is_ok());
+            failed |= result.is_err();
+            let outcome = match result {
+                Ok(()) => Outcome::Deployed,
+                Err(e) => Outcome::Failed {
+                    error: format!("{e:#}"),
+                },
+            };
+            let done = Finished { outcome, duration };
+            on_done(&releases[i], &done);
+            finished[i] = Some(done);
+        }
+    });
+    finished
+        .into_iter()
+        .map(|f| {
+            f.unwrap_or(Finished {
+                outcome: Outcome::NotStarted,
+                duration: Duration::ZERO,
+            })
+        })
+        .collect()
+}
+
+/// The stage's `[notify] webhook` gets a JSON POST as soon as each app's
+/// releases are all done (at the end for an app a failure cut short). A
+/// failure to notify is a warning, never a failed deploy.
+struct Notifier<'a> {
+    target: &'a Target,
+    plan: &'a Plan,
+    dry_run: bool,
+    state: Mutex<NotifyState>,
+}
+
+#[derive(Default)]
+struct NotifyState {
+    outcomes: HashMap<String, Outcome>,
+    started: HashMap<String, Instant>,
+    sent: Vec<String>,
+}
+
+impl<'a> Notifier<'a> {
+    fn new(target: &'a Target, plan: &'a Plan, dry_run: bool) -> Notifier<'a> {
+        Notifier {
+            target,
+            plan,
+            dry_run,
+            state: Mutex::new(NotifyState::default()),
+        }
+    }
+
+    fn started(&self, release: &Release) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state
+            .started
+            .entry(release.app.clone())
+            .or_insert_with(Instant::now);
+    }
+
+    fn finished(&self, release: &Release, outcome: &Outcome) {
+        let mut state = self.state.lock().expect("not poisoned");
+        state.outcomes.insert(release.id(), outcome.clone());
+        let all_done = self
+            .plan
+            .releases
+            .iter()
+            .filter(|r| r.app == release.app)
+            .all(|r| state.outcomes.contains_key(&r.id()));
+        if all_done {
+            self.send(&release.app, &mut state);
+        }
+    }
+
+    fn send_the_rest(&self) {
+        let mut state = self.state.lock().expect("not poisoned");
+        let mut apps: Vec<String> = self.plan.releases.iter().map(|r| r.app.clone()).collect();
+        apps.dedup();
+        for app in apps {
+            if !state.sent.contains(&app) {
+                self.send(&app, &mut state);
+            }
+        }
+    }
+
+    fn send(&self, app: &str, state: &mut NotifyState) {
+        state.sent.push(app.to_owned());
+        let Some(notify) = &self.target.stage.file.value.notify else {
+            return;
+        };
+        let releases: Vec<(&Release, Outcome)> = self
+            .plan
+            .releases
+            .iter()
+            .filter(|r| r.app == app)
+            .map(|r| {
+                (
+                    r,
+                    state
+                        .outcomes
+                        .get(&r.id())
+                        .cloned()
+                        .unwrap_or(Outcome::NotStarted),
+                )
+            })
+            .collect();
+        let ok = releases.iter().all(|(_, o)| *o == Outcome::Deployed);
+        let listed: Vec<serde_json::Value> = releases
+            .iter()
+            .map(|(r, o)| serde_json::json!({ "name": r.name, "namespace": r.namespace, "outcome": o }))
+            .collect();
+        let duration = state
+            .started
+            .get(app)
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let body = serde_json::json!({
+            "app": app,
+            "cluster": self.target.cluster,
+            "stage": self.target.stage.name,
+            "image_tag": self.plan.tag,
+            "releases": listed,
+            "result": if ok { "deployed" } else { "failed" },
+            "duration_seconds": duration,
+        });
+        let shown = ui::mask_url_credentials(&notify.webhook);
+        if self.dry_run {
+            crate::outln!("# POST {shown} (deploy notification of {app})");
+        } else if let Err(e) = crate::download::post_json(&notify.webhook, &body) {
+            ui::warn(&format!(
+                "the deploy notification of {app} was not delivered: {e:#}"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::anyhow;
+
+    fn release(name: &str, needs: Vec<usize>) -> Release {
+        Release {
+            app: "a".into(),
+            name: name.into(),
+            chart: "c".into(),
+            version: None,
+            namespace: "n".into(),
+            values: vec![],
+            image: None,
+            timeout: "5m".into(),
+            needs,
+        }
+    }
+
+    #[test]
+    fn execute_respects_needs_and_stops_after_a_failure() {
+        let releases = vec![
+            release("db", vec![]),
+            release("api", vec![0]),
+            release("bad", vec![]),
+            release("late", vec![1]),
+        ];
+        let order = std::sync::Mutex::new(Vec::new());
+        let finished = execute(
+            &releases,
+            1,
+            &|r| {
+                order.lock().unwrap().push(r.name.clone());
+                if r.name == "api" {
+                    Err(anyhow!("boom"))
+                } else {
+                    Ok(())
+                }
+            },
+            &|_| {},
+            &|_, _| {},
+        );
+        assert_eq!(*order.lock().unwrap(), ["db", "api"]);
+        assert_eq!(finished[0].outcome, Outcome::Deployed);
+        assert!(matches!(finished[1].outcome, Outcome::Failed { .. }));
+        assert_eq!(finished[2].outcome, Outcome::NotStarted);
+        assert_eq!(finished[3].outcome, Outcome::NotStarted);
+    }
+}

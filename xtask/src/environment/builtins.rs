@@ -1,0 +1,78 @@
+//! What Stagecraft sets in every stage: XTASK_ROOT, XTASK_STAGE,
+//! XTASK_CLUSTER, XTASK_APP, KUBECONFIG, XTASK_KUBE_CONTEXT, XTASK_PROMPT
+//! and PATH.
+
+use std::path::PathBuf;
+
+use crate::kube::KubeTarget;
+use crate::repo::{Repo, Scope, Stage};
+
+/// The built-ins a variable may refer to, in output order.
+pub fn values(
+    repo: &Repo,
+    stage: &Stage,
+    scope: &Scope,
+    kube: Option<&KubeTarget>,
+) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("XTASK_ROOT".to_owned(), repo.root.display().to_string()),
+        ("XTASK_STAGE".to_owned(), stage.name.clone()),
+    ];
+    if let Some(cluster) = &scope.cluster {
+        out.push(("XTASK_CLUSTER".to_owned(), cluster.clone()));
+    }
+    if let Some(app) = &scope.app {
+        out.push(("XTASK_APP".to_owned(), app.clone()));
+    }
+    let kubeconfig = match kube {
+        Some(kube) => kube.kubeconfig.clone(),
+        None => repo.kube_dir().join(format!("{}.yaml", stage.name)),
+    };
+    out.push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()));
+    if let Some(context) = kube.and_then(|k| k.context.clone()) {
+        out.push(("XTASK_KUBE_CONTEXT".to_owned(), context));
+    }
+    out
+}
+
+/// deps/bin, then the `.bin/` folders of the repository, the cluster and
+/// the app.
+pub fn path_prefix(repo: &Repo, scope: &Scope) -> Vec<String> {
+    let mut dirs: Vec<PathBuf> = vec![repo.root.join("deps").join("bin"), repo.root.join(".bin")];
+    if let Some(cluster) = &scope.cluster {
+        let cluster_dir = repo.root.join("clusters").join(cluster);
+        dirs.push(cluster_dir.join(".bin"));
+        if let Some(app) = &scope.app {
+            dirs.push(cluster_dir.join("apps").join(app).join(".bin"));
+        }
+    }
+    dirs.iter().map(|d| d.display().to_string()).collect()
+}
+
+/// `🐣 local hmlet/photos`: the `[prompt] format` of shell.toml.
+pub fn prompt(repo: &Repo, stage: &Stage, scope: &Scope) -> String {
+    let format = repo.shell.value.prompt.format.get_ref();
+    let text = format
+        .replace("{emoji}", stage.emoji())
+        .replace("{stage}", &stage.name)
+        .replace("{scope}", &scope.label());
+    text.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// For `env --explain` of a built-in.
+pub fn meaning(name: &str) -> &'static str {
+    match name {
+        "XTASK_ROOT" => "the repository root",
+        "XTASK_STAGE" => "the stage",
+        "XTASK_CLUSTER" => "the cluster of the scope",
+        "XTASK_APP" => "the app of the scope",
+        "XTASK_PROMPT" => "the prompt prefix (shell.toml [prompt])",
+        "XTASK_KUBE_CONTEXT" => "the kube context of the cluster and stage",
+        "KUBECONFIG" => "the cluster+stage kubeconfig under deps/kube/",
+        "PATH" => "deps/bin, the .bin folders of repo, cluster and app, then the inherited PATH",
+        _ => "set by stagecraft",
+    }
+}

@@ -1,0 +1,416 @@
+//! What runs against an app's releases besides deploys: render, lint,
+//! diff, status and delete; logs, terminal, port-forward and dev build the
+//! command that the caller hands the terminal to. Each asks for exactly
+//! the tools it runs.
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::apps::{self, Release, deploy_order};
+use crate::cluster::Target;
+use crate::process::{Cmd, Runner};
+use crate::repo::Repo;
+use crate::toolbox::{Planned, Tool, Toolbox};
+use crate::{confirm, fsx, suggest};
+
+/// The releases of one app in one stage.
+pub struct AppAt {
+    pub target: Target,
+    pub releases: Vec<Release>,
+}
+
+impl AppAt {
+    pub fn new(repo: &Repo, cluster: &str, app: &str, stage: Option<&str>) -> Result<AppAt> {
+        let stage = repo.stage_or_default(stage)?;
+        let target = Target::new(repo, cluster, stage)?;
+        let plan = apps::plan(repo, &target, &[app.to_owned()])?;
+        Ok(AppAt {
+            target,
+            releases: plan.releases,
+        })
+    }
+
+    /// `--release R`, else the app's release built from an image, else its
+    /// first.
+    pub fn release(&self, name: Option<&str>, app: &str) -> Result<&Release> {
+        let names: Vec<String> = self.releases.iter().map(|r| r.name.clone()).collect();
+        match name {
+            Some(name) => self
+                .releases
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| suggest::unknown("release", name, &names)),
+            None => self
+                .releases
+                .iter()
+                .find(|r| r.image.is_some())
+                .or(self.releases.first())
+                .with_context(|| format!("{app} has no releases")),
+        }
+    }
+}
+
+fn tools(repo: &Repo, needs: &[Tool]) -> Result<Toolbox> {
+    Toolbox::find(repo, needs, &Planned::default())
+}
+
+/// `helm template` of a release with its layered values.
+fn template(tools: &Toolbox, at: &AppAt, release: &Release) -> Cmd {
+    tools
+        .helm_offline(&at.target.kube)
+        .args([
+            "template",
+            &release.name,
+            &release.chart,
+            "--namespace",
+            &release.namespace,
+        ])
+        .args(apps::value_args(release, &[]))
+}
+
+/// The manifests of every release, as helm renders them; `each` gets
+/// them release by release.
+pub fn render(repo: &Repo, at: &AppAt, runner: Runner, mut each: impl FnMut(&str)) -> Result<()> {
+    let tools = tools(repo, &[Tool::Helm])?;
+    for release in &at.releases {
+        each(&runner.run(&template(&tools, at, release))?);
+    }
+    Ok(())
+}
+
+/// One release's lint in one stage.
+pub struct Linted {
+    pub stage: String,
+    pub release: String,
+    /// None: a repository chart, not linted.
+    pub error: Option<Option<String>>,
+}
+
+/// `helm lint --strict` of every local chart, for every stage.
+pub fn lint(repo: &Repo, cluster: &str, app: &str, mut each: impl FnMut(&Linted)) -> Result<()> {
+    let tools = tools(repo, &[Tool::Helm])?;
+    let mut failures = Vec::new();
+    for stage in repo.stage_names()? {
+        let at = AppAt::new(repo, cluster, app, Some(&stage))?;
+        for release in &at.releases {
+            let error = apps::local_chart(release).map(|chart| {
+                tools
+                    .helm_offline(&at.target.kube)
+                    .arg("lint")
+                    .arg(chart)
+                    .args(["--strict", "--namespace", &release.namespace])
+                    .args(apps::value_args(release, &[]))
+                    .read()
+                    .err()
+                    .map(|e| format!("{e:#}"))
+            });
+            if let Some(Some(e)) = &error {
+                failures.push(format!("{stage} {}: {e}", release.id()));
+            }
+            each(&Linted {
+                stage: stage.clone(),
+                release: release.id(),
+                error,
+            });
+        }
+    }
+    if !failures.is_empty() {
+        bail!("helm lint failed:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// What changes for one release.
+pub enum Diff {
+    NoChanges(String),
+    /// A unified diff, or helm-diff's output.
+    Changes(String),
+}
+
+/// The live manifests against the rendered ones: helm-diff when it is
+/// installed, else `diff -u` of `helm get manifest` and `helm template`,
+/// through a private temporary folder removed on every exit path.
+pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
+    let tools = tools(repo, &[Tool::Helm])?;
+    let kube = &at.target.kube;
+    if !runner.dry_run {
+        at.target.require_kubeconfig()?;
+    }
+    let has_plugin = !runner.dry_run
+        && tools
+            .helm_offline(kube)
+            .args(["plugin", "list"])
+            .read()
+            .is_ok_and(|l| l.lines().any(|p| p.starts_with("diff")));
+    let work = if runner.dry_run {
+        None
+    } else {
+        Some(fsx::private_temp_dir("diff")?)
+    };
+    let mut out = Vec::new();
+    for release in &at.releases {
+        if has_plugin {
+            let cmd = tools
+                .helm(
+                    kube,
+                    &[
+                        "diff",
+                        "upgrade",
+                        &release.name,
+                        &release.chart,
+                        "--namespace",
+                        &release.namespace,
+                    ],
+                )
+                .args(apps::value_args(release, &[]));
+            out.push(Diff::Changes(runner.run(&cmd)?));
+            continue;
+        }
+        let manifest = tools.helm(
+            kube,
+            &[
+                "get",
+                "manifest",
+                &release.name,
+                "--namespace",
+                &release.namespace,
+            ],
+        );
+        // A release that is not installed yet is all new; any other
+        // failure (no cluster) is an error, not an empty diff.
+        let live = match runner.dry_run {
+            true => runner.probe(&manifest).unwrap_or_default(),
+            false => match manifest.read() {
+                Ok(text) => text,
+                Err(e) if format!("{e:#}").contains("release: not found") => String::new(),
+                Err(e) => return Err(e.context(format!("cannot read the live {}", release.id()))),
+            },
+        };
+        let rendered = runner.run(&template(&tools, at, release))?;
+        let Some(work) = &work else { continue };
+        let (a, b) = (
+            work.path().join("live.yaml"),
+            work.path().join("rendered.yaml"),
+        );
+        std::fs::write(&a, live)?;
+        std::fs::write(&b, rendered)?;
+        let labels = [
+            format!("{} (live)", release.id()),
+            format!("{} (rendered)", release.id()),
+        ];
+        let compare = Cmd::new("diff")
+            .args(["-u", "--label", &labels[0], "--label", &labels[1]])
+            .arg(&a)
+            .arg(&b);
+        let (code, text) = compare.read_any()?;
+        match code {
+            0 => out.push(Diff::NoChanges(release.id())),
+            1 => out.push(Diff::Changes(text)),
+            _ => bail!("`{compare}` failed with exit code {code}"),
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReleaseStatus {
+    pub release: String,
+    pub namespace: String,
+    pub status: String,
+    pub revision: Option<u64>,
+}
+
+/// Each release's state, from the records helm keeps in the cluster (the
+/// `owner=helm` secrets): kubectl only, no helm needed. A cluster that
+/// does not answer is an error, never "not installed".
+pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
+    at.target.require_kubeconfig()?;
+    let tools = tools(repo, &[Tool::Kubectl])?;
+    let mut rows = Vec::new();
+    for release in &at.releases {
+        let records = tools
+            .kubectl(&at.target.kube)
+            .args([
+                "get",
+                "secrets",
+                "--namespace",
+                &release.namespace,
+                "--selector",
+                &format!("owner=helm,name={}", release.name),
+                "--output",
+                "jsonpath={range .items[*]}{.metadata.labels.version} {.metadata.labels.status}{\"\\n\"}{end}",
+            ])
+            .read()
+            .with_context(|| format!("cannot read the state of {}", release.id()))?;
+        let latest = records
+            .lines()
+            .filter_map(|l| {
+                let (version, status) = l.trim().split_once(' ')?;
+                Some((version.parse::<u64>().ok()?, status.to_owned()))
+            })
+            .max_by_key(|(v, _)| *v);
+        rows.push(ReleaseStatus {
+            release: release.name.clone(),
+            namespace: release.namespace.clone(),
+            status: latest
+                .as_ref()
+                .map_or("not installed".to_owned(), |(_, s)| s.clone()),
+            revision: latest.map(|(v, _)| v),
+        });
+    }
+    Ok(rows)
+}
+
+/// `kubectl logs` of a release's pods.
+pub fn logs(repo: &Repo, at: &AppAt, release: &Release, follow: bool) -> Result<Cmd> {
+    at.target.require_kubeconfig()?;
+    let tools = tools(repo, &[Tool::Kubectl])?;
+    let mut cmd = tools
+        .kubectl(&at.target.kube)
+        .args(["logs", "--namespace", &release.namespace])
+        .arg(format!(
+            "--selector=app.kubernetes.io/instance={}",
+            release.name
+        ))
+        .args(["--all-containers", "--prefix", "--tail=200"]);
+    if follow {
+        cmd = cmd.arg("--follow");
+    }
+    Ok(cmd)
+}
+
+/// A shell (bash, else sh) in a ready pod of the release.
+pub fn terminal(repo: &Repo, at: &AppAt, release: &Release) -> Result<Cmd> {
+    at.target.require_kubeconfig()?;
+    let tools = tools(repo, &[Tool::Kubectl])?;
+    let pods = tools.kubectl(&at.target.kube).args([
+        "get",
+        "pods",
+        "--namespace",
+        &release.namespace,
+        &format!("--selector=app.kubernetes.io/instance={}", release.name),
+        "--field-selector=status.phase=Running",
+        "--output",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+    ]);
+    let listing = pods.read()?;
+    let pod = listing
+        .lines()
+        .find_map(|l| l.strip_suffix(" true"))
+        .with_context(|| {
+            format!(
+                "no ready pod of {} in namespace {}",
+                release.id(),
+                release.namespace
+            )
+        })?;
+    let shell = "command -v bash >/dev/null 2>&1 && exec bash || exec sh";
+    Ok(tools.kubectl(&at.target.kube).args([
+        "exec",
+        "-it",
+        pod,
+        "--namespace",
+        &release.namespace,
+        "--",
+        "sh",
+        "-c",
+        shell,
+    ]))
+}
+
+/// `kubectl port-forward` to the release's service; PORT is LOCAL or
+/// LOCAL:REMOTE (default remote: the service's http port).
+pub fn port_forward(repo: &Repo, at: &AppAt, release: &Release, port: &str) -> Result<Cmd> {
+    at.target.require_kubeconfig()?;
+    let tools = tools(repo, &[Tool::Kubectl])?;
+    let ports = if port.contains(':') {
+        port.to_owned()
+    } else {
+        format!("{port}:http")
+    };
+    Ok(tools.kubectl(&at.target.kube).args([
+        "port-forward",
+        &format!("service/{}", release.name),
+        &ports,
+        "--namespace",
+        &release.namespace,
+    ]))
+}
+
+/// `skaffold dev` in the app's folder, with the stage's profile, on a
+/// stage whose clusters Stagecraft creates and that is not protected.
+pub fn dev(repo: &Repo, at: &AppAt, app: &str) -> Result<Cmd> {
+    let target = &at.target;
+    if target.stage.protected() {
+        bail!(
+            "stage {} is protected: `app dev` never runs there",
+            target.stage.name
+        );
+    }
+    if !target.provider.has_local_registry() {
+        bail!(
+            "stage {} is remote: `app dev` runs on stages with a local registry (kind: local, test)",
+            target.stage.name
+        );
+    }
+    let dir = repo.app_dir(&target.cluster, app);
+    if !dir.join("skaffold.yaml").is_file() {
+        bail!(
+            "clusters/{}/apps/{app}/skaffold.yaml does not exist\n  hint: add a skaffold.yaml with a profile named {}",
+            target.cluster,
+            target.stage.name
+        );
+    }
+    let tools = tools(repo, &[Tool::Skaffold])?;
+    Ok(tools
+        .cmd(Tool::Skaffold)
+        .args([
+            "dev",
+            "--profile",
+            &target.stage.name,
+            "--kube-context",
+            &target.context,
+            "--kubeconfig",
+        ])
+        .arg(target.kubeconfig())
+        .args([
+            "--default-repo",
+            &format!("localhost:{}", crate::cluster::REGISTRY_PORT),
+        ])
+        .dir(&dir)
+        .env("KUBECONFIG", target.kubeconfig()))
+}
+
+/// `helm uninstall` of every release, dependents first; a protected stage
+/// is confirmed before the first.
+pub fn delete(
+    repo: &Repo,
+    at: &AppAt,
+    runner: Runner,
+    yes: bool,
+    mut each: impl FnMut(&Release),
+) -> Result<()> {
+    if !runner.dry_run {
+        at.target.require_kubeconfig()?;
+        confirm::protected(&at.target.stage, yes, "delete", Some(&at.target.name()))?;
+    }
+    let tools = tools(repo, &[Tool::Helm])?;
+    for i in deploy_order(&at.releases).into_iter().rev() {
+        let release = &at.releases[i];
+        runner.run(
+            &tools
+                .helm(
+                    &at.target.kube,
+                    &[
+                        "uninstall",
+                        &release.name,
+                        "--namespace",
+                        &release.namespace,
+                    ],
+                )
+                .arg("--wait"),
+        )?;
+        each(release);
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! `up` and `down`: everything, in one command. `up` installs the pinned
+//! tools, bootstraps every cluster of the stage, builds the images that
+//! changed and deploys every app; each step is skipped when already done.
+//! `down` deletes the stage's clusters (only those Stagecraft creates).
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::apps;
+use crate::cluster::{self, Target};
+use crate::deploy::{self, Report};
+use crate::download::Client;
+use crate::hosts;
+use crate::images;
+use crate::process::Runner;
+use crate::repo::Repo;
+use crate::toolbox::Planned;
+use crate::tools::install::{self, Plan, Reporter};
+use crate::tools::{self, Pins};
+use crate::ui;
+
+pub struct Options {
+    pub stage: Option<String>,
+    pub jobs: usize,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+/// What the user sees of `up`: the caller's.
+pub trait Show {
+    /// `[2/4] clusters: hmlet`.
+    fn step(&self, n: usize, total: usize, text: &str);
+    fn install_reporter(&self, plans: &[Plan]) -> Box<dyn Reporter>;
+    fn deploy_observer(&self) -> &dyn deploy::Observer;
+    fn deployed(&self, report: &Report);
+}
+
+/// An app's address, for the table at the end.
+pub struct Url {
+    pub cluster: String,
+    pub stage: String,
+    pub url: String,
+}
+
+/// What `up` leaves for the user to do.
+pub struct Done {
+    pub urls: Vec<Url>,
+    /// `cargo xtask cluster add-hosts ...` lines for names that do not
+    /// resolve yet.
+    pub hints: Vec<String>,
+}
+
+pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
+    let stage = repo.stage_or_default(options.stage.as_deref())?;
+    let clusters = repo.cluster_names()?;
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    let total = 4;
+
+    show.step(1, total, "pinned tools");
+    let planned = pinned_tools(repo, options.dry_run, show)?;
+
+    show.step(2, total, &format!("clusters: {}", clusters.join(", ")));
+    let mut targets = Vec::new();
+    for cluster in &clusters {
+        let target = Target::new(repo, cluster, stage.clone())?;
+        cluster::bootstrap(repo, &target, runner, &planned)?;
+        targets.push(target);
+    }
+
+    show.step(3, total, "images");
+    for target in &targets {
+        for app in repo.app_names(&target.cluster)? {
+            images::build(repo, target, &app, &runner, true, &planned)?;
+        }
+    }
+
+    show.step(4, total, "apps");
+    let deploy_options = deploy::Options {
+        stage: Some(stage.name.clone()),
+        jobs: options.jobs,
+        sets: Vec::new(),
+        dry_run: options.dry_run,
+        yes: options.yes,
+    };
+    for target in &targets {
+        let apps = repo.app_names(&target.cluster)?;
+        let report = deploy::deploy(
+            repo,
+            &target.cluster,
+            &apps,
+            &deploy_options,
+            show.deploy_observer(),
+            &planned,
+        )?;
+        if !options.dry_run {
+            show.deployed(&report);
+        }
+        report.result()?;
+    }
+    if options.dry_run {
+        return Ok(Done {
+            urls: Vec::new(),
+            hints: Vec::new(),
+        });
+    }
+    urls(repo, &targets)
+}
+
+/// Installs the pinned tools; a tool with no sha256 for this platform is
+/// taken from PATH when it is there (with a warning), never downloaded
+/// unverified. In a dry run, the installs it would make.
+fn pinned_tools(repo: &Repo, dry_run: bool, show: &dyn Show) -> Result<Planned> {
+    let pins = Pins::load(repo)?;
+    let platform = tools::host_platform()?;
+    let mut pinned = Vec::new();
+    for name in pins.names() {
+        if pins.get(&name)?.sha256_for(platform).is_some() {
+            pinned.push(name);
+        } else if let Ok(path) = repo.tool(&name) {
+            ui::warn(&format!(
+                "{name} has no sha256 pinned for {platform}: using {} (run `cargo xtask deps lock {name}` to pin it)",
+                path.display()
+            ));
+        } else {
+            bail!(
+                "{name} has no sha256 pinned for {platform} and is not on PATH\n  hint: run `cargo xtask deps lock {name}` (with network access), then `cargo xtask up` again"
+            );
+        }
+    }
+    if pinned.is_empty() {
+        return Ok(Planned::default());
+    }
+    let client = Client::for_repo(repo);
+    let options = install::Options {
+        tools: &pinned,
+        force: false,
+    };
+    if dry_run {
+        let plans = install::todo(repo, &pins, &options, platform)?;
+        for plan in &plans {
+            crate::outln!(
+                "download {} -> deps/bin/{} (sha256 {})",
+                client.locate(&plan.url),
+                plan.name,
+                plan.sha256
+            );
+        }
+        return Ok(Planned(plans.into_iter().map(|p| p.name).collect()));
+    }
+    install::run(
+        repo,
+        &pins,
+        &client,
+        &options,
+        || ui::info("waiting for another `deps install` in this repository (deps/.lock)..."),
+        |plans| show.install_reporter(plans),
+    )?;
+    Ok(Planned::default())
+}
+
+/// The apps' URLs, and the add-hosts hint when the hosts file lacks them.
+fn urls(repo: &Repo, targets: &[Target]) -> Result<Done> {
+    let hosts_file = hosts::hosts_file(None);
+    let mut done = Done {
+        urls: Vec::new(),
+        hints: Vec::new(),
+    };
+    for target in targets {
+        let port = target.http_port();
+        let names = apps::hostnames(repo, target)?;
+        for host in &names {
+            let url = if port == 80 {
+                format!("http://{host}/")
+            } else {
+                format!("http://{host}:{port}/")
+            };
+            done.urls.push(Url {
+                cluster: target.cluster.clone(),
+                stage: target.stage.name.clone(),
+                url,
+            });
+        }
+        if target.provider.uses_hosts_file()
+            && !names.is_empty()
+            && !hosts::has_block(&hosts_file, &target.name(), "127.0.0.1", &names)
+        {
+            done.hints.push(format!(
+                "cargo xtask cluster add-hosts {} --stage {}",
+                target.cluster, target.stage.name
+            ));
+        }
+    }
+    Ok(done)
+}
+
+/// Deletes the stage's clusters and their hosts blocks; refuses protected
+/// stages and stages whose clusters Stagecraft does not create.
+pub fn down(repo: &Repo, stage: Option<&str>, runner: Runner, hosts_file: &Path) -> Result<()> {
+    let stage = repo.stage_or_default(stage)?;
+    if stage.protected() {
+        bail!(
+            "stage {} is protected: `down` never deletes its clusters",
+            stage.name
+        );
+    }
+    if !cluster::provider(stage.target()).creates_clusters() {
+        bail!(
+            "stage {} is remote: `down` only deletes the kind clusters Stagecraft creates",
+            stage.name
+        );
+    }
+    for name in repo.cluster_names()? {
+        let target = Target::new(repo, &name, stage.clone())?;
+        cluster::delete(repo, &target, runner, hosts_file)?;
+    }
+    Ok(())
+}
