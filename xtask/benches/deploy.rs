@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask-ops");
 const DEPTH: usize = 3;
 const WIDTH: usize = 8;
 const STEP: f64 = 0.5;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask-ops");
 const TOOLS: [&str; 4] = ["kubectl", "helm", "skaffold", "kind"];
 const SIZE: usize = 10 * 1024 * 1024;
 const RATE: u64 = 10 * 1024 * 1024;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask-ops");
 const CLUSTERS: usize = 20;
 const APPS: usize = 25;
 const STAGES: [(&str, &str, &str); 4] = [

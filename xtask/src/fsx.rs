@@ -1,18 +1,152 @@
 //! Files written safely: atomic replacement that keeps the file's mode and
 //! owner and writes through symlinks, edits locked against concurrent
-//! edits, and private temporary files named so that a later run can remove
-//! what a killed one left.
+//! edits, and private temporary files and folders, removed on every exit
+//! path and named so that a later run removes what a killed one left.
+//!
+//! Written with std alone: the `tempfile` crate (and its six dependencies)
+//! costs every `cargo xtask` call a measurable share of its no-op build
+//! check (docs/benchmarks.md), and these few functions are all it did here.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
-/// Every temporary file and folder Stagecraft makes starts with this and
-/// the pid of its maker: `stagecraft-<pid>-...`.
-const TEMP_PREFIX: &str = "stagecraft-";
+/// Every temporary file and folder Stagecraft makes is named
+/// `...stagecraft-<pid>-<n>...`: the pid tells a later run whether its
+/// maker is gone.
+const TEMP_MARK: &str = "stagecraft-";
+
+/// A name no other process or thread uses: `<prefix>stagecraft-<pid>-<n><suffix>`.
+fn unique_name(prefix: &str, suffix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{TEMP_MARK}{}-{n}{nanos:x}{suffix}",
+        std::process::id()
+    )
+}
+
+/// A private (0600) file, removed when dropped unless persisted.
+pub struct TempFile {
+    path: PathBuf,
+    file: File,
+    keep: bool,
+}
+
+impl TempFile {
+    /// A new file in `dir` named `<prefix>stagecraft-<pid>-...tmp`.
+    pub fn new_in(dir: &Path, prefix: &str) -> Result<TempFile> {
+        remove_stale(dir, prefix);
+        loop {
+            let path = dir.join(unique_name(prefix, ".tmp"));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file,
+                        keep: false,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot create a temporary file in {}", dir.display())
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Renames it to `dest`: readers see the old file or this one.
+    pub fn persist(mut self, dest: &Path) -> Result<()> {
+        fs::rename(&self.path, dest)
+            .with_context(|| format!("cannot move it into {}", dest.display()))?;
+        self.keep = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A folder, removed with everything in it when dropped unless kept.
+pub struct TempDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempDir {
+    /// A new folder in `dir` (mode `mode`) named `<prefix>stagecraft-<pid>-...`.
+    pub fn new_in(dir: &Path, prefix: &str, mode: u32) -> Result<TempDir> {
+        remove_stale(dir, prefix);
+        loop {
+            let path = dir.join(unique_name(prefix, ""));
+            match fs::DirBuilder::new().mode(mode).create(&path) {
+                Ok(()) => {
+                    // The umask may have taken bits away; a 0700 stays 0700.
+                    fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+                    return Ok(TempDir { path, keep: false });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot create a temporary folder in {}", dir.display())
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames it to `dest` (which must not exist) and keeps it.
+    pub fn persist(mut self, dest: &Path) -> std::io::Result<()> {
+        fs::rename(&self.path, dest)?;
+        self.keep = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A new private folder (0700) in the temporary folder, removed when the
+/// value is dropped.
+pub fn private_temp_dir(purpose: &str) -> Result<TempDir> {
+    TempDir::new_in(&std::env::temp_dir(), &format!("{purpose}-"), 0o700)
+}
 
 /// The file a write to `path` should replace: a symlink's final target.
 pub fn write_target(path: &Path) -> PathBuf {
@@ -37,27 +171,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("file");
-    remove_stale(dir, &format!(".{name}."));
     let old = fs::metadata(&target).ok();
     let write = || -> Result<()> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.{TEMP_PREFIX}{}-", std::process::id()))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        tmp.write_all(bytes)?;
-        let file = tmp.as_file();
+        let mut tmp = TempFile::new_in(dir, &format!(".{name}."))?;
+        tmp.file().write_all(bytes)?;
+        let file = tmp.file();
         match &old {
             Some(meta) => {
                 file.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
                 // Root editing a user's file gives it back; anyone else
                 // cannot change owners, and keeps their own.
-                let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+                let _ = std::os::unix::fs::fchown(&*file, Some(meta.uid()), Some(meta.gid()));
             }
             None => file.set_permissions(fs::Permissions::from_mode(new_mode))?,
         }
         file.sync_all()?;
-        tmp.persist(&target)?;
-        Ok(())
+        tmp.persist(&target)
     };
     write().with_context(|| format!("cannot write {}", target.display()))
 }
@@ -111,30 +240,13 @@ pub fn edit(
     }
 }
 
-/// A new private folder (0700) in the temporary folder, removed when the
-/// value is dropped; named `stagecraft-<pid>-<purpose>-...` so a later run
-/// removes it if this process is killed first.
-pub fn private_temp_dir(purpose: &str) -> Result<tempfile::TempDir> {
-    let base = std::env::temp_dir();
-    remove_stale(&base, TEMP_PREFIX);
-    tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-{purpose}-", std::process::id()))
-        .permissions(fs::Permissions::from_mode(0o700))
-        .tempdir_in(&base)
-        .with_context(|| format!("cannot create a temporary folder in {}", base.display()))
-}
-
 /// Removes `<prefix>stagecraft-<pid>-...` entries of `dir` whose process
-/// is gone.
+/// is gone (and only this user's).
 fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
-    let marker = if prefix == TEMP_PREFIX {
-        TEMP_PREFIX.to_owned()
-    } else {
-        format!("{prefix}{TEMP_PREFIX}")
-    };
+    let marker = format!("{prefix}{TEMP_MARK}");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&marker)) else {
@@ -143,14 +255,14 @@ fn remove_stale(dir: &Path, prefix: &str) {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() as i32 && !alive(pid) {
-            let path = entry.path();
-            // Only what this user owns: never another user's files.
-            let mine =
-                fs::symlink_metadata(&path).is_ok_and(|m| m.uid() == unsafe { libc::geteuid() });
-            if mine {
-                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
-            }
+        if pid == std::process::id() as i32 || alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        // SAFETY: geteuid() only reads this process's user id.
+        let me = unsafe { libc::geteuid() };
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.uid() == me) {
+            let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
         }
     }
 }
@@ -165,9 +277,13 @@ fn alive(pid: i32) -> bool {
 mod tests {
     use super::*;
 
+    fn scratch() -> TempDir {
+        private_temp_dir("fsx-test").unwrap()
+    }
+
     #[test]
     fn writes_keep_mode_and_go_through_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch();
         let real = dir.path().join("real.toml");
         fs::write(&real, "old").unwrap();
         fs::set_permissions(&real, fs::Permissions::from_mode(0o600)).unwrap();
@@ -185,11 +301,17 @@ mod tests {
         let fresh = dir.path().join("fresh");
         write_atomic(&fresh, b"x", 0o640).unwrap();
         assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o777, 0o640);
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.contains(TEMP_MARK))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
     fn stale_temporary_files_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch();
         // pid 2^22+1 is above Linux's pid_max default: nobody runs as it.
         let stale = dir.path().join(".a.toml.stagecraft-4194305-x.tmp");
         fs::write(&stale, "").unwrap();
@@ -200,5 +322,17 @@ mod tests {
         write_atomic(&dir.path().join("a.toml"), b"x", 0o644).unwrap();
         assert!(!stale.exists());
         assert!(mine.exists());
+    }
+
+    #[test]
+    fn private_folders_are_private_and_go_away() {
+        let dir = private_temp_dir("fsx-private").unwrap();
+        let path = dir.path().to_owned();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o700);
+        let file = TempFile::new_in(&path, "x-").unwrap();
+        assert_eq!(fs::metadata(file.path()).unwrap().mode() & 0o777, 0o600);
+        drop(file);
+        drop(dir);
+        assert!(!path.exists());
     }
 }

@@ -1,6 +1,7 @@
-//! The light `xtask` binary (built by `cargo xtask` without the `ops`
-//! feature) hands every other command to `xtask-ops`, which cargo builds
-//! on first use: the everyday path never compiles the download stack.
+//! The light `xtask` binary (the root workspace's, what `cargo xtask` runs)
+//! hands every other command to `xtask-ops` (xtask/ops/Cargo.toml, the same
+//! sources with the `ops` feature), which cargo builds on first use: the
+//! everyday path never resolves nor compiles the download stack.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -13,21 +14,20 @@ const OPS_BIN: &str = "xtask-ops";
 
 /// Runs `xtask-ops ARGS`, replacing this process: its output, exit status
 /// and signals are the user's. Through cargo when cargo is at hand (so the
-/// binary is up to date), else the one built beside this binary. Returns
-/// only when it cannot start.
+/// binary is up to date), else the one cargo built last. Returns only when
+/// it cannot start.
 pub fn to_ops(args: &[OsString]) -> anyhow::Error {
-    let manifest = workspace_manifest();
+    let manifest = ops_manifest();
     let cargo = std::env::var_os("CARGO").map(PathBuf::from).or_else(|| {
         let path = std::env::var_os("PATH").unwrap_or_default();
         process::find_on_path("cargo", &path, None)
     });
-    let sibling = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(OPS_BIN)))
+    let built = ops_dir()
+        .map(|dir| dir.join("target/debug").join(OPS_BIN))
         .filter(|path| process::is_executable(path));
-    let cmd = match (cargo, manifest, sibling) {
+    let cmd = match (cargo, manifest, built) {
         (Some(cargo), Some(manifest), _) => Cmd::new(cargo)
-            .args(["run", "--quiet", "--package", "xtask", "--bin", OPS_BIN])
+            .args(["run", "--quiet", "--bin", OPS_BIN])
             .arg("--manifest-path")
             .arg(manifest)
             .args([
@@ -52,11 +52,15 @@ pub fn to_ops(args: &[OsString]) -> anyhow::Error {
     cmd.full_env(env).exec()
 }
 
-/// The Cargo.toml of the workspace this binary was built from, if it is
-/// still there.
-fn workspace_manifest() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()?
-        .join("Cargo.toml");
-    manifest.is_file().then_some(manifest)
+/// xtask/ops of the checkout this binary was built from, if it is still
+/// there.
+fn ops_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops");
+    dir.is_dir().then_some(dir)
+}
+
+fn ops_manifest() -> Option<PathBuf> {
+    ops_dir()
+        .map(|dir| dir.join("Cargo.toml"))
+        .filter(|manifest| manifest.is_file())
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -12,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::config::Target;
 use crate::environment::{self, Secrets};
 use crate::repo::{Repo, Scope, is_dns_label};
-use crate::ui;
+use crate::{fsx, ui};
 
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
     if !is_dns_label(name) {
@@ -46,18 +45,14 @@ pub fn create(repo: &Repo, dest: &Path, files: &[(String, String)], dry_run: boo
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("new");
     // Removed on every error path; renamed into place when complete.
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.init-"))
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot create a folder in {}", parent.display()))?;
+    let tmp = fsx::TempDir::new_in(parent, &format!(".{name}.init-"), 0o755)?;
     for (rel, text) in files {
         let path = tmp.path().join(rel);
         fs::create_dir_all(path.parent().expect("a file in a folder"))?;
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
-    fs::rename(tmp.path(), dest).with_context(|| format!("cannot create {shown}"))?;
-    let _ = tmp.keep();
+    tmp.persist(dest)
+        .with_context(|| format!("cannot create {shown}"))?;
     for (rel, _) in files {
         ui::info(&format!("+ {shown}/{rel}"));
     }

@@ -388,14 +388,18 @@ impl Runner {
     }
 }
 
-/// The first executable `name` on `path` (a PATH value), skipping `skip`.
+/// The first executable `name` on `path` (a PATH value), skipping `skip`
+/// (a folder that is not executable, or a file without its x bit, is not
+/// a program).
 pub fn find_on_path(name: &str, path: &OsStr, skip: Option<&Path>) -> Option<PathBuf> {
-    let dirs: Vec<PathBuf> = std::env::split_paths(path)
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return is_executable(&path).then_some(path);
+    }
+    std::env::split_paths(path)
         .filter(|dir| Some(dir.as_path()) != skip && !dir.as_os_str().is_empty())
-        .collect();
-    let joined = std::env::join_paths(dirs).ok()?;
-    let cwd = std::env::current_dir().ok()?;
-    which::which_in(name, Some(joined), cwd).ok()
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
 }
 
 /// An executable file (not a folder, not without its x bit).

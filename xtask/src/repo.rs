@@ -287,6 +287,25 @@ impl Repo {
         })
     }
 
+    /// The scope a stage runs in (`shell`, `env`, `run`): like
+    /// [`Repo::scope`], and a repository with a single cluster scopes to it
+    /// from anywhere, as the cluster commands do.
+    pub fn stage_scope(
+        &self,
+        cwd: &Path,
+        cluster: Option<&str>,
+        app: Option<&str>,
+    ) -> Result<Scope> {
+        let scope = self.scope(cwd, cluster, app)?;
+        if scope.cluster.is_some() {
+            return Ok(scope);
+        }
+        match self.cluster_names()?.as_slice() {
+            [only] => Ok(Scope::cluster(only)),
+            _ => Ok(scope),
+        }
+    }
+
     /// The cluster named, else the one of the folder `cwd` is in, else the
     /// only one of the repository.
     pub fn cluster_or_only(&self, cwd: &Path, name: Option<&str>) -> Result<String> {

@@ -8,16 +8,17 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::apps;
-use crate::cluster::{self, Target};
+use crate::cluster::{self, Operation, Target};
 use crate::deploy::{self, Report};
 use crate::download::Client;
 use crate::hosts;
 use crate::images;
 use crate::process::Runner;
 use crate::repo::Repo;
-use crate::toolbox::Planned;
-use crate::tools::install::{self, Plan, Reporter};
-use crate::tools::{self, Pins};
+use crate::toolbox::{Planned, Tool};
+use crate::tools::Pins;
+use crate::tools::install::{self, Plan, Preview, Reporter};
+use crate::tools::lock::Pin;
 use crate::ui;
 
 pub struct Options {
@@ -25,6 +26,8 @@ pub struct Options {
     pub jobs: usize,
     pub dry_run: bool,
     pub yes: bool,
+    /// Install only pinned tools (see `deps install --locked`).
+    pub locked: bool,
 }
 
 /// What the user sees of `up`: the caller's.
@@ -32,6 +35,10 @@ pub trait Show {
     /// `[2/4] clusters: hmlet`.
     fn step(&self, n: usize, total: usize, text: &str);
     fn install_reporter(&self, plans: &[Plan]) -> Box<dyn Reporter>;
+    /// A dry run's installs: the pins it would fetch, the downloads.
+    fn install_preview(&self, preview: &Preview);
+    /// A tool pinned on first use.
+    fn pinned(&self, pin: &Pin, url: &str);
     fn deploy_observer(&self) -> &dyn deploy::Observer;
     fn deployed(&self, report: &Report);
 }
@@ -59,15 +66,17 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     };
     let total = 4;
 
+    let targets = clusters
+        .iter()
+        .map(|cluster| Target::new(repo, cluster, stage.clone()))
+        .collect::<Result<Vec<_>>>()?;
+
     show.step(1, total, "pinned tools");
-    let planned = pinned_tools(repo, options.dry_run, show)?;
+    let planned = pinned_tools(repo, &targets, options, show)?;
 
     show.step(2, total, &format!("clusters: {}", clusters.join(", ")));
-    let mut targets = Vec::new();
-    for cluster in &clusters {
-        let target = Target::new(repo, cluster, stage.clone())?;
-        cluster::bootstrap(repo, &target, runner, &planned)?;
-        targets.push(target);
+    for target in &targets {
+        cluster::bootstrap(repo, target, runner, &planned)?;
     }
 
     show.step(3, total, "images");
@@ -109,53 +118,48 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     urls(repo, &targets)
 }
 
-/// Installs the pinned tools; a tool with no sha256 for this platform is
-/// taken from PATH when it is there (with a warning), never downloaded
-/// unverified. In a dry run, the installs it would make.
-fn pinned_tools(repo: &Repo, dry_run: bool, show: &dyn Show) -> Result<Planned> {
+/// Installs the pinned tools the stage's clusters, images and deploys run
+/// (never skaffold: only `app dev` needs it), pinning on first use what
+/// has no sha256 unless locked. In a dry run, what it would install: the
+/// later steps name those tools in deps/bin, where the real run puts them.
+fn pinned_tools(
+    repo: &Repo,
+    targets: &[Target],
+    options: &Options,
+    show: &dyn Show,
+) -> Result<Planned> {
     let pins = Pins::load(repo)?;
-    let platform = tools::host_platform()?;
-    let mut pinned = Vec::new();
-    for name in pins.names() {
-        if pins.get(&name)?.sha256_for(platform).is_some() {
-            pinned.push(name);
-        } else if let Ok(path) = repo.tool(&name) {
-            ui::warn(&format!(
-                "{name} has no sha256 pinned for {platform}: using {} (run `cargo xtask deps lock {name}` to pin it)",
-                path.display()
-            ));
-        } else {
-            bail!(
-                "{name} has no sha256 pinned for {platform} and is not on PATH\n  hint: run `cargo xtask deps lock {name}` (with network access), then `cargo xtask up` again"
-            );
-        }
+    let mut needs = vec![Tool::Helm, Tool::Docker];
+    for target in targets {
+        needs.extend(target.provider.tools(Operation::Bootstrap));
     }
-    if pinned.is_empty() {
+    let names: Vec<String> = pins
+        .names()
+        .into_iter()
+        .filter(|name| needs.iter().any(|tool| tool.name() == name))
+        .collect();
+    if names.is_empty() {
         return Ok(Planned::default());
     }
     let client = Client::for_repo(repo);
-    let options = install::Options {
-        tools: &pinned,
+    let install_options = install::Options {
+        tools: &names,
         force: false,
+        locked: install::Options::locked(options.locked),
     };
-    if dry_run {
-        let plans = install::todo(repo, &pins, &options, platform)?;
-        for plan in &plans {
-            crate::outln!(
-                "download {} -> deps/bin/{} (sha256 {})",
-                client.locate(&plan.url),
-                plan.name,
-                plan.sha256
-            );
-        }
-        return Ok(Planned(plans.into_iter().map(|p| p.name).collect()));
+    if options.dry_run {
+        let preview = install::preview(repo, &pins, &client, &install_options)?;
+        show.install_preview(&preview);
+        return Ok(Planned(
+            preview.downloads.into_iter().map(|d| d.name).collect(),
+        ));
     }
     install::run(
         repo,
-        &pins,
         &client,
-        &options,
+        &install_options,
         || ui::info("waiting for another `deps install` in this repository (deps/.lock)..."),
+        |pin, url| show.pinned(pin, url),
         |plans| show.install_reporter(plans),
     )?;
     Ok(Planned::default())

@@ -43,17 +43,21 @@ struct InstallArgs {
     /// Reinstall even what is up to date.
     #[arg(long)]
     force: bool,
+    /// Install only what deps.toml pins: a tool without a sha256 is an
+    /// error instead of being pinned on first use (always so when CI is set).
+    #[arg(long)]
+    locked: bool,
     #[command(flatten)]
     dry_run: DryRun,
 }
 
 #[derive(Args)]
 struct LockArgs {
-    /// Only this tool (default: all).
+    /// Only these tools (default: all).
     #[arg(add = ArgValueCandidates::new(complete::tools))]
-    tool: Option<String>,
-    /// Move the tool to this version.
-    #[arg(long, requires = "tool")]
+    tools: Vec<String>,
+    /// Move the tool to this version (one tool).
+    #[arg(long, requires = "tools")]
     version: Option<String>,
     #[command(flatten)]
     dry_run: DryRun,
@@ -90,25 +94,18 @@ mod output {
         let options = install::Options {
             tools: &args.tools,
             force: args.force,
+            locked: install::Options::locked(args.locked),
         };
         if args.dry_run.dry_run {
-            let platform = tools::host_platform()?;
-            for plan in install::todo(repo, pins, &options, platform)? {
-                crate::outln!(
-                    "download {} -> deps/bin/{} (sha256 {})",
-                    ui::mask_url_credentials(&client.locate(&plan.url)),
-                    plan.name,
-                    plan.sha256
-                );
-            }
+            progress::print_install_plan(&install::preview(repo, pins, &client, &options)?);
             return Ok(Code::OK);
         }
         let outcome = install::run(
             repo,
-            pins,
             &client,
             &options,
             || ui::info("waiting for another `deps install` in this repository (deps/.lock)..."),
+            progress::pinned,
             |plans| progress::downloads(plans, &client),
         )?;
         if let Outcome::UpToDate(n) = outcome {
@@ -187,7 +184,10 @@ mod output {
     }
 
     fn lock(repo: &Repo, pins: &Pins, args: LockArgs) -> Result<Code> {
-        let names = pins.select(args.tool.as_slice())?;
+        if args.version.is_some() && args.tools.len() != 1 {
+            anyhow::bail!("--version moves one tool: name exactly one");
+        }
+        let names = pins.select(&args.tools)?;
         let client = Client::for_repo(repo);
         let fetched = lock::fetch(
             pins,
@@ -197,7 +197,7 @@ mod output {
             lock::all_platforms(),
         );
         let mut new = Vec::new();
-        for pin in fetched {
+        for (_, pin) in fetched {
             let pin = pin?;
             crate::outln!(
                 "{} {} {} {}",

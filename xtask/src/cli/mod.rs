@@ -187,7 +187,15 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
+    /// The scope of a command that runs in a stage: the flags, else the
+    /// folder, else the repository's only cluster.
     pub fn resolve(&self, ctx: &Ctx, repo: &Repo) -> Result<Scope> {
+        repo.stage_scope(&ctx.cwd, self.cluster.as_deref(), self.app.as_deref())
+    }
+
+    /// The scope exactly as given: the flags, else the folder (`var` at the
+    /// root edits envs/, not the only cluster's file).
+    pub fn resolve_as_given(&self, ctx: &Ctx, repo: &Repo) -> Result<Scope> {
         repo.scope(&ctx.cwd, self.cluster.as_deref(), self.app.as_deref())
     }
 }

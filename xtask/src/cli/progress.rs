@@ -12,7 +12,8 @@ use crate::apps::{Release, deploy_order};
 use crate::cluster::Target;
 use crate::deploy::{Finished, Observer, Outcome, Report};
 use crate::download::{Client, Progress};
-use crate::tools::install::{Plan, Reporter};
+use crate::tools::install::{Plan, Preview, Reporter};
+use crate::tools::lock::Pin;
 use crate::ui;
 
 /// The reporter for these downloads: nothing with `--quiet`, bars on a
@@ -33,6 +34,37 @@ pub fn downloads(plans: &[Plan], client: &Client) -> Box<dyn Reporter> {
         );
     }
     Box::new(Lines)
+}
+
+/// A dry run of an install: the pins it would fetch, then the downloads.
+pub fn print_install_plan(preview: &Preview) {
+    for (tool, url) in &preview.pinning {
+        crate::outln!(
+            "# pin {tool} on first use: its sha256 from {} into deps/deps.toml",
+            ui::mask_url_credentials(url)
+        );
+    }
+    for download in &preview.downloads {
+        crate::outln!(
+            "download {} -> deps/bin/{} (sha256 {})",
+            ui::mask_url_credentials(&download.url),
+            download.name,
+            download.sha256.as_deref().unwrap_or("pinned on first use")
+        );
+    }
+}
+
+/// A tool pinned on first use: deps.toml changed, and it should be
+/// committed.
+pub fn pinned(pin: &Pin, url: &str) {
+    ui::say(&format!(
+        "pinned {} {} {} sha256 {} (from {}) in deps/deps.toml: commit this change",
+        pin.tool,
+        pin.version,
+        pin.platform,
+        pin.sha256,
+        ui::mask_url_credentials(url)
+    ));
 }
 
 struct Silent;

@@ -59,7 +59,7 @@ impl ShellArgs {
             // Switching keeps the scope of the shell it replaces.
             let cluster = std::env::var("XTASK_CLUSTER").ok();
             let app = std::env::var("XTASK_APP").ok();
-            repo.scope(&ctx.cwd, cluster.as_deref(), app.as_deref())?
+            repo.stage_scope(&ctx.cwd, cluster.as_deref(), app.as_deref())?
         } else {
             self.scope.resolve(ctx, &repo)?
         };

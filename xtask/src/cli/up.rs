@@ -20,9 +20,13 @@ pub struct UpArgs {
     jobs: usize,
     #[command(flatten)]
     dry_run: DryRun,
-    /// Confirm a deploy to a protected stage.
+    /// Confirm a protected stage.
     #[arg(long)]
     yes: bool,
+    /// Install only pinned tools: a tool without a sha256 is an error
+    /// instead of being pinned on first use (always so when CI is set).
+    #[arg(long)]
+    locked: bool,
 }
 
 /// Delete the kind clusters of a stage (never remote or protected ones).
@@ -49,7 +53,8 @@ mod output {
     use crate::hosts;
     use crate::process::Runner;
     use crate::repo::Repo;
-    use crate::tools::install::{Plan, Reporter};
+    use crate::tools::install::{Plan, Preview, Reporter};
+    use crate::tools::lock::Pin;
     use crate::ui;
     use crate::up::{self, Show};
 
@@ -70,6 +75,12 @@ mod output {
         fn install_reporter(&self, plans: &[Plan]) -> Box<dyn Reporter> {
             progress::downloads(plans, &Client::for_repo(self.repo))
         }
+        fn install_preview(&self, preview: &Preview) {
+            progress::print_install_plan(preview);
+        }
+        fn pinned(&self, pin: &Pin, url: &str) {
+            progress::pinned(pin, url);
+        }
         fn deploy_observer(&self) -> &dyn Observer {
             &self.display
         }
@@ -86,6 +97,7 @@ mod output {
                 jobs: self.jobs,
                 dry_run: self.dry_run.dry_run,
                 yes: self.yes,
+                locked: self.locked,
             };
             let steps = Steps {
                 repo: &repo,

@@ -141,7 +141,7 @@ mod output {
     }
 
     fn place(ctx: &Ctx, repo: &Repo, place: &Where) -> Result<Place> {
-        let scope = place.scope.resolve(ctx, repo)?;
+        let scope = place.scope.resolve_as_given(ctx, repo)?;
         Place::new(repo, scope, place.stage.as_deref())
     }
 

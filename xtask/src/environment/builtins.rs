@@ -26,13 +26,29 @@ pub fn values(
     }
     let kubeconfig = match kube {
         Some(kube) => kube.kubeconfig.clone(),
-        None => repo.kube_dir().join(format!("{}.yaml", stage.name)),
+        None => no_cluster_kubeconfig(repo),
     };
     out.push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()));
     if let Some(context) = kube.and_then(|k| k.context.clone()) {
         out.push(("XTASK_KUBE_CONTEXT".to_owned(), context));
     }
     out
+}
+
+/// The KUBECONFIG of a stage with no cluster in scope (a repository with
+/// several clusters, at its root): never the user's ~/.kube/config, never
+/// a file that cannot exist. Its only user runs a credential plugin that
+/// says to choose a cluster, so kubectl and helm print that and stop.
+fn no_cluster_kubeconfig(repo: &Repo) -> PathBuf {
+    const GUARD: &str = include_str!("no-cluster.yaml");
+    let path = repo.kube_dir().join("no-cluster.yaml");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(GUARD) {
+        // Best effort: a read-only checkout still resolves its stages.
+        let _ = std::fs::create_dir_all(repo.kube_dir())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| crate::fsx::write_atomic(&path, GUARD.as_bytes(), 0o644));
+    }
+    path
 }
 
 /// deps/bin, then the `.bin/` folders of the repository, the cluster and

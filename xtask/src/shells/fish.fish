@@ -15,6 +15,12 @@ if test "$PATH[1..$__xtask_n]" != "$__xtask_prefix"
   set -gx PATH $__xtask_prefix $PATH
 end
 
+# `xtask ...`: the binary this shell was started from, with no cargo in
+# between (`cargo xtask ...` still rebuilds what changed).
+function xtask
+  $__xtask_exe $argv
+end
+
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
 function stage
   if test (count $argv) -eq 0

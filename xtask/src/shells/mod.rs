@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
 use crate::environment::Entry;
+use crate::fsx;
 use crate::process::{self, Cmd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,19 +178,14 @@ pub fn scripts_dir(kind: ShellKind) -> Result<PathBuf> {
         return Ok(dir);
     }
     fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}-", kind.name()))
-        .tempdir_in(&base)
-        .with_context(|| format!("cannot create a folder in {}", base.display()))?;
+    let tmp = fsx::TempDir::new_in(&base, &format!(".{}-", kind.name()), 0o755)?;
     for (name, text) in files {
         fs::write(tmp.path().join(name), text)
             .with_context(|| format!("cannot write {}", tmp.path().join(name).display()))?;
     }
     // Another shell starting at the same moment may have won the race.
-    match fs::rename(tmp.path(), &dir) {
-        Ok(()) => {
-            let _ = tmp.keep();
-        }
+    match tmp.persist(&dir) {
+        Ok(()) => {}
         Err(_) if dir.is_dir() => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
     }

@@ -146,16 +146,12 @@ fn download_and_install(
     let dest = bin.join(&plan.name);
     // A private temporary file beside the destination, renamed into place:
     // removed on every error path (and, if killed, by the next install).
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp-", plan.name))
-        .tempfile_in(bin)
-        .context("cannot create a temporary file in deps/bin")?;
+    let tmp = crate::fsx::TempFile::new_in(bin, &format!(".{}.", plan.name))?;
     extract(plan, part, tmp.path())?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
         .context("cannot make it executable")?;
     let size = fs::metadata(tmp.path())?.len();
-    tmp.persist(&dest)
-        .with_context(|| format!("cannot move it into {}", dest.display()))?;
+    tmp.persist(&dest)?;
     Ok((size, fetched.bytes))
 }
 
@@ -301,7 +297,8 @@ pub fn clean_leftovers(repo: &Repo) {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if (name.starts_with('.') && name.contains(".tmp-")) || name.ends_with(".part") {
+            let half_written = name.starts_with('.') && name.ends_with(".tmp");
+            if half_written || name.ends_with(".part") {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -339,6 +336,16 @@ pub struct Options<'a> {
     pub tools: &'a [String],
     /// Reinstall what is up to date.
     pub force: bool,
+    /// Never pin a tool on first use: an unpinned tool is an error
+    /// (`--locked`, and always when `CI` is set).
+    pub locked: bool,
+}
+
+impl Options<'_> {
+    /// `--locked`, or a CI run (`CI=true`): only what is committed.
+    pub fn locked(flag: bool) -> bool {
+        flag || std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+    }
 }
 
 /// The installs `options` need now: tools missing, stale or modified.
@@ -355,6 +362,55 @@ pub fn todo(repo: &Repo, pins: &Pins, options: &Options, platform: &str) -> Resu
     Ok(plans)
 }
 
+/// One download of a dry run.
+pub struct Download {
+    pub name: String,
+    pub url: String,
+    /// None: pinned on first use, before the download.
+    pub sha256: Option<String>,
+}
+
+/// What `deps install` would do, without doing it.
+#[derive(Default)]
+pub struct Preview {
+    /// The tools it would pin first, and the checksum file of each.
+    pub pinning: Vec<(String, String)>,
+    pub downloads: Vec<Download>,
+}
+
+/// What `deps install` would do: the pins, then the downloads.
+pub fn preview(repo: &Repo, pins: &Pins, client: &Client, options: &Options) -> Result<Preview> {
+    let platform = super::host_platform()?;
+    let names = pins.select(options.tools)?;
+    let unpinned = super::lock::unpinned(pins, &names, platform);
+    if options.locked && !unpinned.is_empty() {
+        return Err(super::lock::locked_error(&unpinned, platform));
+    }
+    let record = Record::load(repo);
+    let mut pinning = Vec::new();
+    let mut downloads = Vec::new();
+    for name in &names {
+        let pin = pins.get(name)?;
+        let url = client.locate(&expand(&pin.url, &pin.version, platform));
+        if unpinned.contains(name) {
+            let sums = client.locate(&expand(&pin.checksum_url, &pin.version, platform));
+            pinning.push((name.clone(), sums));
+            downloads.push(Download {
+                name: name.clone(),
+                url,
+                sha256: None,
+            });
+        } else if options.force || status(repo, &record, name, pin, platform) != Status::UpToDate {
+            downloads.push(Download {
+                name: name.clone(),
+                url,
+                sha256: pin.sha256_for(platform).map(str::to_owned),
+            });
+        }
+    }
+    Ok(Preview { pinning, downloads })
+}
+
 /// What an install did.
 pub enum Outcome {
     /// Nothing to do: this many tools are up to date.
@@ -363,22 +419,33 @@ pub enum Outcome {
 }
 
 /// Installs what `options` needs, under the repository's deps lock (a
-/// second install at once waits, then finds the work done).
+/// second install at once waits, then finds the work done). A tool with
+/// no sha256 is pinned first (`pinned` hears of each), unless locked.
 /// `reporter` is chosen once the plans are known.
 pub fn run(
     repo: &Repo,
-    pins: &Pins,
     client: &Client,
     options: &Options,
     waiting: impl FnOnce(),
+    pinned: impl Fn(&super::lock::Pin, &str),
     reporter: impl FnOnce(&[Plan]) -> Box<dyn Reporter>,
 ) -> Result<Outcome> {
     let platform = super::host_platform()?;
     let _lock = lock(repo, waiting)?;
+    let mut pins = Pins::load(repo)?;
+    let names = pins.select(options.tools)?;
+    let unpinned = super::lock::unpinned(&pins, &names, platform);
+    if !unpinned.is_empty() {
+        if options.locked {
+            return Err(super::lock::locked_error(&unpinned, platform));
+        }
+        super::lock::pin_first_use(repo, &pins, client, &unpinned, platform, &pinned)?;
+        pins = Pins::load(repo)?;
+    }
     // Decided under the lock: a concurrent install may have done the work.
-    let plans = todo(repo, pins, options, platform)?;
+    let plans = todo(repo, &pins, options, platform)?;
     if plans.is_empty() {
-        return Ok(Outcome::UpToDate(pins.select(options.tools)?.len()));
+        return Ok(Outcome::UpToDate(names.len()));
     }
     clean_leftovers(repo);
     let reporter = reporter(&plans);

@@ -18,15 +18,16 @@ pub struct Pin {
 }
 
 /// The checksums of `names` (at `version` when given) for `platforms`,
-/// fetched in parallel from each tool's `checksum_url`. A checksum file
-/// may hold the bare hex or `hex  filename` lines.
+/// fetched in parallel from each tool's `checksum_url`, with the platform
+/// each is for. A checksum file may hold the bare hex or `hex  filename`
+/// lines.
 pub fn fetch(
     pins: &Pins,
     client: &Client,
     names: &[String],
     version: Option<&str>,
     platforms: &[&'static str],
-) -> Vec<Result<Pin>> {
+) -> Vec<(&'static str, Result<Pin>)> {
     let jobs: Vec<(String, String, &'static str, String)> = names
         .iter()
         .flat_map(|name| {
@@ -42,7 +43,7 @@ pub fn fetch(
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(tool, version, platform, url)| {
-                scope.spawn(move || {
+                let fetched = scope.spawn(move || {
                     let text = client.fetch_text(&url).with_context(|| {
                         format!("{tool} {version} {platform}: cannot fetch the checksum file")
                     })?;
@@ -58,14 +59,72 @@ pub fn fetch(
                         platform,
                         sha256,
                     })
-                })
+                });
+                (platform, fetched)
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a lock thread panicked"))
+            .map(|(platform, h)| (platform, h.join().expect("a lock thread panicked")))
             .collect()
     })
+}
+
+/// The tools among `names` with no sha256 for `platform`.
+pub fn unpinned(pins: &Pins, names: &[String], platform: &str) -> Vec<String> {
+    names
+        .iter()
+        .filter(|name| {
+            pins.get(name)
+                .is_ok_and(|pin| pin.sha256_for(platform).is_none())
+        })
+        .cloned()
+        .collect()
+}
+
+/// Under `--locked` (and in CI), every unpinned tool at once.
+pub fn locked_error(unpinned: &[String], platform: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{DEPS_FILE} pins no sha256 for {platform} of: {}; --locked (or CI) installs only what is committed\n  hint: run `cargo xtask deps lock {}` with network access and commit {DEPS_FILE}",
+        unpinned.join(", "),
+        unpinned.join(" ")
+    )
+}
+
+/// Pins `tools` on first use: their official checksum files, fetched over
+/// the same (mirror-aware) path as the downloads, written into deps.toml.
+/// This machine's platform must be there; the others are pinned when their
+/// files are there too (each failure only a warning). `pinned` hears of
+/// each value written, with the URL it came from.
+pub fn pin_first_use(
+    repo: &Repo,
+    pins: &Pins,
+    client: &Client,
+    tools: &[String],
+    platform: &'static str,
+    pinned: &dyn Fn(&Pin, &str),
+) -> Result<()> {
+    let mut found = Vec::new();
+    for (for_platform, result) in fetch(pins, client, tools, None, all_platforms()) {
+        match result {
+            Ok(pin) => found.push(pin),
+            Err(e) if for_platform != platform => {
+                crate::ui::warn(&format!("{e:#}"));
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "cannot pin it on first use\n  hint: run `cargo xtask deps lock` where the official checksum files can be reached, or set {DEPS_FILE} by hand"
+                )));
+            }
+        }
+    }
+    write(repo, &found, false)?;
+    for pin in &found {
+        let tool = pins.get(&pin.tool)?;
+        let url = client.locate(&expand(&tool.checksum_url, &pin.version, pin.platform));
+        pinned(pin, &url);
+    }
+    Ok(())
 }
 
 /// All four platforms.

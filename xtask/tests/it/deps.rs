@@ -630,3 +630,106 @@ fn a_bad_pin_names_file_and_line() {
         .stderr_has("deps/deps.toml:")
         .stderr_has("did you mean `darwin-arm64`?");
 }
+
+/// deps.toml for `tools` with no sha256 at all for the tools named in
+/// `unpinned`.
+fn with_unpinned(tools: &[Tool], unpinned: &[&str]) -> String {
+    let mut text = deps_toml(tools);
+    for name in unpinned {
+        let start = text.find(&format!("\n[tools.{name}.sha256]\n")).unwrap();
+        let end = text[start + 1..]
+            .find("\n\n")
+            .map_or(text.len(), |e| start + 1 + e);
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
+/// A tool without a pin is pinned on first use from its official checksum
+/// file (bare hex, or `hex  name`), written into deps.toml with every
+/// comment kept, then verified; `--locked` and CI refuse, naming every
+/// unpinned tool at once.
+#[test]
+fn an_unpinned_tool_is_pinned_on_first_use_unless_locked() {
+    let tools = four_tools(10);
+    let (repo, server) = setup(&tools);
+    let text = with_unpinned(&tools, &["skaffold", "kind"]);
+    repo.write("deps/deps.toml", &text);
+    // skaffold's checksum file is bare hex, for every platform; kind's is
+    // `hex  name`, for this machine's platform only.
+    for platform in ["linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"] {
+        let (os, arch) = platform.split_once('-').unwrap();
+        let sum = if platform == PLATFORM {
+            tools[2].sha()
+        } else {
+            sha256(platform.as_bytes())
+        };
+        server.put(
+            &format!(
+                "/storage.googleapis.com/skaffold/releases/v2.17.2/skaffold-{os}-{arch}.sha256"
+            ),
+            format!("{sum}\n"),
+        );
+    }
+    server.put(
+        &format!("{}.sha256", tools[3].path),
+        format!("{}  kind-linux-amd64.zip\n", tools[3].sha()),
+    );
+
+    for run in [repo.run(["deps", "install", "--locked"]), {
+        let mut ci = repo.xtask("");
+        ci.args(["deps", "install"]).env("CI", "true");
+        crate::support::Run::from(ci.output().unwrap())
+    }] {
+        run.fails()
+            .stderr_has("pins no sha256 for linux-amd64 of: kind, skaffold")
+            .stderr_has("cargo xtask deps lock kind skaffold");
+    }
+    assert_eq!(
+        repo.read("deps/deps.toml"),
+        text,
+        "a locked run wrote deps.toml"
+    );
+    assert_eq!(server.total_hits(), 0, "a locked run fetched something");
+
+    let plan = repo.run(["deps", "install", "--dry-run"]);
+    plan.ok()
+        .stdout_has("# pin kind on first use: its sha256 from")
+        .stdout_has("kind-linux-amd64.zip -> deps/bin/kind (sha256 pinned on first use)");
+    assert_eq!(server.total_hits(), 0, "the dry run fetched something");
+
+    let run = repo.run(["deps", "install"]);
+    run.ok()
+        .stdout_has(&format!(
+            "pinned skaffold 2.17.2 linux-amd64 sha256 {}",
+            tools[2].sha()
+        ))
+        .stdout_has("in deps/deps.toml: commit this change")
+        .stderr_has("warning: kind 0.30.0 linux-arm64: cannot fetch the checksum file");
+    let after = repo.read("deps/deps.toml");
+    for line in text.lines() {
+        assert!(after.contains(line), "lost {line:?}:\n{after}");
+    }
+    assert!(after.contains(&format!("linux-amd64 = \"{}\"", tools[3].sha())));
+    assert!(after.contains(&format!("darwin-arm64 = \"{}\"", sha256(b"darwin-arm64"))));
+    repo.run(["deps", "check"]).ok();
+    repo.run(["deps", "install", "--locked"])
+        .ok()
+        .stderr_has("all 4 tools up to date");
+}
+
+/// A first-use pin whose download does not match it installs nothing.
+#[test]
+fn a_download_that_does_not_match_its_first_use_pin_is_refused() {
+    let tools = four_tools(10);
+    let (repo, server) = setup(&tools);
+    repo.write("deps/deps.toml", &with_unpinned(&tools, &["kubectl"]));
+    server.put(
+        &format!("{}.sha256", tools[0].path),
+        format!("{}\n", sha256(b"other")),
+    );
+    repo.run(["deps", "install", "kubectl"])
+        .fails()
+        .stderr_has("checksum mismatch");
+    assert!(!repo.root.join("deps/bin/kubectl").exists());
+}

@@ -17,9 +17,10 @@ struct Layers {
     app_stage: &'static str,
 }
 
-/// A repository with stages local and test, cluster c1 and its app a1, and
-/// the given variables. Each file puts its first variable on line 2
-/// (envs/local.toml: line 5) and its stage table's first on line 4.
+/// A repository with stages local and test, clusters c1 (with its app a1)
+/// and c2, and the given variables. Each file puts its first variable on
+/// line 2 (envs/local.toml: line 5) and its stage table's first on line 4.
+/// With two clusters, the root is unscoped.
 fn layered(layers: Layers) -> TestRepo {
     let stage_file = |emoji: &str, vars: &str| {
         format!("emoji = \"{emoji}\"\ndescription = \"d\"\ntarget = \"kind\"\n[vars]\n{vars}")
@@ -42,6 +43,7 @@ fn layered(layers: Layers) -> TestRepo {
             "clusters/c1/apps/a1/app.toml",
             &scoped(layers.app, layers.app_stage),
         ),
+        ("clusters/c2/cluster.toml", ""),
     ])
 }
 
@@ -588,8 +590,11 @@ fn kubeconfig_is_per_cluster_and_stage_and_never_the_users() {
         seen[0] == seen[1],
         "one cluster, one stage, one file: {seen:?}"
     );
+    // The root of a repository with one cluster is that cluster's.
+    assert_eq!(seen[3], seen[0], "{seen:?}");
+    assert_eq!(seen[4], seen[2], "{seen:?}");
     let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
-    assert_eq!(distinct.len(), 4, "{seen:?}");
+    assert_eq!(distinct.len(), 2, "{seen:?}");
     assert!(seen[0].ends_with("/deps/kube/hmlet-local.yaml"));
     assert!(seen[2].ends_with("/deps/kube/hmlet-test.yaml"));
 
@@ -667,4 +672,62 @@ fn inside_a_stage_shell_the_default_stage_is_the_shells() {
         repo.run(["env", "--json"]).ok().json()["XTASK_STAGE"],
         "local"
     );
+}
+
+/// Stagecraft's own variables left in the user's environment (a stale
+/// `XTASK_APP`) never reach a stage; the root of a repository with one
+/// cluster is that cluster's scope, with its kubeconfig.
+#[test]
+fn stale_stagecraft_variables_do_not_leak_and_the_root_scopes_to_the_only_cluster() {
+    let mut repo = TestRepo::example();
+    repo.env.insert("XTASK_APP".into(), "bogus".into());
+    repo.env.insert("XTASK_CLUSTER".into(), "bogus".into());
+    repo.env.insert("XTASK_KUBE_CONTEXT".into(), "bogus".into());
+    let run = repo.run(["env", "local"]);
+    run.ok();
+    assert!(!run.stdout.contains("bogus"), "{}", run.stdout);
+    let json = repo.run(["env", "local", "--json"]).ok().json();
+    assert_eq!(
+        json["KUBECONFIG"],
+        format!("{}/deps/kube/hmlet-local.yaml", repo.root.display())
+    );
+    assert_eq!(json["XTASK_CLUSTER"], "hmlet");
+    assert_eq!(json["XTASK_KUBE_CONTEXT"], "kind-hmlet-local");
+    let run = repo.run([
+        "run",
+        "local",
+        "--",
+        "sh",
+        "-c",
+        "echo \"[${XTASK_APP-unset}] [$XTASK_CLUSTER] [$XTASK_KUBE_CONTEXT]\"",
+    ]);
+    run.ok().stdout_has("[unset] [hmlet] [kind-hmlet-local]");
+}
+
+/// With several clusters and no scope, KUBECONFIG reaches no cluster at
+/// all, and real kubectl says how to pick one.
+#[test]
+fn without_a_cluster_in_scope_kubectl_says_how_to_pick_one() {
+    let repo = TestRepo::example();
+    crate::support::copy_tree(
+        &repo.root.join("clusters/hmlet"),
+        &repo.root.join("clusters/shop"),
+    );
+    let json = repo.run(["env", "test", "--json"]).ok().json();
+    assert!(json.get("XTASK_CLUSTER").is_none());
+    let kubeconfig = json["KUBECONFIG"].as_str().unwrap();
+    assert!(std::path::Path::new(kubeconfig).is_file(), "{kubeconfig}");
+    let kubectl = test_tool("kubectl");
+    let run = repo.run([
+        "run",
+        "test",
+        "--",
+        kubectl.to_str().unwrap(),
+        "get",
+        "pods",
+    ]);
+    run.fails()
+        .stderr_has("no cluster in scope in stage test")
+        .stderr_has("stage test --cluster <cluster>");
+    assert!(!repo.home.join(".kube").exists());
 }

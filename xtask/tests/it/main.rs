@@ -6,6 +6,7 @@ mod tmux;
 
 mod apps;
 mod architecture;
+mod cargo_xtask;
 mod cluster;
 mod deps;
 mod env;

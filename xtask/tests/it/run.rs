@@ -110,7 +110,7 @@ fn run_from_inside_another_stage_does_not_leak_it() {
     ]);
     let root = repo.root.display();
     run.ok().stdout_has(&format!(
-        "[] test none {root}/deps/bin:{root}/.bin:{}\n",
+        "[] test none {root}/deps/bin:{root}/.bin:{root}/clusters/hmlet/.bin:{}\n",
         repo.path()
     ));
 }

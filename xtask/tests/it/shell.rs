@@ -209,7 +209,8 @@ fn protected_stage_prints_a_warning_banner() {
     env.push(("SHELL".to_owned(), program("bash").display().to_string()));
     let base = repo.home.parent().unwrap();
     let t = Tmux::start(base, &repo.root, &env, XTASK, &["shell", "prod"]);
-    let screen = t.wait_for("🔥 prod bashprompt> ");
+    // At the root of a repository with one cluster, the shell is that cluster's.
+    let screen = t.wait_for("🔥 prod hmlet bashprompt> ");
     assert!(screen.contains("PROTECTED STAGE `prod`"), "{screen}");
     t.send_line("exit");
     t.wait_for("EXIT:0");

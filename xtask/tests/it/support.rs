@@ -9,12 +9,14 @@ use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
 
-pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask-ops");
 
 /// The workspace root: the example monorepo the tests copy.
 pub fn workspace() -> PathBuf {
+    // This package is xtask/ops: the workspace is two folders up.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_owned()
 }
@@ -170,9 +172,11 @@ fn snapshot_into(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
 pub fn copy_tree(src: &Path, dst: &Path) {
     if src.is_dir() {
         let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        // Downloads and kubeconfigs of the developer's checkout stay there.
-        if src.parent().is_some_and(|p| p.ends_with("deps"))
-            && ["bin", "kube", ".cache"].contains(&name)
+        // Downloads, kubeconfigs and builds of the developer's checkout
+        // stay there.
+        if name == "target"
+            || (src.parent().is_some_and(|p| p.ends_with("deps"))
+                && ["bin", "kube", ".cache"].contains(&name))
         {
             return;
         }

@@ -107,13 +107,19 @@ impl Tmux {
     /// Waits until the screen shows `needle`; returns the screen.
     #[track_caller]
     pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_within(needle, TIMEOUT)
+    }
+
+    /// Like [`Tmux::wait_for`], for something slow (a first build).
+    #[track_caller]
+    pub fn wait_for_within(&self, needle: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
             if screen.contains(needle) {
                 return screen;
             }
-            if start.elapsed() > TIMEOUT {
+            if start.elapsed() > limit {
                 panic!("timed out waiting for {needle:?}; the screen:\n{screen}");
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -76,12 +76,16 @@ fn up_plans_runs_and_then_skips_what_is_done() {
     assert!(at("helm upgrade --install postgresql") < at("helm upgrade --install photos-api"));
     assert!(at("helm upgrade --install redis") < at("helm upgrade --install photos-api"));
     assert!(at("helm upgrade --install photos-api") < at("helm upgrade --install frontend"));
-    for name in ["kind", "kubectl", "helm", "skaffold"] {
+    for name in ["kind", "kubectl", "helm"] {
         assert!(
             out.contains(&format!("-> deps/bin/{name} ")),
             "{name} not in the plan"
         );
     }
+    assert!(
+        !out.contains("deps/bin/skaffold"),
+        "up installs skaffold, which only `app dev` needs:\n{out}"
+    );
 
     let planned: Vec<String> = commands_of(out, &f.repo.root)
         .into_iter()
@@ -97,7 +101,7 @@ fn up_plans_runs_and_then_skips_what_is_done() {
         "up did not run what --dry-run printed"
     );
     let downloads = server.total_hits();
-    assert_eq!(downloads, 4);
+    assert_eq!(downloads, 3);
 
     let again = f.repo.run(["up", "--jobs", "1"]);
     again
@@ -365,4 +369,131 @@ fn verbose_logs_each_command_and_quiet_prints_only_errors() {
         .repo
         .run(["-q", "cluster", "bootstrap", "--stage", "nope"]);
     run.fails().stderr_has("unknown stage `nope`");
+}
+
+/// The README's five minutes, on a fresh copy of the repository: the
+/// committed deps.toml (its URLs, its pins for this machine replaced by the
+/// fakes' sums), a loopback mirror serving every tool as the real release
+/// does (helm a tar.gz), fake docker and kind underneath. `up --dry-run`
+/// shows the whole plan and changes nothing; `up` brings everything up
+/// without skaffold; `cluster add-hosts` makes the names resolve.
+#[test]
+fn the_readme_quickstart_works_on_a_fresh_copy() {
+    let mut f = fixture();
+    let server = Server::start();
+    let fake = |name: &str| -> Vec<u8> {
+        match name {
+            "kind" => include_str!("fakes/kind"),
+            "kubectl" => include_str!("fakes/kubectl"),
+            "helm" => include_str!("fakes/helm"),
+            _ => include_str!("fakes/skaffold"),
+        }
+        .as_bytes()
+        .to_vec()
+    };
+    let helm_archive = crate::deps::tar_gz(&[
+        ("linux-amd64/LICENSE", b"Apache-2.0\n"),
+        ("linux-amd64/helm", &fake("helm")),
+    ]);
+    let downloads = [
+        (
+            "kubectl",
+            "/dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubectl",
+            fake("kubectl"),
+        ),
+        (
+            "helm",
+            "/get.helm.sh/helm-v4.1.4-linux-amd64.tar.gz",
+            helm_archive,
+        ),
+        (
+            "skaffold",
+            "/storage.googleapis.com/skaffold/releases/v2.17.2/skaffold-linux-amd64",
+            fake("skaffold"),
+        ),
+        (
+            "kind",
+            "/github.com/kubernetes-sigs/kind/releases/download/v0.30.0/kind-linux-amd64",
+            fake("kind"),
+        ),
+    ];
+    let mut deps = f.repo.read("deps/deps.toml");
+    for (name, path, body) in &downloads {
+        server.put(path, body.clone());
+        fs::remove_file(f.repo.root.join("deps/bin").join(name)).unwrap();
+        let sum = crate::deps::sha256(body);
+        let table = format!("[tools.{name}.sha256]\n");
+        match deps.find(&table) {
+            Some(at) => {
+                let line_start = at + table.len();
+                let line_end = line_start + deps[line_start..].find('\n').unwrap();
+                assert!(deps[line_start..line_end].starts_with("linux-amd64 = "));
+                deps.replace_range(line_start..line_end, &format!("linux-amd64 = \"{sum}\""));
+            }
+            None => deps.push_str(&format!("\n{table}linux-amd64 = \"{sum}\"\n")),
+        }
+    }
+    f.repo.write("deps/deps.toml", &deps);
+    f.repo.env.insert("XTASK_DEPS_MIRROR".into(), server.base());
+    git(&f.repo, &["init", "-q"]);
+    git(&f.repo, &["add", "-A"]);
+    git(&f.repo, &["commit", "-q", "-m", "init"]);
+
+    let before = f.repo.snapshot();
+    let plan = f.repo.run(["up", "--dry-run"]);
+    plan.ok()
+        .stdout_has("# [1/4] pinned tools")
+        .stdout_has("kind create cluster --name hmlet-local")
+        .stdout_has("docker build --tag localhost:5001/photos-api:")
+        .stdout_has("helm upgrade --install frontend");
+    for name in ["kubectl", "helm", "kind"] {
+        plan.stdout_has(&format!("-> deps/bin/{name} (sha256 "));
+    }
+    assert!(!plan.stdout.contains("skaffold"), "{}", plan.stdout);
+    assert_eq!(
+        f.repo.snapshot(),
+        before,
+        "the dry run changed the repository"
+    );
+    assert!(f.take_calls().is_empty() && server.total_hits() == 0);
+
+    let up = f.repo.run(["up", "--locked"]);
+    up.ok()
+        .stdout_has("helm 4.1.4 installed")
+        .stdout_has("+ cluster hmlet-local: created")
+        .stdout_has("http://photos.localtest.me/")
+        .stdout_has("http://api.photos.localtest.me/")
+        .stdout_has(
+            "hint: make these names resolve: cargo xtask cluster add-hosts hmlet --stage local",
+        );
+    assert_eq!(
+        server.total_hits(),
+        3,
+        "up downloads kind, kubectl and helm only"
+    );
+    f.repo
+        .run(["deps", "check", "--json"])
+        .fails()
+        .stdout_has("\"missing\"");
+    f.repo
+        .run(["cluster", "add-hosts"])
+        .ok()
+        .stdout_has("wrote the hmlet-local block");
+    f.repo
+        .run(["doctor"])
+        .fails()
+        .stdout_has("✔ hosts hmlet-local");
+    // The app folder's shell is the app's (the README's step 4).
+    let env = f
+        .repo
+        .run_in("clusters/hmlet/apps/photos", ["env", "local", "--json"])
+        .ok()
+        .json();
+    assert_eq!(env["XTASK_PROMPT"], "🐣 local hmlet/photos");
+    assert!(
+        env["KUBECONFIG"]
+            .as_str()
+            .unwrap()
+            .ends_with("/deps/kube/hmlet-local.yaml")
+    );
 }

@@ -23,6 +23,10 @@ case "$PATH" in
 esac
 unset __xtask_path_prefix
 
+# `xtask ...`: the binary this shell was started from, with no cargo in
+# between (`cargo xtask ...` still rebuilds what changed).
+xtask() { "$__xtask_exe" "$@"; }
+
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
 stage() {
   if [ $# -eq 0 ]; then echo "usage: stage <name> [--cluster C] [--app A]; now in $XTASK_STAGE" >&2; return 2; fi
