@@ -3,9 +3,11 @@
 //! terminal and without `--yes`, nothing runs.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 
+use crate::process::Cmd;
 use crate::repo::Stage;
 
 /// Asks for `what` on `stage` (`on` names the cluster, when there is one)
@@ -34,4 +36,30 @@ pub fn protected(stage: &Stage, yes: bool, what: &str, on: Option<&str>) -> Resu
         bail!("not confirmed: nothing was run");
     }
     Ok(())
+}
+
+/// On a protected stage, what pushes or deploys code (`up`, `app build`,
+/// `app deploy`) refuses a work tree with uncommitted changes: prod gets
+/// what a commit says, never `-dirty` images. `--allow-dirty` overrides.
+pub fn clean_tree(root: &Path, stage: &Stage, allow_dirty: bool, what: &str) -> Result<()> {
+    if !stage.protected() || allow_dirty {
+        return Ok(());
+    }
+    let status = Cmd::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["status", "--porcelain"])
+        .no_stdin()
+        .read();
+    // Not a git checkout: nothing to compare with.
+    let Ok(changes) = status else { return Ok(()) };
+    if changes.trim().is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = changes.lines().take(5).collect();
+    bail!(
+        "stage {} is protected and the work tree has uncommitted changes: {what} would ship what no commit holds; nothing was run\n    {}\n  hint: commit or stash them, or pass --allow-dirty",
+        stage.name,
+        shown.join("\n    ")
+    )
 }

@@ -27,6 +27,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Confirms a protected stage.
     pub yes: bool,
+    /// Ship a work tree with uncommitted changes to a protected stage.
+    pub allow_dirty: bool,
 }
 
 /// What the user sees while a deploy runs.
@@ -137,6 +139,7 @@ pub fn deploy(
     check_sets(&plan, &options.sets)?;
     if !options.dry_run {
         target.require_kubeconfig()?;
+        confirm::clean_tree(&repo.root, &target.stage, options.allow_dirty, "deploy")?;
         confirm::protected(&target.stage, options.yes, "deploy", Some(&target.name()))?;
     }
     let runner = Runner {

@@ -10,7 +10,7 @@ use crate::cluster::{Target, provider};
 use crate::hosts;
 use crate::process::Cmd;
 use crate::repo::Repo;
-use crate::tools::{self, Pins, Record, Status};
+use crate::tools::{self, Pins, Record, Status, Verify};
 
 /// Every check, in order.
 pub fn checks(repo: &Repo, hosts_file: &std::path::Path) -> Result<Vec<Check>> {
@@ -99,7 +99,7 @@ fn pinned_tools(repo: &Repo, checks: &mut Vec<Check>) {
     let record = Record::load(repo);
     for name in pins.names() {
         let Ok(pin) = pins.get(&name) else { continue };
-        let status = tools::status(repo, &record, &name, pin, platform);
+        let status = tools::status(repo, &record, &name, pin, platform, Verify::Full);
         let check = format!("tool {name}");
         checks.push(match status {
             Status::UpToDate => Check::ok(check, format!("{} installed in deps/bin", pin.version)),

@@ -17,6 +17,17 @@ use crate::ui;
 /// Attempts for a transient failure (reset connection, 5xx, timeout).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The most one download may take, all attempts together, unless
+/// `XTASK_DOWNLOAD_TIMEOUT` (seconds) says otherwise: a server that
+/// trickles a byte now and then never trips the idle timeout.
+const DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+fn deadline() -> Duration {
+    std::env::var("XTASK_DOWNLOAD_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(DEADLINE, Duration::from_secs)
+}
 
 pub struct Client {
     agent: ureq::Agent,
@@ -96,9 +107,17 @@ impl Client {
         progress: &dyn Fn(Progress),
     ) -> Result<Fetched> {
         let located = self.locate(url);
+        let limit = deadline();
+        let started = std::time::Instant::now();
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            match self.try_fetch(&located, sink, progress) {
+            let Some(left) = limit.checked_sub(started.elapsed()) else {
+                bail!(
+                    "GET {located}: not done within {} s (XTASK_DOWNLOAD_TIMEOUT)",
+                    limit.as_secs()
+                );
+            };
+            match self.try_fetch(&located, sink, progress, left) {
                 Ok(fetched) => return Ok(fetched),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Transient(e)) if attempt == ATTEMPTS => {
@@ -124,6 +143,7 @@ impl Client {
         url: &str,
         sink: &mut dyn Sink,
         progress: &dyn Fn(Progress),
+        left: Duration,
     ) -> Result<Fetched, Failure> {
         sink.reset().map_err(|e| Failure::Final(e.into()))?;
         ui::trace(&format!("GET {url}"));
@@ -134,7 +154,14 @@ impl Client {
             return stream(file, len, sink, progress)
                 .map_err(|e| Failure::Final(e.context(format!("cannot copy {path}"))));
         }
-        let response = self.agent.get(url).call().map_err(|e| classify(url, e))?;
+        let response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .call()
+            .map_err(|e| classify(url, e))?;
         let status = response.status().as_u16();
         match status {
             200..=299 => {}

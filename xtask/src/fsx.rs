@@ -142,6 +142,19 @@ impl Drop for TempDir {
     }
 }
 
+/// Writes a new file only its owner can read (0600); refuses to follow a
+/// symlink or reuse a file someone planted.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// A new private folder (0700) in the temporary folder, removed when the
 /// value is dropped.
 pub fn private_temp_dir(purpose: &str) -> Result<TempDir> {

@@ -192,8 +192,11 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
             work.path().join("live.yaml"),
             work.path().join("rendered.yaml"),
         );
-        std::fs::write(&a, live)?;
-        std::fs::write(&b, rendered)?;
+        // Fresh names per release: the previous pair goes first.
+        let _ = std::fs::remove_file(&a);
+        let _ = std::fs::remove_file(&b);
+        fsx::write_private(&a, live.as_bytes())?;
+        fsx::write_private(&b, rendered.as_bytes())?;
         let labels = [
             format!("{} (live)", release.id()),
             format!("{} (rendered)", release.id()),

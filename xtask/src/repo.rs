@@ -254,6 +254,13 @@ impl Repo {
         Ok(names)
     }
 
+    /// An app's file, read for a glance (`list`): not kept, so that reading
+    /// every app of a large repository keeps no more than one in memory.
+    pub fn app_once(&self, cluster: &str, app: &str) -> Result<Loaded<AppToml>> {
+        let rel = format!("clusters/{cluster}/apps/{app}/app.toml");
+        config::load(&self.root.join(&rel), rel)
+    }
+
     pub fn app(&self, cluster: &str, app: &str) -> Result<Arc<Loaded<AppToml>>> {
         self.cached(
             &self.cache.apps,

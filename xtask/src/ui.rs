@@ -48,8 +48,17 @@ pub fn paint(style: Style, text: &str) -> String {
 /// Writes to stdout; a reader that went away (`| head -1`) ends the
 /// process quietly instead of a panic.
 pub fn write_out(args: fmt::Arguments<'_>) {
-    let mut out = anstream::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    let text = args.to_string();
+    // Only styled text needs anstream (which drops styles off a terminal);
+    // plain text, most of it (`list --json`), skips its scan.
+    let written = if text.contains('\x1b') {
+        let mut out = anstream::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    };
+    if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(CLOSED_PIPE_EXIT);
         }
@@ -101,8 +110,9 @@ pub fn say(message: &str) {
 /// `warning: ...` on stderr (also under `--quiet`: it is not chatter).
 pub fn warn(message: &str) {
     write_err(format_args!(
-        "{} {message}\n",
-        paint(YELLOW_BOLD, "warning:")
+        "{} {}\n",
+        paint(YELLOW_BOLD, "warning:"),
+        escape_controls(message)
     ));
 }
 
@@ -114,12 +124,16 @@ pub fn trace(line: &str) {
 }
 
 /// The error and its whole chain, once, on stderr.
+/// Control characters of the messages (a config value, an argument) are
+/// shown escaped, never sent to the terminal.
 pub fn print_error(err: &anyhow::Error) {
     let mut chain = err.chain();
     if let Some(top) = chain.next() {
+        let top = escape_controls(&top.to_string());
         write_err(format_args!("{} {top}\n", paint(RED_BOLD, "error:")));
     }
     for cause in chain {
+        let cause = escape_controls(&cause.to_string());
         write_err(format_args!("  caused by: {cause}\n"));
     }
 }

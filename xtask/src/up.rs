@@ -7,7 +7,6 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::apps;
 use crate::cluster::{self, Operation, Target};
 use crate::deploy::{self, Report};
 use crate::download::Client;
@@ -20,12 +19,15 @@ use crate::tools::Pins;
 use crate::tools::install::{self, Plan, Preview, Reporter};
 use crate::tools::lock::Pin;
 use crate::ui;
+use crate::{apps, confirm};
 
 pub struct Options {
     pub stage: Option<String>,
     pub jobs: usize,
     pub dry_run: bool,
     pub yes: bool,
+    /// Ship a work tree with uncommitted changes to a protected stage.
+    pub allow_dirty: bool,
     /// Install only pinned tools (see `deps install --locked`).
     pub locked: bool,
 }
@@ -60,6 +62,17 @@ pub struct Done {
 
 pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     let stage = repo.stage_or_default(options.stage.as_deref())?;
+    // A protected stage is confirmed before the first step, not at the
+    // deploy after tools were installed and images pushed.
+    if !options.dry_run {
+        confirm::clean_tree(&repo.root, &stage, options.allow_dirty, "up")?;
+        confirm::protected(
+            &stage,
+            options.yes,
+            "up (tools, clusters, images, deploys)",
+            None,
+        )?;
+    }
     let clusters = repo.cluster_names()?;
     let runner = Runner {
         dry_run: options.dry_run,
@@ -92,7 +105,9 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         jobs: options.jobs,
         sets: Vec::new(),
         dry_run: options.dry_run,
-        yes: options.yes,
+        // Confirmed and checked above.
+        yes: true,
+        allow_dirty: true,
     };
     for target in &targets {
         let apps = repo.app_names(&target.cluster)?;

@@ -34,7 +34,7 @@ enum AppCommand {
     /// The live manifests against the rendered ones (helm-diff when installed).
     Diff(OneApp),
     /// docker build the app's images, tagged with the git sha, and push them.
-    Build(OneApp),
+    Build(BuildArgs),
     /// skaffold dev on a kind stage.
     Dev(OneApp),
     /// The state of each release (from helm's records in the cluster).
@@ -42,7 +42,7 @@ enum AppCommand {
     /// The logs of a release's pods.
     Logs(LogsArgs),
     /// A shell in a ready pod of a release.
-    Terminal(ReleaseArgs),
+    Terminal(TerminalArgs),
     /// kubectl port-forward to a release's service.
     PortForward(PortForwardArgs),
     /// helm uninstall every release, in reverse dependency order.
@@ -66,6 +66,27 @@ struct OneApp {
     stage: StageArg,
     #[command(flatten)]
     dry_run: DryRun,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    which: OneApp,
+    /// Confirm a build for a protected stage (it pushes to its registry).
+    #[arg(long)]
+    yes: bool,
+    /// On a protected stage, build a work tree with uncommitted changes.
+    #[arg(long)]
+    allow_dirty: bool,
+}
+
+#[derive(Args)]
+struct TerminalArgs {
+    #[command(flatten)]
+    which: ReleaseArgs,
+    /// Confirm a shell in a pod of a protected stage.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args)]
@@ -128,13 +149,12 @@ mod output {
 
     use super::*;
     use crate::cli::progress::{self, DeployDisplay};
-    use crate::deploy;
-    use crate::images;
     use crate::process::{Cmd, Runner};
     use crate::releases::{self, AppAt, Diff};
     use crate::repo::Repo;
     use crate::toolbox::Planned;
     use crate::ui;
+    use crate::{confirm, deploy, images};
 
     impl AppArgs {
         pub fn run(self, ctx: &Ctx) -> Result<Code> {
@@ -193,19 +213,23 @@ mod output {
                     }
                     Ok(Code::OK)
                 }
-                AppCommand::Build(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
+                AppCommand::Build(BuildArgs {
+                    which,
+                    yes,
+                    allow_dirty,
+                }) => {
+                    let at = app_at(ctx, &repo, &which.app, &which.stage)?;
                     let runner = Runner {
-                        dry_run: args.dry_run.dry_run,
+                        dry_run: which.dry_run.dry_run,
                     };
-                    images::build(
-                        &repo,
-                        &at.target,
-                        &args.app,
-                        &runner,
-                        false,
-                        &Planned::default(),
-                    )?;
+                    if !runner.dry_run {
+                        let stage = &at.target.stage;
+                        let on = at.target.name();
+                        confirm::clean_tree(&repo.root, stage, allow_dirty, "build")?;
+                        confirm::protected(stage, yes, "build and push", Some(&on))?;
+                    }
+                    let planned = Planned::default();
+                    images::build(&repo, &at.target, &which.app, &runner, false, &planned)?;
                     Ok(Code::OK)
                 }
                 AppCommand::Dev(args) => {
@@ -239,9 +263,11 @@ mod output {
                     let release = at.release(args.which.release.as_deref(), &args.which.app)?;
                     pass_through(releases::logs(&repo, &at, release, args.follow)?)
                 }
-                AppCommand::Terminal(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
-                    let release = at.release(args.release.as_deref(), &args.app)?;
+                AppCommand::Terminal(TerminalArgs { which, yes }) => {
+                    let at = app_at(ctx, &repo, &which.app, &which.stage)?;
+                    let release = at.release(which.release.as_deref(), &which.app)?;
+                    let on = at.target.name();
+                    confirm::protected(&at.target.stage, yes, "a shell in a pod", Some(&on))?;
                     pass_through(releases::terminal(&repo, &at, release)?)
                 }
                 AppCommand::PortForward(args) => {

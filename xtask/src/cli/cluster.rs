@@ -27,7 +27,7 @@ pub struct ClusterArgs {
 #[derive(Subcommand)]
 enum ClusterCommand {
     /// Make the cluster ready, step by step; each step is skipped when done.
-    Bootstrap(Which),
+    Bootstrap(BootstrapArgs),
     /// Exists, nodes ready, ingress ready, registry up, kubeconfig and context.
     Status(StatusArgs),
     /// Delete a kind stage's cluster (never a remote or protected one).
@@ -59,6 +59,15 @@ struct Which {
 }
 
 #[derive(Args)]
+struct BootstrapArgs {
+    #[command(flatten)]
+    which: Which,
+    /// Confirm a bootstrap of a protected stage's cluster.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Args)]
 struct StatusArgs {
     /// The cluster (default: the one of this folder, or the only one).
     #[arg(add = ArgValueCandidates::new(complete::clusters))]
@@ -87,23 +96,27 @@ mod output {
     use crate::apps;
     use crate::cli::progress::{self, DeployDisplay};
     use crate::cluster::{self, Target};
-    use crate::deploy;
     use crate::hosts::{self, Outcome};
     use crate::process::Runner;
     use crate::quote::posix_line;
     use crate::repo::Repo;
     use crate::toolbox::Planned;
     use crate::ui;
+    use crate::{confirm, deploy};
 
     impl ClusterArgs {
         pub fn run(self, ctx: &Ctx) -> Result<Code> {
             let repo = ctx.repo()?;
             match self.command {
-                ClusterCommand::Bootstrap(which) => {
+                ClusterCommand::Bootstrap(BootstrapArgs { which, yes }) => {
                     let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
                     let runner = Runner {
                         dry_run: which.dry_run.dry_run,
                     };
+                    if !runner.dry_run {
+                        let on = target.name();
+                        confirm::protected(&target.stage, yes, "bootstrap", Some(&on))?;
+                    }
                     cluster::bootstrap(&repo, &target, runner, &Planned::default())?;
                     Ok(Code::OK)
                 }

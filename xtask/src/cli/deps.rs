@@ -73,7 +73,7 @@ mod output {
     use crate::download::Client;
     use crate::repo::Repo;
     use crate::tools::install::{self, Outcome};
-    use crate::tools::{self, DEPS_FILE, Pins, Record, Status, lock};
+    use crate::tools::{self, DEPS_FILE, Pins, Record, Status, Verify, lock};
     use crate::ui;
 
     impl DepsArgs {
@@ -155,7 +155,8 @@ mod output {
         let mut problems = Vec::new();
         let mut all = Vec::new();
         for name in pins.names() {
-            let status = tools::status(repo, &record, &name, pins.get(&name)?, platform);
+            let pin = pins.get(&name)?;
+            let status = tools::status(repo, &record, &name, pin, platform, Verify::Full);
             if status != Status::UpToDate {
                 problems.push(format!("{name}: {}", status.describe()));
             }

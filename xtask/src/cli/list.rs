@@ -86,7 +86,7 @@ fn collect(repo: &Repo) -> Result<Listing> {
         let cluster = repo.cluster(&name)?;
         let mut apps = Vec::new();
         for app in repo.app_names(&name)? {
-            let file = repo.app(&name, &app)?;
+            let file = repo.app_once(&name, &app)?;
             apps.push(AppItem {
                 name: app,
                 description: file.value.description.clone(),

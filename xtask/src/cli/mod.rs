@@ -246,6 +246,9 @@ pub struct DeployFlags {
     /// Confirm a deploy to a protected stage.
     #[arg(long)]
     pub yes: bool,
+    /// On a protected stage, deploy a work tree with uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
 }
 
 #[cfg(feature = "ops")]
@@ -257,6 +260,7 @@ impl DeployFlags {
             sets: self.sets.clone(),
             dry_run: self.dry_run.dry_run,
             yes: self.yes,
+            allow_dirty: self.allow_dirty,
         }
     }
 }

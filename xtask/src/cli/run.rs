@@ -7,7 +7,7 @@ use clap_complete::engine::ArgValueCandidates;
 use super::{Code, Ctx, ScopeArgs};
 use crate::environment::{self, Secrets};
 use crate::process::Cmd;
-use crate::{complete, ui};
+use crate::{complete, confirm, ui};
 
 /// Run one command in a stage's environment.
 ///
@@ -24,6 +24,9 @@ pub struct RunArgs {
     stage: String,
     #[command(flatten)]
     scope: ScopeArgs,
+    /// Confirm a command on a protected stage.
+    #[arg(long)]
+    yes: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -36,6 +39,7 @@ impl RunArgs {
         let scope = self.scope.resolve(ctx, &repo)?;
         let env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
+        confirm::protected(&stage, self.yes, "run", None)?;
         let (program, args) = self.command.split_first().expect("clap requires a command");
         let cmd = Cmd::new(program).args(args).full_env(env.child_env());
         match cmd.status() {

@@ -27,6 +27,9 @@ pub struct UpArgs {
     /// instead of being pinned on first use (always so when CI is set).
     #[arg(long)]
     locked: bool,
+    /// On a protected stage, ship a work tree with uncommitted changes.
+    #[arg(long)]
+    allow_dirty: bool,
 }
 
 /// Delete the kind clusters of a stage (never remote or protected ones).
@@ -98,6 +101,7 @@ mod output {
                 dry_run: self.dry_run.dry_run,
                 yes: self.yes,
                 locked: self.locked,
+                allow_dirty: self.allow_dirty,
             };
             let steps = Steps {
                 repo: &repo,

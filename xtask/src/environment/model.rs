@@ -22,6 +22,8 @@ use crate::ui::MASK;
 
 /// How long a `from_cmd` may take unless its variable says otherwise.
 const CMD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest chain of references followed (each a few frames deep).
+const MAX_DEPTH: usize = 100_000;
 /// The most a `from_file` or `from_cmd` value may hold.
 pub const MAX_VALUE_BYTES: u64 = 1 << 20;
 
@@ -144,6 +146,19 @@ impl Model {
     /// definition order. All missing required variables are reported
     /// together (see [`MissingReport`]).
     pub fn resolve(&self) -> Result<Vec<Entry>, MissingReport> {
+        // References resolve depth first: a chain of thousands of variables
+        // is that many frames deep, more than the main thread's stack.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(512 << 20)
+                .spawn_scoped(scope, || self.resolve_all())
+                .expect("a thread for the resolution")
+                .join()
+                .expect("the resolution does not panic")
+        })
+    }
+
+    fn resolve_all(&self) -> Result<Vec<Entry>, MissingReport> {
         let mut memo = HashMap::new();
         let mut missing: Vec<Missing> = Vec::new();
         let mut entries: Vec<Entry> = self
@@ -243,6 +258,14 @@ impl Model {
                 reason: "a secret, not resolved here".to_owned(),
             }));
         }
+        if stack.frames.len() > MAX_DEPTH {
+            return Err(anyhow!(
+                "{}: `{}` refers through a chain of more than {MAX_DEPTH} variables\n  hint: shorten the chain of `${{...}}` references",
+                definition.origin,
+                var.name
+            )
+            .into());
+        }
         if stack.open.contains(&(i, level)) {
             let pos = stack
                 .frames
@@ -270,6 +293,11 @@ impl Model {
         match result {
             Ok(Some(mut value)) => {
                 value.secret |= secret_chain;
+                if value.secret {
+                    // Masked in every line from now on, errors of the
+                    // rest of this resolution included.
+                    crate::ui::register_secret(&value.text);
+                }
                 if value.text.contains('\0') {
                     return Err(anyhow!(
                         "{}: the value of `{}` holds a NUL character, which no shell can hold\n  hint: fix its source",

@@ -9,7 +9,9 @@ use std::path::{Component, Path};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{Archive, DEPS_FILE, Installed, Pins, Record, Status, bin_dir, expand, status};
+use super::{
+    Archive, DEPS_FILE, Installed, Pins, Record, Status, Verify, bin_dir, expand, mtime_ns, status,
+};
 use crate::download::{Client, Progress};
 use crate::repo::Repo;
 
@@ -105,7 +107,10 @@ fn install_one(
     let part = cache.join(format!("{}-{}-{platform}.part", plan.name, plan.version));
     let result = download_and_install(client, plan, bin, &part, reporter);
     let _ = fs::remove_file(&part);
-    let (size, downloaded) = result?;
+    let downloaded = result?;
+    let dest = bin.join(&plan.name);
+    let meta = fs::metadata(&dest)?;
+    let file_sha256 = crate::download::sha256_hex(&fs::read(&dest)?);
     reporter.done(
         &plan.name,
         &format!(
@@ -117,18 +122,20 @@ fn install_one(
         version: plan.version.clone(),
         platform: platform.to_owned(),
         sha256: plan.sha256.clone(),
-        size,
+        size: meta.len(),
+        file_sha256,
+        mtime_ns: mtime_ns(&meta),
     })
 }
 
-/// Returns the size of the installed binary and of the download.
+/// Downloads, verifies and installs one tool; returns the download's size.
 fn download_and_install(
     client: &Client,
     plan: &Plan,
     bin: &Path,
     part: &Path,
     reporter: &dyn Reporter,
-) -> Result<(u64, u64)> {
+) -> Result<u64> {
     let fetched = client.fetch_to(&plan.url, part, &|event| {
         reporter.progress(&plan.name, event)
     })?;
@@ -147,31 +154,49 @@ fn download_and_install(
     // A private temporary file beside the destination, renamed into place:
     // removed on every error path (and, if killed, by the next install).
     let tmp = crate::fsx::TempFile::new_in(bin, &format!(".{}.", plan.name))?;
-    extract(plan, part, tmp.path())?;
+    extract(plan, part, tmp.path(), max_binary_size(fetched.bytes))?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
         .context("cannot make it executable")?;
-    let size = fs::metadata(tmp.path())?.len();
     tmp.persist(&dest)?;
-    Ok((size, fetched.bytes))
+    Ok(fetched.bytes)
+}
+
+/// The most an archive may unpack to: a generous multiple of its own size
+/// (real tools compress 2-4x), never less than 64 MiB. A small archive that
+/// expands to gigabytes is refused before it fills the disk.
+fn max_binary_size(download: u64) -> u64 {
+    (download.saturating_mul(25)).max(64 << 20)
+}
+
+/// Copies at most `limit` bytes: more is an error.
+fn copy_capped(from: &mut impl io::Read, to: &mut File, limit: u64) -> Result<()> {
+    let copied = io::copy(&mut io::Read::take(from, limit + 1), to)?;
+    if copied > limit {
+        bail!(
+            "the binary unpacks to more than {} MiB, far more than its archive holds: refusing the archive",
+            limit >> 20
+        );
+    }
+    Ok(())
 }
 
 /// Writes the tool's binary from the verified download to `out`. Any
 /// archive entry that could escape (absolute, `..`, a link pointing out) is
 /// refused, whichever entry it is.
-fn extract(plan: &Plan, download: &Path, out: &Path) -> Result<()> {
+fn extract(plan: &Plan, download: &Path, out: &Path, limit: u64) -> Result<()> {
     match (plan.archive, &plan.binary) {
         (Archive::Raw, _) => {
             fs::copy(download, out).with_context(|| format!("cannot write {}", out.display()))?;
             Ok(())
         }
-        (Archive::TarGz, Some(binary)) => extract_tar_gz(download, binary, out),
-        (Archive::Zip, Some(binary)) => extract_zip(download, binary, out),
+        (Archive::TarGz, Some(binary)) => extract_tar_gz(download, binary, out, limit),
+        (Archive::Zip, Some(binary)) => extract_zip(download, binary, out, limit),
         (_, None) => bail!("an archive needs `binary`"),
     }
     .with_context(|| format!("cannot unpack {}", plan.url))
 }
 
-fn extract_tar_gz(download: &Path, binary: &str, out: &Path) -> Result<()> {
+fn extract_tar_gz(download: &Path, binary: &str, out: &Path, limit: u64) -> Result<()> {
     let file = File::open(download)?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut found = false;
@@ -194,7 +219,7 @@ fn extract_tar_gz(download: &Path, binary: &str, out: &Path) -> Result<()> {
                 bail!("archive entry `{name}` is not a regular file");
             }
             let mut dest = File::create(out)?;
-            io::copy(&mut entry, &mut dest)?;
+            copy_capped(&mut entry, &mut dest, limit)?;
             found = true;
         }
         seen.push(name);
@@ -208,7 +233,7 @@ fn extract_tar_gz(download: &Path, binary: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn extract_zip(download: &Path, binary: &str, out: &Path) -> Result<()> {
+fn extract_zip(download: &Path, binary: &str, out: &Path, limit: u64) -> Result<()> {
     let mut archive = zip::ZipArchive::new(File::open(download)?)?;
     let mut index = None;
     let mut seen = Vec::new();
@@ -240,8 +265,7 @@ fn extract_zip(download: &Path, binary: &str, out: &Path) -> Result<()> {
     };
     let mut entry = archive.by_index(i)?;
     let mut dest = File::create(out)?;
-    io::copy(&mut entry, &mut dest)?;
-    Ok(())
+    copy_capped(&mut entry, &mut dest, limit)
 }
 
 fn same_path(entry: &str, wanted: &str) -> bool {
@@ -355,7 +379,9 @@ pub fn todo(repo: &Repo, pins: &Pins, options: &Options, platform: &str) -> Resu
     let mut plans = Vec::new();
     for name in &names {
         let pin = pins.get(name)?;
-        if options.force || status(repo, &record, name, pin, platform) != Status::UpToDate {
+        if options.force
+            || status(repo, &record, name, pin, platform, Verify::Fast) != Status::UpToDate
+        {
             plans.push(plan(pins, name, platform)?);
         }
     }
@@ -400,7 +426,9 @@ pub fn preview(repo: &Repo, pins: &Pins, client: &Client, options: &Options) -> 
                 url,
                 sha256: None,
             });
-        } else if options.force || status(repo, &record, name, pin, platform) != Status::UpToDate {
+        } else if options.force
+            || status(repo, &record, name, pin, platform, Verify::Fast) != Status::UpToDate
+        {
             downloads.push(Download {
                 name: name.clone(),
                 url,

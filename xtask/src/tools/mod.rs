@@ -196,6 +196,29 @@ pub struct Installed {
     pub sha256: String,
     /// The size of the installed binary: a changed size means it was replaced.
     pub size: u64,
+    /// The sha256 of the installed binary itself (what `deps check` verifies).
+    #[serde(default)]
+    pub file_sha256: String,
+    /// Its modification time (ns since the epoch): the cheap check.
+    #[serde(default)]
+    pub mtime_ns: u128,
+}
+
+/// How closely [`status`] looks at an installed binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Size and modification time, as installed: every command.
+    Fast,
+    /// The sha256 of the file too: `deps check`.
+    Full,
+}
+
+/// The modification time of `meta` in ns since the epoch.
+pub fn mtime_ns(meta: &fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 pub fn bin_dir(repo: &Repo) -> PathBuf {
@@ -243,7 +266,14 @@ impl Status {
     }
 }
 
-pub fn status(repo: &Repo, record: &Record, name: &str, pin: &ToolPin, platform: &str) -> Status {
+pub fn status(
+    repo: &Repo,
+    record: &Record,
+    name: &str,
+    pin: &ToolPin,
+    platform: &str,
+    verify: Verify,
+) -> Status {
     let Some(sha) = pin.sha256_for(platform) else {
         return Status::Unpinned;
     };
@@ -257,7 +287,17 @@ pub fn status(repo: &Repo, record: &Record, name: &str, pin: &ToolPin, platform:
             installed: installed.version.clone(),
         };
     }
-    if meta.len() != installed.size {
+    // A binary replaced by hand (even by one of the same size) is not the
+    // one that was verified.
+    if meta.len() != installed.size || mtime_ns(&meta) != installed.mtime_ns {
+        return Status::Modified;
+    }
+    if verify == Verify::Full
+        && fs::read(&path)
+            .map(|bytes| download::sha256_hex(&bytes))
+            .ok()
+            != Some(installed.file_sha256.clone())
+    {
         return Status::Modified;
     }
     Status::UpToDate
@@ -339,7 +379,7 @@ pub fn reports(repo: &Repo, pins: &Pins) -> Result<Vec<ToolReport>> {
     let mut out = Vec::new();
     for name in pins.names() {
         let pin = pins.get(&name)?;
-        let status = status(repo, &record, &name, pin, platform);
+        let status = status(repo, &record, &name, pin, platform, Verify::Fast);
         let on_path = crate::process::find_on_path(&name, &path, Some(&bin)).map(|path| {
             let args = pin
                 .version_args

@@ -10,7 +10,7 @@ use crate::support::{TestRepo, test_tool};
 
 /// The fakes, with a kubeconfig for every cluster and stage as if each
 /// cluster were bootstrapped.
-fn app_fixture() -> crate::cluster::Fixture {
+pub fn app_fixture() -> crate::cluster::Fixture {
     let f = fixture();
     for stage in ["local", "test", "stage", "prod"] {
         let context = if ["local", "test"].contains(&stage) {

@@ -17,6 +17,8 @@ pub enum Fault {
     DropMidBody,
     /// Send the headers and half the body, then hang (until the test ends).
     StallMidBody,
+    /// Send the body a byte every 100 ms: never idle, never done.
+    Trickle,
 }
 
 #[derive(Default)]
@@ -154,6 +156,19 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     };
     match fault {
         Some(Fault::Status(code)) => respond(&mut stream, code, b"injected failure"),
+        Some(Fault::Trickle) => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            for byte in &body {
+                stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                thread::sleep(Duration::from_millis(100));
+            }
+            Ok(())
+        }
         Some(fault @ (Fault::DropMidBody | Fault::StallMidBody)) => {
             write!(
                 stream,

@@ -10,7 +10,7 @@ use crate::support::{TestRepo, XTASK, test_tool};
 
 /// The fakes of kind, kubectl, helm and skaffold as the pinned tools, served
 /// by a loopback server: `up` installs them like real downloads.
-fn pinned_fakes(f: &mut Fixture) -> Server {
+pub fn pinned_fakes(f: &mut Fixture) -> Server {
     let server = Server::start();
     let tool = |name: &'static str, body: &str| Tool {
         name,
@@ -41,7 +41,7 @@ fn pinned_fakes(f: &mut Fixture) -> Server {
     server
 }
 
-fn git(repo: &TestRepo, args: &[&str]) {
+pub fn git(repo: &TestRepo, args: &[&str]) {
     let ok = Command::new("git")
         .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
         .arg(&repo.root)

@@ -1,0 +1,905 @@
+//! The attacks of the hardening review, one test each, reproducing the
+//! attack and asserting the safe outcome: nothing changed, nothing leaked,
+//! a clear error naming file and key where there is one.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::apps::app_fixture;
+use crate::cluster::{fixture, lines};
+use crate::deps::{Tool, four_tools, setup, sha256, tar_gz};
+use crate::http::Fault;
+use crate::support::TestRepo;
+use crate::ux::{git, pinned_fakes};
+
+fn script(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, format!("#!/bin/sh\n{text}\n")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A pid no process has (above Linux's default pid_max).
+const DEAD_PID: u32 = 4_194_305;
+
+/// Item 1: A protected stage is confirmed before the first step of any command
+/// (`up prod` once created namespaces and pushed `-dirty` images to prod,
+/// then refused); shipping a dirty tree there needs `--allow-dirty`.
+#[test]
+fn h01_a_protected_stage_is_confirmed_before_the_first_step() {
+    let mut f = fixture();
+    let server = pinned_fakes(&mut f);
+    for stage in ["stage", "prod"] {
+        f.repo.write(
+            &format!("deps/kube/hmlet-{stage}.yaml"),
+            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context: {{cluster: c}}\n  name: hmlet-{stage}\n"),
+        );
+    }
+    fs::write(f.state.join("remote-up"), "").unwrap();
+    git(&f.repo, &["init", "-q"]);
+    git(&f.repo, &["add", "-A"]);
+    git(&f.repo, &["commit", "-q", "-m", "init"]);
+    let before = f.repo.snapshot();
+    for args in [
+        &["up", "prod"][..],
+        &["app", "build", "photos", "--stage", "prod"],
+        &["app", "deploy", "photos", "--stage", "prod"],
+        &["cluster", "deploy", "--stage", "prod"],
+        &["cluster", "bootstrap", "--stage", "prod"],
+        &["app", "delete", "photos", "--stage", "prod"],
+        &["app", "terminal", "photos", "--stage", "prod"],
+        &["run", "prod", "--", "true"],
+    ] {
+        f.repo
+            .run(args)
+            .fails()
+            .stderr_has("stage prod is protected")
+            .stderr_has("nothing was run");
+    }
+    assert!(f.take_calls().is_empty(), "something ran on prod");
+    assert_eq!(server.total_hits(), 0, "something was downloaded");
+    assert_eq!(f.repo.snapshot(), before, "something was written");
+
+    // Confirmed, but the tree has changes: refused before anything runs.
+    f.repo
+        .write("clusters/hmlet/apps/photos/src/healthz", "changed\n");
+    for args in [
+        &["up", "prod", "--yes"][..],
+        &["app", "build", "photos", "--stage", "prod", "--yes"],
+        &["app", "deploy", "photos", "--stage", "prod", "--yes"],
+    ] {
+        f.repo
+            .run(args)
+            .fails()
+            .stderr_has("uncommitted changes")
+            .stderr_has("clusters/hmlet/apps/photos/src/healthz")
+            .stderr_has("--allow-dirty");
+    }
+    assert!(f.take_calls().is_empty(), "something ran on prod");
+    f.repo.run(["deps", "install", "helm"]).ok();
+    f.repo
+        .run([
+            "app",
+            "deploy",
+            "photos",
+            "--stage",
+            "prod",
+            "--yes",
+            "--allow-dirty",
+        ])
+        .ok();
+    assert!(
+        lines(&f.take_calls())
+            .iter()
+            .any(|l| l.starts_with("helm upgrade --install photos-api"))
+    );
+}
+
+/// Item 2: A secret interpolated into a `from_cmd` reaches the command through
+/// its environment: never on an argv (the `sh -c` line in /proc is
+/// world-readable), never in a `-v` line, never in an error.
+#[test]
+fn h02_secrets_never_reach_an_argv_a_log_or_an_error() {
+    let mut repo = TestRepo::example();
+    let secret = "tok-9f8e7d6c5b4a";
+    let bin = repo.tmp.join("bin");
+    let record = repo.tmp.join("record");
+    // Records its own argv, its environment, and its parent's argv (the
+    // `sh -c` that runs the from_cmd).
+    script(
+        &bin.join("record-tool"),
+        &format!(
+            "{{ echo \"argv: $*\"; echo \"parent: $(tr '\\0' ' ' < /proc/$PPID/cmdline)\"; env; }} >> {}",
+            record.display()
+        ),
+    );
+    repo.extra_path.push(bin);
+    let comm = repo.read("envs/comm.toml");
+    repo.write(
+        "envs/comm.toml",
+        &format!(
+            "{comm}\nTOKEN = {{ value = \"{secret}\", secret = true }}\nDERIVED = {{ from_cmd = \"record-tool; printf '%s' \\\"${{TOKEN}}\\\" | rev\" }}\n"
+        ),
+    );
+    let run = repo.run(["-v", "env", "local", "--json"]);
+    run.ok();
+    let recorded = fs::read_to_string(&record).unwrap();
+    let argvs: Vec<&str> = recorded
+        .lines()
+        .filter(|l| l.starts_with("argv:") || l.starts_with("parent:"))
+        .collect();
+    assert!(!argvs.is_empty(), "{recorded}");
+    for line in &argvs {
+        assert!(!line.contains(secret), "on an argv: {line}");
+    }
+    assert!(
+        recorded.contains(&format!("TOKEN={secret}")),
+        "the command gets it in its environment:\n{recorded}"
+    );
+    assert!(
+        !run.stderr.contains(secret),
+        "in a -v line:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("sh -c"), "{}", run.stderr);
+    // Built from a secret: a secret too.
+    assert_eq!(run.json()["DERIVED"], "***");
+
+    // A failing command's stderr tail, and the error, mask it.
+    repo.write(
+        "envs/comm.toml",
+        &format!(
+            "{comm}\nTOKEN = {{ value = \"{secret}\", secret = true }}\nBAD = {{ from_cmd = \"echo \\\"cannot use ${{TOKEN}}\\\" >&2; exit 3\" }}\n"
+        ),
+    );
+    for args in [&["env", "local"][..], &["-v", "run", "local", "--", "true"]] {
+        let run = repo.run(args);
+        run.fails().stderr_has("cannot use ***");
+        assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    }
+}
+
+/// Item 3: `app diff` works in a private folder (0700, files 0600) of an
+/// unpredictable name, follows no planted symlink, and leaves nothing.
+#[test]
+fn h03_diff_uses_a_private_temporary_folder() {
+    let mut f = app_fixture();
+    let bin = f.repo.home.join("bin");
+    let log = f.repo.home.join("diff.log");
+    // Wraps the real diff, recording the folder's and files' modes.
+    script(
+        &bin.join("diff"),
+        &format!(
+            "for f in \"$@\"; do [ -f \"$f\" ] && stat -c '%a %n' \"$(dirname \"$f\")\" \"$f\" >> {}; done\nexec /usr/bin/diff \"$@\"",
+            log.display()
+        ),
+    );
+    f.repo.extra_path.insert(0, bin);
+    // The old, predictable names, planted as links to a victim.
+    let victim = f.repo.home.join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    for pid in 1..200 {
+        let _ =
+            std::os::unix::fs::symlink(&victim, f.repo.tmp.join(format!("stagecraft-diff-{pid}")));
+    }
+    let before: Vec<PathBuf> = fs::read_dir(&f.repo.tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    f.repo
+        .run(["app", "diff", "photos", "--stage", "test"])
+        .ok()
+        .stdout_has("-replicas: 1\n+replicas: 2");
+    let modes = fs::read_to_string(&log).unwrap();
+    assert!(!modes.is_empty());
+    for line in modes.lines() {
+        let (mode, path) = line.split_once(' ').unwrap();
+        let expected = if path.ends_with(".yaml") {
+            "600"
+        } else {
+            "700"
+        };
+        assert_eq!(mode, expected, "{line}");
+        assert!(path.contains("stagecraft-"), "{line}");
+    }
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    let after: Vec<PathBuf> = fs::read_dir(&f.repo.tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before.len(), after.len(), "left behind: {after:?}");
+}
+
+/// Item 4: Every rewrite keeps the file's mode: `var set` on a 0600 file, the
+/// hosts file, deps.toml.
+#[test]
+fn h04_rewrites_keep_the_files_mode() {
+    let f = fixture();
+    let file = f.repo.root.join("envs/local.toml");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    f.repo
+        .run([
+            "var", "set", "API_KEY", "s3cret", "--stage", "local", "--secret",
+        ])
+        .ok();
+    assert_eq!(mode(&file), 0o600);
+    assert!(f.repo.read("envs/local.toml").contains("API_KEY"));
+
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    fs::set_permissions(&hosts, fs::Permissions::from_mode(0o640)).unwrap();
+    f.repo.run(["cluster", "add-hosts"]).ok();
+    assert_eq!(mode(&hosts), 0o640);
+
+    let tools = four_tools(10);
+    let (repo, server) = setup(&tools);
+    let deps = repo.root.join("deps/deps.toml");
+    fs::set_permissions(&deps, fs::Permissions::from_mode(0o600)).unwrap();
+    for tool in &tools {
+        for platform in ["linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"] {
+            let (os, arch) = platform.split_once('-').unwrap();
+            let url = tool
+                .url
+                .replace("{version}", tool.version)
+                .replace("{os}", os)
+                .replace("{arch}", arch);
+            server.put(
+                &format!("/{}.sha256", url.trim_start_matches("https://")),
+                format!("{}\n", sha256(platform.as_bytes())),
+            );
+        }
+    }
+    repo.run(["deps", "lock"]).ok();
+    assert_eq!(mode(&deps), 0o600);
+}
+
+/// Item 5: A tool binary replaced by another of the same size is found: `deps
+/// check` hashes it, `deps install` sees its new modification time.
+#[test]
+fn h05_a_replaced_tool_of_the_same_size_is_found() {
+    let tools = four_tools(100);
+    let (repo, server) = setup(&tools);
+    repo.run(["deps", "install"]).ok();
+    let kubectl = repo.root.join("deps/bin/kubectl");
+    let original = fs::read(&kubectl).unwrap();
+    let mut evil = original.clone();
+    let at = evil.len() - 10;
+    evil[at] = b'Z';
+    // Same size, and the modification time put back: only a hash sees it.
+    let stamp = repo.tmp.join("stamp");
+    fs::write(&stamp, "").unwrap();
+    Command::new("touch")
+        .arg("-r")
+        .arg(&kubectl)
+        .arg(&stamp)
+        .status()
+        .unwrap();
+    fs::write(&kubectl, &evil).unwrap();
+    Command::new("touch")
+        .arg("-r")
+        .arg(&stamp)
+        .arg(&kubectl)
+        .status()
+        .unwrap();
+    repo.run(["deps", "check"])
+        .fails()
+        .stderr_has("kubectl: modified since it was installed");
+    // Replaced the ordinary way (a new modification time): install puts the
+    // pinned one back.
+    fs::write(&kubectl, &evil).unwrap();
+    let hits = server.hits(&tools[0].path);
+    repo.run(["deps", "install"]).ok();
+    assert_eq!(server.hits(&tools[0].path), hits + 1);
+    assert_eq!(fs::read(&kubectl).unwrap(), original);
+    repo.run(["deps", "check"]).ok();
+}
+
+/// Item 6: `from_file` of a device or a FIFO, and a `from_cmd` that hangs, end
+/// with a clear error; a signal to xtask ends the command's whole tree.
+#[test]
+fn h06_unbounded_sources_are_bounded() {
+    let repo = TestRepo::example();
+    let fifo = repo.tmp.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let comm = repo.read("envs/comm.toml");
+    for (def, message) in [
+        (
+            "{ from_file = \"/dev/zero\" }".to_owned(),
+            "not a regular file",
+        ),
+        (
+            format!("{{ from_file = \"{}\" }}", fifo.display()),
+            "not a regular file",
+        ),
+        (
+            "{ from_cmd = \"sleep 30\", timeout = 1 }".to_owned(),
+            "did not finish within 1 s",
+        ),
+        (
+            "{ from_cmd = \"head -c 2000000 /dev/zero\" }".to_owned(),
+            "more than 1048576 bytes",
+        ),
+    ] {
+        repo.write("envs/comm.toml", &format!("{comm}\nX = {def}\n"));
+        let started = Instant::now();
+        repo.run(["env", "local"])
+            .fails()
+            .stderr_has("envs/comm.toml:")
+            .stderr_has("`X`")
+            .stderr_has(message);
+        assert!(started.elapsed() < Duration::from_secs(10), "{def}");
+    }
+
+    // SIGTERM while a from_cmd runs: its process group goes too.
+    let pidfile = repo.tmp.join("cmd.pid");
+    repo.write(
+        "envs/comm.toml",
+        &format!(
+            "{comm}\nX = {{ from_cmd = \"sleep 300 & echo $! > {}; wait\" }}\n",
+            pidfile.display()
+        ),
+    );
+    let mut child = repo
+        .xtask("")
+        .args(["env", "local"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while fs::read_to_string(&pidfile).map_or(true, |p| p.trim().is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sleeper: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let started = Instant::now();
+    // SAFETY: signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(sleeper, 0) } == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the from_cmd's sleep outlived xtask"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Item 7: A hosts block without its END line is an error that shows the
+/// lines and touches nothing (it used to delete the user's own lines).
+#[test]
+fn h07_a_damaged_hosts_block_is_an_error_that_changes_nothing() {
+    let f = fixture();
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    let damaged = "127.0.0.1 localhost\n# BEGIN stagecraft hmlet-local\n127.0.0.1 photos.localtest.me\n10.0.0.5 nas.home\n192.168.1.9 printer\n";
+    fs::write(&hosts, damaged).unwrap();
+    for _ in 0..2 {
+        f.repo
+            .run(["cluster", "add-hosts"])
+            .fails()
+            .stderr_has("the stagecraft block of hmlet-local is damaged")
+            .stderr_has("4: 10.0.0.5 nas.home")
+            .stderr_has("nothing was changed");
+    }
+    f.repo
+        .run(["cluster", "delete"])
+        .fails()
+        .stderr_has("damaged");
+    assert_eq!(fs::read_to_string(&hosts).unwrap(), damaged);
+}
+
+/// Item 8: Concurrent `var set`s all land: the file is locked and re-read.
+#[test]
+fn h08_concurrent_var_sets_all_land() {
+    let repo = TestRepo::example();
+    let spawn = |i: usize, stage: &str| {
+        repo.xtask("")
+            .args([
+                "var",
+                "set",
+                &format!("CONCURRENT_{stage}_{i}"),
+                &i.to_string(),
+                "--stage",
+                stage,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..20)
+        .flat_map(|i| [spawn(i, "local"), spawn(i, "test")])
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let local = repo.read("envs/local.toml");
+    let test = repo.read("envs/test.toml");
+    for i in 0..20 {
+        assert!(
+            local.contains(&format!("CONCURRENT_local_{i} = \"{i}\"")),
+            "{local}"
+        );
+        assert!(
+            test.contains(&format!("CONCURRENT_test_{i} = \"{i}\"")),
+            "{test}"
+        );
+    }
+    repo.run(["env", "local"]).ok();
+}
+
+/// Item 9: A cluster that is missing or does not answer is an error, never an
+/// empty diff or "not installed".
+#[test]
+fn h09_an_unreachable_cluster_is_an_error() {
+    let f = fixture();
+    f.repo
+        .run(["app", "diff", "photos", "--stage", "test"])
+        .fails()
+        .stderr_has("deps/kube/hmlet-test.yaml does not exist");
+    // A kubeconfig, but no cluster behind it.
+    f.repo.write(
+        "deps/kube/hmlet-test.yaml",
+        "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: c}\n  name: kind-hmlet-test\n",
+    );
+    let run = f.repo.run(["app", "status", "photos", "--stage", "test"]);
+    run.fails()
+        .stderr_has("cannot read the state of photos/")
+        .stderr_has("was refused");
+    assert!(!run.stdout.contains("not installed"), "{}", run.stdout);
+}
+
+/// Item 10: A NUL character (which bash drops and which stops fish sourcing the
+/// whole file) is refused where it is written, by file and key.
+#[test]
+fn h10_nul_characters_are_refused() {
+    let repo = TestRepo::example();
+    let comm = repo.read("envs/comm.toml");
+    repo.write("envs/comm.toml", &format!("{comm}\nBAD = \"a\\u0000b\"\n"));
+    repo.run(["env", "local"])
+        .fails()
+        .stderr_has("envs/comm.toml:")
+        .stderr_has("`BAD` holds a NUL character");
+    repo.write("secrets/nul", "a\0b");
+    repo.write(
+        "envs/comm.toml",
+        &format!("{comm}\nFILE = {{ from_file = \"secrets/nul\" }}\n"),
+    );
+    repo.run(["shell", "local", "--shell", "bash"])
+        .fails()
+        .stderr_has("the value of `FILE` holds a NUL character");
+}
+
+/// Item 11: `var set` stores literal text (`$` as `$$`) unless `--template`, and
+/// a template that does not resolve is refused before the file changes.
+#[test]
+fn h11_var_set_stores_literal_text_unless_asked_for_a_template() {
+    let repo = TestRepo::example();
+    let literal = "costs ${PRICE} and $$5";
+    repo.run(["var", "set", "GREETING", literal, "--stage", "local"])
+        .ok();
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["GREETING"],
+        literal
+    );
+    repo.run([
+        "var",
+        "set",
+        "SITE",
+        "https://www.${DOMAIN}/",
+        "--stage",
+        "local",
+        "--template",
+    ])
+    .ok();
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["SITE"],
+        "https://www.localtest.me/"
+    );
+    let before = repo.read("envs/local.toml");
+    repo.run([
+        "var",
+        "set",
+        "BROKEN",
+        "${NO_SUCH_VAR}",
+        "--stage",
+        "local",
+        "--template",
+    ])
+    .fails()
+    .stderr_has("refers to undefined variable `${NO_SUCH_VAR}`")
+    .stderr_has("nothing was written");
+    assert_eq!(repo.read("envs/local.toml"), before);
+    repo.run(["env", "local"]).ok();
+}
+
+/// Item 12: Concurrent `add-hosts` of two stages both land, run after run.
+#[test]
+fn h12_concurrent_add_hosts_all_land() {
+    let f = fixture();
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    for round in 0..20 {
+        fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+        let spawn = |stage: &str| {
+            f.repo
+                .xtask("")
+                .args(["cluster", "add-hosts", "--stage", stage])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        for child in [spawn("local"), spawn("test")] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = fs::read_to_string(&hosts).unwrap();
+        for stage in ["local", "test"] {
+            assert!(
+                text.contains(&format!("# END stagecraft hmlet-{stage}")),
+                "round {round}: the {stage} block was lost:\n{text}"
+            );
+        }
+    }
+}
+
+/// Item 13: A symlinked config or hosts file stays a symlink; the write goes to
+/// its target.
+#[test]
+fn h13_symlinked_files_are_written_through() {
+    let f = fixture();
+    let real = f.repo.home.join("local.toml");
+    fs::rename(f.repo.root.join("envs/local.toml"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, f.repo.root.join("envs/local.toml")).unwrap();
+    f.repo
+        .run(["var", "set", "THROUGH", "yes", "--stage", "local"])
+        .ok();
+    assert!(
+        fs::symlink_metadata(f.repo.root.join("envs/local.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        fs::read_to_string(&real)
+            .unwrap()
+            .contains("THROUGH = \"yes\"")
+    );
+
+    let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
+    let real_hosts = f.repo.home.join("hosts.real");
+    fs::write(&real_hosts, "127.0.0.1 localhost\n").unwrap();
+    std::os::unix::fs::symlink(&real_hosts, &hosts).unwrap();
+    f.repo.run(["cluster", "add-hosts"]).ok();
+    assert!(
+        fs::symlink_metadata(&hosts)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        fs::read_to_string(&real_hosts)
+            .unwrap()
+            .contains("BEGIN stagecraft hmlet-local")
+    );
+}
+
+/// Item 14: What a killed run left (its temporary files carry its pid) is
+/// removed by the next run.
+#[test]
+fn h14_what_a_killed_run_left_is_removed_next_time() {
+    let f = app_fixture();
+    let stale_config = f
+        .repo
+        .root
+        .join(format!("envs/.local.toml.stagecraft-{DEAD_PID}-1.tmp"));
+    fs::write(&stale_config, "half").unwrap();
+    let stale_diff = f.repo.tmp.join(format!("diff-stagecraft-{DEAD_PID}-2"));
+    fs::create_dir_all(&stale_diff).unwrap();
+    fs::write(stale_diff.join("live.yaml"), "x").unwrap();
+    let live = f.repo.root.join(format!(
+        "envs/.test.toml.stagecraft-{}-3.tmp",
+        std::process::id()
+    ));
+    fs::write(&live, "in use").unwrap();
+    f.repo
+        .run(["var", "set", "A", "1", "--stage", "local"])
+        .ok();
+    f.repo
+        .run(["app", "diff", "photos", "--stage", "test"])
+        .ok();
+    assert!(!stale_config.exists(), "a dead run's temporary file stayed");
+    assert!(!stale_diff.exists(), "a dead run's temporary folder stayed");
+    assert!(live.exists(), "a live process's file was removed");
+
+    let tools = four_tools(10);
+    let (repo, _server) = setup(&tools);
+    let stale_tool = repo
+        .root
+        .join(format!("deps/bin/.kubectl.stagecraft-{DEAD_PID}-4.tmp"));
+    fs::create_dir_all(stale_tool.parent().unwrap()).unwrap();
+    fs::write(&stale_tool, "half a binary").unwrap();
+    repo.run(["deps", "install", "kubectl"]).ok();
+    assert!(!stale_tool.exists());
+}
+
+/// Item 15: A dry run of `var set/unset` shows the changed lines only, a
+/// literal secret as `***`.
+#[test]
+fn h15_var_dry_runs_mask_secrets() {
+    let repo = TestRepo::example();
+    repo.run([
+        "var",
+        "set",
+        "OLD_PW",
+        "hunter2-old",
+        "--secret",
+        "--stage",
+        "local",
+    ])
+    .ok();
+    let before = repo.read("envs/local.toml");
+    let run = repo.run([
+        "var",
+        "set",
+        "NEW_PW",
+        "hunter2-new",
+        "--secret",
+        "--stage",
+        "local",
+        "--dry-run",
+    ]);
+    run.ok()
+        .stdout_has("+NEW_PW = { value = \"***\", secret = true }");
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    let run = repo.run(["var", "unset", "OLD_PW", "--stage", "local", "--dry-run"]);
+    run.ok()
+        .stdout_has("-OLD_PW = { value = \"***\", secret = true }");
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("LOG_LEVEL"),
+        "only the changed lines:\n{}",
+        run.stdout
+    );
+    assert_eq!(repo.read("envs/local.toml"), before);
+}
+
+/// Item 16: The credentials of a mirror URL and a webhook's token are never
+/// printed.
+#[test]
+fn h16_url_credentials_and_tokens_are_masked() {
+    let tools = four_tools(10);
+    let (mut repo, server) = setup(&tools);
+    let mirror = server
+        .base()
+        .replace("http://", "http://deploy-bot:pw-2718281828@");
+    repo.env.insert("XTASK_DEPS_MIRROR".into(), mirror);
+    for args in [
+        &["deps", "install", "--dry-run"][..],
+        &["-v", "deps", "install"],
+    ] {
+        let run = repo.run(args);
+        run.ok();
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(all.contains("deploy-bot:***@"), "{all}");
+        assert!(!all.contains("pw-2718281828"), "{all}");
+    }
+
+    let f = app_fixture();
+    let local = f.repo.read("envs/local.toml");
+    f.repo.write(
+        "envs/local.toml",
+        &format!("{local}\n[notify]\nwebhook = \"http://127.0.0.1:9/hooks?token=tk-31415926\"\n"),
+    );
+    for args in [
+        &["app", "deploy", "photos", "--dry-run"][..],
+        &["app", "deploy", "photos"],
+    ] {
+        let run = f.repo.run(args);
+        run.ok();
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(all.contains("token=***"), "{all}");
+        assert!(!all.contains("tk-31415926"), "{all}");
+    }
+}
+
+/// Item 17: An archive that unpacks to far more than it weighs (a 100 MiB
+/// binary in a ~100 KiB download) is refused before it fills the disk.
+#[test]
+fn h17_an_archive_bomb_is_refused() {
+    let zeros = vec![0u8; 100 << 20];
+    let mut tools = four_tools(10);
+    tools.truncate(2);
+    tools[1].body = tar_gz(&[("linux-amd64/helm", &zeros)]);
+    assert!(tools[1].body.len() < 1 << 20);
+    let (repo, _server) = setup(&tools);
+    repo.run(["deps", "install", "helm"])
+        .fails()
+        .stderr_has("unpacks to more than 64 MiB")
+        .stderr_has("refusing the archive");
+    assert!(!repo.root.join("deps/bin/helm").exists());
+}
+
+/// Item 18: A server that trickles a byte at a time never trips the idle
+/// timeout; the download's total deadline ends it.
+#[test]
+fn h18_a_trickling_download_meets_its_deadline() {
+    let tools: Vec<Tool> = four_tools(1000).into_iter().take(1).collect();
+    let (mut repo, server) = setup(&tools);
+    server.fault(&tools[0].path, Fault::Trickle);
+    repo.env.insert("XTASK_DOWNLOAD_TIMEOUT".into(), "2".into());
+    let started = Instant::now();
+    repo.run(["deps", "install"]).fails().stderr_has("kubectl");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!repo.root.join("deps/bin/kubectl").exists());
+}
+
+/// Item 19: `from_file` reads inside the repository unless the path is written
+/// absolute or with `~/`; a link out of it is refused, and a read error is
+/// reported, not taken for "no value".
+#[test]
+fn h19_from_file_stays_in_the_repository_unless_told_otherwise() {
+    let repo = TestRepo::example();
+    let outside = repo.home.join("outside.txt");
+    fs::write(&outside, "from outside\n").unwrap();
+    let comm = repo.read("envs/comm.toml");
+    let set = |def: &str| repo.write("envs/comm.toml", &format!("{comm}\nX = {def}\n"));
+    set("{ from_file = \"../home/outside.txt\" }");
+    repo.run(["env", "local"])
+        .fails()
+        .stderr_has("envs/comm.toml:")
+        .stderr_has("leaves the repository");
+    std::os::unix::fs::symlink(&outside, repo.root.join("link.txt")).unwrap();
+    set("{ from_file = \"link.txt\" }");
+    repo.run(["env", "local"])
+        .fails()
+        .stderr_has("leads out of the repository");
+    set(&format!("{{ from_file = \"{}\" }}", outside.display()));
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["X"],
+        "from outside"
+    );
+    set("{ from_file = \"~/outside.txt\" }");
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["X"],
+        "from outside"
+    );
+    fs::create_dir_all(repo.root.join("a-folder")).unwrap();
+    set("{ from_file = \"a-folder\" }");
+    repo.run(["env", "local"])
+        .fails()
+        .stderr_has("not a regular file");
+}
+
+/// Item 20: A cluster folder whose name is not a valid name is refused by every
+/// command alike, at discovery, with a suggestion.
+#[test]
+fn h20_invalid_cluster_names_are_refused_everywhere() {
+    let f = fixture();
+    crate::support::copy_tree(
+        &f.repo.root.join("clusters/hmlet"),
+        &f.repo.root.join("clusters/My Cluster"),
+    );
+    for args in [
+        &["list"][..],
+        &["env", "local"],
+        &["up", "--dry-run"],
+        &["cluster", "status", "hmlet"],
+    ] {
+        f.repo
+            .run(args)
+            .fails()
+            .stderr_has("clusters/My Cluster: `My Cluster` is not a valid cluster name")
+            .stderr_has("`my-cluster`");
+    }
+}
+
+/// Item 21: Resolution is linear in the number of variables (a benchmark times
+/// 20 000 of them, `cargo bench --bench startup`); a chain of 20 000
+/// references resolves instead of overflowing the stack.
+#[test]
+fn h21_a_long_reference_chain_resolves() {
+    let repo = TestRepo::example();
+    let n = 20_000;
+    let mut text = String::from("[vars]\n");
+    for i in 0..n - 1 {
+        text.push_str(&format!("V{i} = \"${{V{}}}\"\n", i + 1));
+    }
+    text.push_str(&format!("V{} = \"end\"\n", n - 1));
+    repo.write("envs/comm.toml", &text);
+    assert_eq!(
+        repo.run(["env", "local", "--json"]).ok().json()["V0"],
+        "end"
+    );
+}
+
+/// Item 22: Terminal escapes from config values or arguments are shown, not
+/// sent to the terminal; `--json` keeps the value exact.
+#[test]
+fn h22_terminal_escapes_are_shown_not_sent() {
+    let repo = TestRepo::example();
+    let local = repo.read("envs/local.toml");
+    repo.write(
+        "envs/local.toml",
+        &local.replace(
+            "description = \"",
+            "description = \"\\u001b]0;pwned\\u0007\\u001b[2J",
+        ),
+    );
+    let run = repo.run(["list"]);
+    run.ok().stdout_has("\\u{1b}[2J");
+    assert!(!run.stdout.contains('\u{1b}'), "{}", run.stdout);
+    let json = repo.run(["list", "--json"]).ok().json();
+    let description = json["stages"][0]["description"].as_str().unwrap();
+    assert!(description.starts_with("\u{1b}]0;pwned\u{7}\u{1b}[2J"));
+    let run = repo.run(["env", "lo\u{1b}[31mcal"]);
+    run.fails().stderr_has("lo\\u{1b}[31mcal");
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+}
+
+/// Item 23: `xtask ... | head -1` exits quietly: see
+/// `run::a_closed_stdout_is_a_quiet_exit` (list, env, deps list, render).
+#[test]
+fn h23_a_closed_pipe_is_a_quiet_exit() {
+    let repo = TestRepo::example();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = repo
+        .xtask("")
+        .args(["list", "--json"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Item 24: `--quiet` silences `cluster add-hosts` too.
+#[test]
+fn h24_quiet_add_hosts_prints_nothing() {
+    let f = fixture();
+    let run = f.repo.run(["--quiet", "cluster", "add-hosts"]);
+    run.ok();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let run = f.repo.run(["-q", "cluster", "add-hosts"]);
+    run.ok();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    f.repo
+        .run(["cluster", "add-hosts"])
+        .ok()
+        .stdout_has("the hmlet-local block is up to date");
+}
