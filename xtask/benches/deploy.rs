@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench --bench deploy` (see docs/benchmarks.md).
 
+mod common;
+use common::write;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -80,12 +83,6 @@ fn main() {
         eprintln!("over budget: {ratio:.2}x the critical path (> 1.30x)");
         std::process::exit(1);
     }
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 fn generate(root: &Path) {

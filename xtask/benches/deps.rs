@@ -8,13 +8,15 @@
 //!
 //! Run: `cargo bench --bench deps` (see docs/benchmarks.md).
 
+mod common;
+use common::{median, ms, write};
+
 #[allow(dead_code)]
 #[path = "../tests/it/http.rs"]
 mod http;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -168,12 +170,6 @@ fn main() {
     }
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
-
 /// Incompressible-looking bytes, different per tool.
 fn payload(size: usize, seed: u8) -> Vec<u8> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(seed);
@@ -185,13 +181,4 @@ fn payload(size: usize, seed: u8) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

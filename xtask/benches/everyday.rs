@@ -13,20 +13,14 @@
 //! Run: `cargo bench --manifest-path xtask/ops/Cargo.toml --bench everyday`
 //! (see docs/benchmarks.md).
 
+mod common;
+use common::{median, workspace};
+
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn workspace() -> PathBuf {
-    // This package is xtask/ops: the workspace is two folders up.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
 
 /// The environment a user's terminal has: no variable of cargo's own run
 /// (this bench runs under `cargo bench`).
@@ -65,11 +59,6 @@ fn run(cmd: &mut Command) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     elapsed
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 /// A workspace with an `xtask` that has only clap and serde, and the
@@ -177,8 +166,8 @@ fn main() {
         baseline_samples.push(run(&mut baseline_cmd));
         ours_samples.push(run(&mut ours_cmd));
     }
-    let baseline_warm = median(baseline_samples);
-    let ours_warm = median(ours_samples);
+    let baseline_warm = median(&mut baseline_samples);
+    let ours_warm = median(&mut ours_samples);
 
     // Inside a stage shell: the `xtask` function of the real bash rc,
     // against the binary it runs, each in a loop inside one bash.
@@ -198,7 +187,7 @@ fn main() {
             .env("__XTASK_PATH_PREFIX", "")
             .env("HOME", work.path())
             .current_dir(&ours);
-        median((0..3).map(|_| run(&mut cmd)).collect())
+        median(&mut (0..3).map(|_| run(&mut cmd)).collect::<Vec<_>>())
     };
     let function = in_shell("xtask");
     let bare = in_shell(&format!("'{}'", exe.display()));

@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench --bench startup` (see docs/benchmarks.md).
 
+mod common;
+use common::ms;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -157,10 +160,6 @@ fn main() {
 struct Timing {
     median: Duration,
     p90: Duration,
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn time(runs: usize, dir: &Path, home: &Path, program: &str, args: &[&str]) -> Timing {

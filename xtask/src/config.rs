@@ -44,8 +44,8 @@ pub struct ProjectSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptSection {
-    /// Prefix the user's prompt. Turn off when a prompt theme (starship)
-    /// shows `$XTASK_PROMPT` itself.
+    /// Prefix the user's prompt: the team's default; each user's
+    /// `STAGECRAFT_PROMPT_PREFIX` wins (`shells::prefix_enabled`).
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Placeholders: `{emoji}`, `{stage}`, `{scope}`.

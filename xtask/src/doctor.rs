@@ -1,24 +1,32 @@
 //! `doctor`: checks of this machine and repository, each with its fix.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::apps;
 use crate::cluster::{Target, provider};
+use crate::environment::{self, Secrets};
 use crate::hosts;
 use crate::process::Cmd;
 use crate::repo::Repo;
+use crate::shells::{self, Launch, ShellKind, frameworks, probe};
 use crate::tools::{self, Pins, Record, Status, Verify};
 
 /// Every check, in order.
-pub fn checks(repo: &Repo, hosts_file: &std::path::Path) -> Result<Vec<Check>> {
+pub fn checks(repo: &Repo, hosts_file: &Path, cwd: &Path) -> Result<Vec<Check>> {
     let mut checks = Vec::new();
     docker(repo, &mut checks);
     pinned_tools(repo, &mut checks);
     remote_kubeconfigs(repo, &mut checks)?;
-    shell_integration(repo, &mut checks);
+    checks.push(shell_prompt(repo, cwd).unwrap_or_else(|e| {
+        Check::fail(
+            "shell prompt",
+            format!("{e:#}"),
+            "run `cargo xtask shell` and look at what your startup files print",
+        )
+    }));
     local_hosts(repo, hosts_file, &mut checks)?;
     Ok(checks)
 }
@@ -29,6 +37,9 @@ pub struct Check {
     pub ok: bool,
     pub detail: String,
     pub fix: Option<String>,
+    /// The shell prompt check: what the prompt showed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<probe::Rendered>,
 }
 
 impl Check {
@@ -38,6 +49,7 @@ impl Check {
             ok: true,
             detail: detail.into(),
             fix: None,
+            prompt: None,
         }
     }
 
@@ -47,6 +59,7 @@ impl Check {
             ok: false,
             detail: detail.into(),
             fix: Some(fix.into()),
+            prompt: None,
         }
     }
 }
@@ -177,36 +190,88 @@ fn kubeconfig_has_context(text: &str, context: &str) -> bool {
     false
 }
 
-fn shell_integration(repo: &Repo, checks: &mut Vec<Check>) {
-    if repo.shell.value.prompt.enabled {
-        return checks.push(Check::ok(
-            "shell prompt",
-            "the prompt prefix is on (shell.toml [prompt])",
-        ));
-    }
-    let starship = std::env::var_os("STARSHIP_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/starship.toml"))
-        });
-    let shows = starship
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|text| text.contains("XTASK_PROMPT"));
-    checks.push(if shows {
-        Check::ok("shell prompt", "starship shows $XTASK_PROMPT")
-    } else {
-        Check::fail(
-            "shell prompt",
-            "the prompt prefix is off and no starship config shows $XTASK_PROMPT",
-            "add the starship snippet of docs/shell.md, or set `enabled = true` under [prompt] in shell.toml",
+/// Starts the user's shell as `cargo xtask shell` would, in a terminal,
+/// and checks that the prompt it draws shows the stage.
+fn shell_prompt(repo: &Repo, cwd: &Path) -> Result<Check> {
+    const CHECK: &str = "shell prompt";
+    let (kind, program) = shells::detect(None)?;
+    let stage = repo.stage_or_default(None)?;
+    let scope = repo.stage_scope(cwd, None, None)?;
+    let stage_env = environment::resolve(repo, &stage, &scope, Secrets::Skip)?;
+    let project_on = repo.shell.value.prompt.enabled;
+    let prefix_on = shells::prefix_enabled(project_on)?;
+    let mut launch = Launch::new(kind, program, &stage_env, prefix_on)?;
+    launch.env.push(("XTASK_DEPTH".to_owned(), "1".to_owned()));
+    let rendered = probe::render(&launch, &shells::scripts_dir(kind)?, &stage_env.prompt)?;
+
+    let setup = match &rendered.framework {
+        Some(framework) => format!("{} with {framework}", kind.name()),
+        None => kind.name().to_owned(),
+    };
+    let last_line = rendered.prompt.lines().last().unwrap_or("").trim();
+    let mut check = if rendered.shows_stage && !rendered.shows_reference {
+        let how = if prefix_on {
+            "Stagecraft's prefix"
+        } else {
+            "your theme (the prefix is off)"
+        };
+        Check::ok(
+            CHECK,
+            format!("{setup}: the prompt shows `{}`, by {how}", stage_env.prompt),
         )
-    });
+    } else {
+        let what = if rendered.shows_reference {
+            "the text `$XTASK_PROMPT` instead of the stage".to_owned()
+        } else {
+            format!("no `{}`", stage_env.prompt)
+        };
+        let off = if prefix_on {
+            String::new()
+        } else if std::env::var_os(shells::PREFIX_SWITCH).is_some() {
+            format!(" ({}=off)", shells::PREFIX_SWITCH)
+        } else {
+            " (shell.toml [prompt] enabled = false)".to_owned()
+        };
+        Check::fail(
+            CHECK,
+            format!(
+                "{setup}: the prompt `{last_line}` shows {what}; the prefix is {}{off}",
+                if prefix_on { "on" } else { "off" }
+            ),
+            prompt_fix(kind, rendered.framework.as_deref(), prefix_on),
+        )
+    };
+    check.prompt = Some(rendered);
+    Ok(check)
+}
+
+fn prompt_fix(kind: ShellKind, framework: Option<&str>, prefix_on: bool) -> String {
+    let turn_off = format!(
+        "\nand, so that the stage shows once, turn Stagecraft's prefix off for yourself: export {}=off",
+        shells::PREFIX_SWITCH
+    );
+    match framework.and_then(|f| frameworks::snippet_for(kind, f)) {
+        Some(snippet) => format!(
+            "show $XTASK_PROMPT with {}'s own setting; add to {}:\n{}{}",
+            snippet.framework,
+            snippet.file,
+            snippet.text,
+            if prefix_on { turn_off.as_str() } else { "" }
+        ),
+        None if !prefix_on => format!(
+            "turn the prefix on: unset {} (or set `enabled = true` under [prompt] in shell.toml), or show $XTASK_PROMPT in your prompt (docs/shell.md)",
+            shells::PREFIX_SWITCH
+        ),
+        None => format!(
+            "your startup files redraw the prompt after Stagecraft's hook; show $XTASK_PROMPT in your prompt yourself (docs/shell.md){turn_off}"
+        ),
+    }
 }
 
 /// The hostnames of the stage whose names the hosts file resolves: the
 /// default stage when its provider uses the hosts file, else the first
 /// stage that does.
-fn local_hosts(repo: &Repo, hosts_file: &std::path::Path, checks: &mut Vec<Check>) -> Result<()> {
+fn local_hosts(repo: &Repo, hosts_file: &Path, checks: &mut Vec<Check>) -> Result<()> {
     let uses_hosts = |stage: &crate::repo::Stage| provider(stage.target()).uses_hosts_file();
     let default = repo.stage_or_default(None)?;
     let stage = if uses_hosts(&default) {

@@ -43,6 +43,8 @@ mod images;
 #[cfg(feature = "ops")]
 mod init;
 #[cfg(feature = "ops")]
+pub mod pty;
+#[cfg(feature = "ops")]
 mod releases;
 #[cfg(feature = "ops")]
 mod tomlx;

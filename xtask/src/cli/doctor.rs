@@ -28,7 +28,7 @@ mod output {
     impl DoctorArgs {
         pub fn run(self, ctx: &Ctx) -> Result<Code> {
             let repo = ctx.repo()?;
-            let checks = doctor::checks(&repo, &hosts::hosts_file(self.hosts_file))?;
+            let checks = doctor::checks(&repo, &hosts::hosts_file(self.hosts_file), &ctx.cwd)?;
             let failing = checks.iter().filter(|c| !c.ok).count();
             if self.json.json {
                 crate::cli::print_json(&checks)?;
@@ -46,7 +46,11 @@ mod output {
                         ui::escape_controls(&c.detail)
                     );
                     if let Some(fix) = &c.fix {
-                        crate::outln!("  {:width$}  fix: {fix}", "");
+                        let mut lines = fix.lines();
+                        crate::outln!("  {:width$}  fix: {}", "", lines.next().unwrap_or(""));
+                        for line in lines {
+                            crate::outln!("  {:width$}       {line}", "");
+                        }
                     }
                 }
                 match failing {

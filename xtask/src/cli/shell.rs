@@ -4,7 +4,7 @@ use clap_complete::engine::ArgValueCandidates;
 
 use super::{Code, Ctx, ScopeArgs};
 use crate::environment::{self, Secrets};
-use crate::repo::Scope;
+use crate::repo::{Repo, Scope};
 use crate::shells::{self, Launch, ShellKind};
 use crate::{complete, ui};
 
@@ -53,7 +53,12 @@ impl ShellArgs {
                 std::env::var("XTASK_STAGE").unwrap_or_default()
             );
         }
-        let repo = ctx.repo()?;
+        // `stage NAME` switches this shell, wherever you cd'ed to: its
+        // repository is the one it was opened in.
+        let repo = match std::env::var_os("XTASK_ROOT").filter(|_| self.switch) {
+            Some(root) => Repo::discover(std::path::Path::new(&root))?,
+            None => ctx.repo()?,
+        };
         let stage = repo.stage_or_default(self.stage.as_deref())?;
         let scope = if self.switch && self.scope.cluster.is_none() && self.scope.app.is_none() {
             // Switching keeps the scope of the shell it replaces.
@@ -65,7 +70,6 @@ impl ShellArgs {
         };
         let stage_env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot open a shell in stage {}", stage.name))?;
-        let mut env = stage_env.child_env();
         let (kind, program) = shells::detect(self.shell)?;
         if self.check {
             return Ok(Code::OK);
@@ -85,7 +89,7 @@ impl ShellArgs {
                 )
             );
         }
-        if !ui::quiet() {
+        if !ui::quiet() && !self.switch {
             crate::errln!(
                 "{}",
                 ui::paint(
@@ -100,19 +104,13 @@ impl ShellArgs {
         }
 
         let depth = if self.switch { depth.max(1) } else { depth + 1 };
-        env.push(("XTASK_DEPTH".to_owned(), depth.to_string()));
-        let exe =
-            std::env::current_exe().context("cannot find the path of the running xtask binary")?;
-        Err(Launch {
-            kind,
-            program,
-            exe,
-            env,
-            entries: &stage_env.entries,
-            path_prefix: &stage_env.path_prefix,
-            prompt: repo.shell.value.prompt.enabled,
-        }
-        .exec())
+        let prefix = shells::prefix_enabled(repo.shell.value.prompt.enabled)?;
+        let mut launch = Launch::new(kind, program, &stage_env, prefix)?;
+        launch.switching = self.switch;
+        launch
+            .env
+            .push(("XTASK_DEPTH".to_owned(), depth.to_string()));
+        Err(launch.exec())
     }
 }
 

@@ -5,9 +5,13 @@ set -l __xtask_kubeconfig $KUBECONFIG
 printf '%s' $__XTASK_SNAPSHOT | source
 set -g __xtask_exe $__XTASK_EXE
 set -l __xtask_prefix (string split \n -- $__XTASK_PATH_PREFIX)
-set -l __xtask_prompt_on $__XTASK_PROMPT_ON
-set -e __XTASK_SNAPSHOT __XTASK_EXE __XTASK_PATH_PREFIX __XTASK_PROMPT_ON
-if test "$__xtask_kubeconfig" != "$KUBECONFIG"
+set -l __xtask_width $__XTASK_PROMPT_WIDTH
+set -l __xtask_switch $__XTASK_SWITCH
+set -e __XTASK_SNAPSHOT __XTASK_EXE __XTASK_PATH_PREFIX __XTASK_PROMPT_WIDTH __XTASK_SWITCH
+if test -n "$__xtask_switch"
+  # A `stage` switch: the greeting was seen on the way in.
+  function fish_greeting; end
+else if test "$__xtask_kubeconfig" != "$KUBECONFIG"
   echo "stagecraft: your shell startup files set KUBECONFIG; the stage's own ($KUBECONFIG) was put back" >&2
 end
 set -l __xtask_n (count $__xtask_prefix)
@@ -31,7 +35,17 @@ function stage
   exec $__xtask_exe shell --switch --shell fish $argv
 end
 
-if test -n "$__xtask_prompt_on"
+if test -n "$__xtask_width"
+  # fish counts the text itself; padding brings that count to the width
+  # Stagecraft measured (an emoji with a variation selector as 2), and the
+  # cursor is then put at that column, so fish and the terminal agree
+  # whatever width the terminal gives the emoji.
+  set -l text "$XTASK_PROMPT "
+  set -l counted (string length --visible -- $text 2>/dev/null; or string length -- $text)
+  set -l width (math "max($__xtask_width, $counted)")
+  set -l pad (string repeat -n (math $width - $counted) ' ')
+  set -l column (math $width + 1)
+  set -g __xtask_prompt_prefix "$text$pad"\e\[{$column}G
   function __xtask_status; return $argv[1]; end
   function __xtask_wrap_prompt
     functions -e __xtask_user_prompt
@@ -40,11 +54,15 @@ if test -n "$__xtask_prompt_on"
     else
       function __xtask_user_prompt; printf '> '; end
     end
+    # The prefix goes at the start of the prompt's last line.
     function fish_prompt
       set -l s $status
-      printf '%s ' $XTASK_PROMPT
       __xtask_status $s
-      __xtask_user_prompt
+      set -l lines (__xtask_user_prompt | string collect -N | string split \n)
+      if set -q lines[2]
+        printf '%s\n' $lines[1..-2]
+      end
+      printf '%s%s' $__xtask_prompt_prefix $lines[-1]
     end
   end
   __xtask_wrap_prompt

@@ -5,6 +5,10 @@ use std::path::Path;
 
 use crate::quote;
 
+/// Typed into the user's shell by `doctor`: prints the prompt framework.
+#[cfg(feature = "ops")]
+pub const DETECT: &str = include_str!("detect.fish");
+
 pub const FILES: &[(&str, &str)] = &[("init.fish", include_str!("fish.fish"))];
 
 pub fn args(dir: &Path) -> Vec<OsString> {

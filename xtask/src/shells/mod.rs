@@ -8,6 +8,10 @@
 
 mod bash;
 mod fish;
+#[cfg(feature = "ops")]
+pub mod frameworks;
+#[cfg(feature = "ops")]
+pub mod probe;
 mod zsh;
 
 use std::ffi::OsString;
@@ -17,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
-use crate::environment::Entry;
+use crate::environment::{Entry, StageEnv};
 use crate::fsx;
 use crate::process::{self, Cmd};
 
@@ -51,6 +55,16 @@ impl ShellKind {
             .into_iter()
             .map(|(name, value)| export(name, value))
             .collect()
+    }
+
+    /// The script `doctor` types to learn the prompt framework.
+    #[cfg(feature = "ops")]
+    pub fn detect_script(self) -> &'static str {
+        match self {
+            ShellKind::Bash => bash::DETECT,
+            ShellKind::Zsh => zsh::DETECT,
+            ShellKind::Fish => fish::DETECT,
+        }
     }
 
     /// The script files of this shell: name and text.
@@ -105,10 +119,34 @@ pub struct Launch<'a> {
     /// The stage's entries, re-applied after the user's rc files.
     pub entries: &'a [Entry],
     pub path_prefix: &'a [String],
-    pub prompt: bool,
+    /// The prompt prefix (`XTASK_PROMPT`), when shell.toml turns it on.
+    pub prompt: Option<&'a str>,
+    /// Started by `stage NAME`: the user's rc files run quietly, their
+    /// greeting was seen on the way in.
+    pub switching: bool,
 }
 
-impl Launch<'_> {
+impl<'a> Launch<'a> {
+    /// The user's shell in `stage_env`, started by this binary.
+    pub fn new(
+        kind: ShellKind,
+        program: PathBuf,
+        stage_env: &'a StageEnv,
+        prompt_on: bool,
+    ) -> Result<Launch<'a>> {
+        Ok(Launch {
+            kind,
+            program,
+            exe: std::env::current_exe()
+                .context("cannot find the path of the running xtask binary")?,
+            env: stage_env.child_env(),
+            entries: &stage_env.entries,
+            path_prefix: &stage_env.path_prefix,
+            prompt: prompt_on.then_some(stage_env.prompt.as_str()),
+            switching: false,
+        })
+    }
+
     /// What the scripts read (and unset): the stage's values to put back
     /// after the user's rc files, the binary, the PATH prefix, the prompt.
     pub fn script_inputs(&self) -> Vec<(String, String)> {
@@ -130,8 +168,14 @@ impl Launch<'_> {
             ("__XTASK_EXE".to_owned(), self.exe.display().to_string()),
             ("__XTASK_PATH_PREFIX".to_owned(), prefix),
             (
-                "__XTASK_PROMPT_ON".to_owned(),
-                if self.prompt { "1" } else { "" }.to_owned(),
+                "__XTASK_PROMPT_WIDTH".to_owned(),
+                self.prompt
+                    .map(|p| prompt_width(p).to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "__XTASK_SWITCH".to_owned(),
+                if self.switching { "1" } else { "" }.to_owned(),
             ),
         ]
     }
@@ -159,6 +203,32 @@ impl Launch<'_> {
             Err(e) => e,
         }
     }
+}
+
+/// The user's own switch, over shell.toml's `[prompt] enabled`: a theme
+/// that shows `$XTASK_PROMPT` itself (docs/shell.md) turns the prefix off
+/// for one user, not the whole team.
+pub const PREFIX_SWITCH: &str = "STAGECRAFT_PROMPT_PREFIX";
+
+/// Whether stage shells prefix the prompt.
+pub fn prefix_enabled(project_default: bool) -> Result<bool> {
+    let value = std::env::var(PREFIX_SWITCH).unwrap_or_default();
+    match value.as_str() {
+        "" => Ok(project_default),
+        "on" | "1" | "true" => Ok(true),
+        "off" | "0" | "false" => Ok(false),
+        other => bail!(
+            "{PREFIX_SWITCH}={other}: expected `on` or `off`\n  hint: export {PREFIX_SWITCH}=off when your prompt theme shows $XTASK_PROMPT itself"
+        ),
+    }
+}
+
+/// The columns the prefix `<prompt> ` takes, as the line editor is told
+/// to count them: an emoji with a variation selector (🛠️) is 2 wide, as
+/// Unicode and current terminals have it. Terminals that draw it narrower
+/// leave a blank column, and the cursor stays right (the scripts move it).
+pub fn prompt_width(prompt: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(prompt) + 1
 }
 
 /// The folder holding this shell's scripts, written once: its name is the
@@ -233,7 +303,8 @@ mod tests {
                 env: vec![("HOME".to_owned(), "/home/me".to_owned())],
                 entries: &entries,
                 path_prefix: &prefix,
-                prompt: true,
+                prompt: Some("🐣 local hmlet/photos"),
+                switching: false,
             };
             let mut text = format!(
                 "$ {}\n",
@@ -247,5 +318,14 @@ mod tests {
             }
             insta::assert_snapshot!(format!("prelude_{}", kind.name()), text);
         }
+    }
+
+    #[test]
+    fn prompt_widths_count_emoji_as_the_terminal_should() {
+        assert_eq!(prompt_width("🛠️ test"), 8);
+        assert_eq!(prompt_width("🐣 local hmlet/photos"), 22);
+        assert_eq!(prompt_width("🔥 prod"), 8);
+        assert_eq!(prompt_width("🤖 stage"), 9);
+        assert_eq!(prompt_width("e\u{301}t\u{e9} 漢字"), 9);
     }
 }

@@ -6,6 +6,10 @@ use std::path::Path;
 
 use crate::quote;
 
+/// Typed into the user's shell by `doctor`: prints the prompt framework.
+#[cfg(feature = "ops")]
+pub const DETECT: &str = include_str!("zsh/detect.zsh");
+
 pub const FILES: &[(&str, &str)] = &[
     (".zshenv", include_str!("zsh/zshenv.zsh")),
     (".zshrc", include_str!("zsh/zshrc.zsh")),

@@ -178,11 +178,14 @@ fn shell_installed(shell: &str) -> PathBuf {
 #[test]
 fn the_shell_scripts_parse_in_their_shells() {
     let shells = src().join("shells");
-    let cases: [(&str, &[&str], &str); 4] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         ("bash", &["-n"], "bash.rc"),
         ("zsh", &["-n"], "zsh/zshenv.zsh"),
         ("zsh", &["-n"], "zsh/zshrc.zsh"),
         ("fish", &["--no-execute"], "fish.fish"),
+        ("bash", &["-n"], "detect.bash"),
+        ("zsh", &["-n"], "zsh/detect.zsh"),
+        ("fish", &["--no-execute"], "detect.fish"),
     ];
     for (shell, flags, file) in cases {
         let out = Command::new(shell_installed(shell))

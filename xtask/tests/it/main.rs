@@ -13,6 +13,7 @@ mod env;
 mod errors;
 mod hardening;
 mod http;
+mod prompts;
 mod run;
 mod shell;
 mod snapshots;

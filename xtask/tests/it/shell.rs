@@ -102,7 +102,7 @@ fn drive(case: &Case) {
     let base = repo.home.parent().unwrap();
     let t = Tmux::start(base, &app_dir, &env, XTASK, &["shell", "local"]);
 
-    t.wait_for(&format!("🐣 local hmlet/photos {}", case.prompt));
+    t.wait_for_words(&format!("🐣 local hmlet/photos {}", case.prompt));
     t.wait_for("your shell startup files set KUBECONFIG");
     let kubeconfig = repo.root.join("deps/kube/hmlet-local.yaml");
     t.send_line(&format!(
@@ -125,7 +125,7 @@ fn drive(case: &Case) {
 
     // A theme that rewrites the prompt keeps the prefix.
     t.send_line(case.new_theme);
-    t.wait_for("🐣 local hmlet/photos newtheme> ");
+    t.wait_for_words("🐣 local hmlet/photos newtheme> ");
 
     // No nesting without --nest; a typo keeps the shell.
     t.send_line(&format!("{XTASK} shell test"));
@@ -136,7 +136,7 @@ fn drive(case: &Case) {
     if case.shell == "bash" {
         // --nest opens a second level on purpose; `exit` comes back.
         t.send_line(&format!("{XTASK} shell test --nest"));
-        t.wait_for(&format!("🛠️ test hmlet/photos {}", case.prompt));
+        t.wait_for_words(&format!("🛠️ test hmlet/photos {}", case.prompt));
         t.send_line("echo \"N depth=$XTASK_DEPTH stage=$XTASK_STAGE\"");
         t.wait_for("N depth=2 stage=test");
         t.send_line("exit");
@@ -145,7 +145,7 @@ fn drive(case: &Case) {
     }
 
     t.send_line("stage test");
-    t.wait_for(&format!("🛠️ test hmlet/photos {}", case.prompt));
+    t.wait_for_words(&format!("🛠️ test hmlet/photos {}", case.prompt));
     t.send_line(&format!(
         "echo \"R2 stage=$XTASK_STAGE depth=$XTASK_DEPTH pid={}\"",
         case.pid
@@ -210,7 +210,7 @@ fn protected_stage_prints_a_warning_banner() {
     let base = repo.home.parent().unwrap();
     let t = Tmux::start(base, &repo.root, &env, XTASK, &["shell", "prod"]);
     // At the root of a repository with one cluster, the shell is that cluster's.
-    let screen = t.wait_for("🔥 prod hmlet bashprompt> ");
+    let screen = t.wait_for_words("🔥 prod hmlet bashprompt> ");
     assert!(screen.contains("PROTECTED STAGE `prod`"), "{screen}");
     t.send_line("exit");
     t.wait_for("EXIT:0");

@@ -104,6 +104,83 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The visible rows, one per terminal line (wrapped lines not joined),
+    /// so that row numbers match [`Tmux::cursor`].
+    pub fn rows(&self) -> Vec<String> {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The cursor's column and row in the pane, from 0.
+    pub fn cursor(&self) -> (usize, usize) {
+        let out = self
+            .tmux()
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                "0",
+                "#{cursor_x} #{cursor_y}",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace().map(|n| n.parse().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    }
+
+    /// Types text without pressing Enter.
+    pub fn type_text(&self, text: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "0", "-l", text])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux send-keys failed");
+    }
+
+    /// Polls `check` until it returns Some; panics with `what` and the
+    /// screen after the time limit.
+    #[track_caller]
+    pub fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&Tmux) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(found) = check(self) {
+                return found;
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "timed out waiting for {what}; the screen:\n{}",
+                    self.screen()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the screen shows `needle`, runs of spaces counting as
+    /// one (a terminal may draw an emoji narrower than the prefix pads
+    /// for); returns the screen.
+    #[track_caller]
+    pub fn wait_for_words(&self, needle: &str) -> String {
+        let needle = squeeze(needle);
+        self.wait_until(&format!("{needle:?}"), |t| {
+            let screen = t.screen();
+            screen
+                .lines()
+                .any(|l| squeeze(l).contains(&needle))
+                .then_some(screen)
+        })
+    }
+
     /// Waits until the screen shows `needle`; returns the screen.
     #[track_caller]
     pub fn wait_for(&self, needle: &str) -> String {
@@ -131,6 +208,21 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux().arg("kill-server").status();
     }
+}
+
+/// Runs of whitespace as one space.
+pub fn squeeze(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if text.ends_with(char::is_whitespace) && !out.is_empty() {
+        out.push(' ');
+    }
+    out
 }
 
 fn quote(s: &str) -> String {

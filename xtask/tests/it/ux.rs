@@ -250,6 +250,9 @@ fn var_set_edits_in_place_and_explain_shows_it() {
 fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
     let mut f = fixture();
     pinned_fakes(&mut f);
+    // The prompt check starts the user's shell in a terminal.
+    f.repo.env.insert("SHELL".into(), "/usr/bin/bash".into());
+    fs::write(f.repo.home.join(".bashrc"), "PS1='me> '\n").unwrap();
     f.repo.run(["deps", "install"]).ok();
     for stage in ["stage", "prod"] {
         f.repo.write(
@@ -264,6 +267,20 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
     run.ok().stdout_has("all 9 checks pass");
     let json = f.repo.run(["doctor", "--json"]).ok().json();
     assert!(json.as_array().unwrap().iter().all(|c| c["ok"] == true));
+    let prompt = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "shell prompt")
+        .unwrap();
+    assert_eq!(prompt["prompt"]["shell"], "bash", "{prompt:#}");
+    assert!(
+        prompt["prompt"]["prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with("🐣 local hmlet me>"),
+        "{prompt:#}"
+    );
 
     fs::remove_file(f.repo.root.join("deps/bin/docker")).unwrap();
     fs::remove_file(f.repo.root.join("deps/bin/kind")).unwrap();

@@ -5,18 +5,22 @@ unset __xtask_had_zdotdir __xtask_user_zdotdir __xtask_dir
 __xtask_snapshot=$__XTASK_SNAPSHOT
 __xtask_exe=$__XTASK_EXE
 __xtask_path_prefix=$__XTASK_PATH_PREFIX
-__xtask_prompt_on=$__XTASK_PROMPT_ON
-unset __XTASK_SNAPSHOT __XTASK_EXE __XTASK_PATH_PREFIX __XTASK_PROMPT_ON
+__xtask_width=$__XTASK_PROMPT_WIDTH
+__xtask_switch=$__XTASK_SWITCH
+unset __XTASK_SNAPSHOT __XTASK_EXE __XTASK_PATH_PREFIX __XTASK_PROMPT_WIDTH __XTASK_SWITCH
 
-if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then source ${ZDOTDIR:-$HOME}/.zshrc; fi
+if [[ -f ${ZDOTDIR:-$HOME}/.zshrc ]]; then
+  # A `stage` switch: the greeting of the rc file was seen on the way in.
+  if [[ -n $__xtask_switch ]]; then source ${ZDOTDIR:-$HOME}/.zshrc >/dev/null; else source ${ZDOTDIR:-$HOME}/.zshrc; fi
+fi
 
 # The user's files ran: put the stage's values back.
 __xtask_kubeconfig=$KUBECONFIG
 eval "$__xtask_snapshot"
-if [ "$__xtask_kubeconfig" != "$KUBECONFIG" ]; then
+if [[ $__xtask_kubeconfig != "$KUBECONFIG" && -z $__xtask_switch ]]; then
   echo "stagecraft: your shell startup files set KUBECONFIG; the stage's own ($KUBECONFIG) was put back" >&2
 fi
-unset __xtask_snapshot __xtask_kubeconfig
+unset __xtask_snapshot __xtask_kubeconfig __xtask_switch
 case "$PATH" in
   "$__xtask_path_prefix"|"$__xtask_path_prefix":*) ;;
   *) PATH="$__xtask_path_prefix${PATH:+:$PATH}" ;;
@@ -34,13 +38,64 @@ stage() {
   exec "$__xtask_exe" shell --switch --shell zsh "$@"
 }
 
-if [[ -n $__xtask_prompt_on ]]; then
-  __xtask_precmd() {
-    local p=${XTASK_PROMPT//\%/%%}
-    if [[ -o promptsubst ]]; then p=${p//\\/\\\\}; p=${p//\$/\\\$}; p=${p//\`/\\\`}; fi
-    p="$p "
-    [[ $PS1 == "$p"* ]] || PS1="$p$PS1"
+if [[ -n $__xtask_width ]]; then
+  # The prefix is text in PS1. zsh counts the padding (the width
+  # Stagecraft measured, an emoji with a variation selector as 2); the
+  # text is printed from the saved cursor position, which is then restored
+  # and moved by that width, so zle and the terminal agree on the column
+  # whatever width the terminal gives the emoji.
+  () {
+    local text="$XTASK_PROMPT " pad
+    printf -v pad '%*s' $__xtask_width ''
+    text=${text//\%/%%}
+    typeset -g __xtask_ps1=$'%{\e7%}'$pad$'%{\e8'$text$'\e8\e['$__xtask_width$'C%}'
+    # With promptsubst on, the text is expanded once more.
+    text=${text//\\/\\\\}; text=${text//\$/\\\$}; text=${text//\`/\\\`}
+    typeset -g __xtask_ps1_subst=$'%{\e7%}'$pad$'%{\e8'$text$'\e8\e['$__xtask_width$'C%}'
   }
-  autoload -Uz add-zsh-hook && add-zsh-hook precmd __xtask_precmd
+  unset __xtask_width
+
+  # Puts the prefix at the start of the prompt's last line (a first line
+  # that fills the terminal, as adam2's, stays one line); fails when it
+  # is there already.
+  __xtask_apply() {
+    local ins=$__xtask_ps1 tail
+    [[ -n $__xtask_theme_ps1 && $PS1 == "$__xtask_theme_ps1" ]] && return 1
+    [[ -o promptsubst ]] && ins=$__xtask_ps1_subst
+    [[ -o promptbang ]] && ins=${ins//!/!!}
+    [[ $PS1 == *"$ins"* ]] && return 1
+    tail=${PS1##*[$'\n\r']}
+    [[ $tail == '%}'* ]] && tail=${tail#??}
+    PS1=${PS1[1,$#PS1-$#tail]}$ins$tail
+  }
+  # spaceship draws its prompt from sections, also from async callbacks:
+  # the prefix becomes its first section.
+  if [[ -n $SPACESHIP_VERSION ]] && (( $+functions[spaceship::section] )); then
+    spaceship_xtask() { spaceship::section --color yellow --prefix '' --suffix '' "$__xtask_ps1" }
+    (( ${SPACESHIP_PROMPT_ORDER[(Ie)xtask]} )) || SPACESHIP_PROMPT_ORDER=(xtask $SPACESHIP_PROMPT_ORDER)
+    __xtask_theme_ps1='$(spaceship::prompt)'
+  fi
+  # Last among the precmd hooks, every time: themes whose own hook comes
+  # later (powerlevel10k) rebuild PS1 before ours.
+  __xtask_precmd() {
+    [[ ${precmd_functions[-1]} == __xtask_precmd ]] ||
+      precmd_functions=(${precmd_functions:#__xtask_precmd} __xtask_precmd)
+    __xtask_apply
+    return 0
+  }
+  # Themes that rebuild PS1 after precmd (from zle-line-init, as
+  # powerlevel10k's instant and transient prompts) get the prefix back
+  # before the line is edited. No autoload: start-up reads no file more.
+  __xtask_line_init() {
+    (( ${+widgets[__xtask_user_line_init]} )) && zle __xtask_user_line_init -- "$@"
+    __xtask_apply && zle .reset-prompt
+    return 0
+  }
+  if [[ ${widgets[zle-line-init]-} == user:azhw:* ]] && (( $+functions[add-zle-hook-widget] )); then
+    add-zle-hook-widget zle-line-init __xtask_line_init
+  else
+    (( ${+widgets[zle-line-init]} )) && zle -A zle-line-init __xtask_user_line_init
+    zle -N zle-line-init __xtask_line_init
+  fi
+  precmd_functions+=(__xtask_precmd)
 fi
-unset __xtask_prompt_on

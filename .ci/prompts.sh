@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The zsh prompt frameworks that come from npm, for the prompt tests
+# (tests/it/prompts.rs), in target/prompt-frameworks/node_modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=target/prompt-frameworks
+mkdir -p "$dir"
+if [ ! -f "$dir/node_modules/pure-prompt/pure.zsh" ] || [ ! -f "$dir/node_modules/spaceship-prompt/spaceship.zsh" ]; then
+  (cd "$dir" && npm install --silent --no-audit --no-fund pure-prompt@1.28.3 spaceship-prompt@4.22.5 >/dev/null)
+fi
