@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use toml::Spanned;
 
 use crate::suggest;
@@ -142,8 +142,20 @@ pub struct ClusterStage {
     /// kind stage needs its own, so local and test run side by side.
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
+    /// The cluster this stage must reach (remote targets; written by
+    /// `cluster pin`): checked before every change.
+    pub identity: Option<Spanned<ClusterIdentity>>,
     #[serde(default)]
     pub vars: VarTable,
+}
+
+/// Which cluster a kubeconfig reaches: the `kube-system` namespace's UID
+/// (new with every cluster) and the API server's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterIdentity {
+    pub uid: String,
+    pub server: String,
 }
 
 /// `clusters/<cluster>/apps/<app>/app.toml`.

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::apps::{self, Plan, Release, deploy_order};
-use crate::cluster::Target;
+use crate::cluster::{Target, identity};
 use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::toolbox::{Planned, Tool, Toolbox};
@@ -145,7 +145,8 @@ pub fn deploy(
     let runner = Runner {
         dry_run: options.dry_run,
     };
-    let tools = Toolbox::find(repo, &[Tool::Helm], planned)?;
+    let tools = Toolbox::find(repo, &[Tool::Helm, Tool::Kubectl], planned)?;
+    identity::verify(repo, &target, &tools, runner)?;
     let rollback = rollback_flag(&runner, &tools, &target)?;
     let upgrade = |release: &Release| -> Cmd {
         tools

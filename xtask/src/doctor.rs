@@ -149,8 +149,8 @@ fn remote_kubeconfigs(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
                     continue;
                 }
             };
-            let file = target.kubeconfig().display().to_string();
-            let text = std::fs::read_to_string(target.kubeconfig()).unwrap_or_default();
+            let file = target.source().display().to_string();
+            let text = std::fs::read_to_string(target.source()).unwrap_or_default();
             checks.push(if text.is_empty() {
                 Check::fail(
                     check,

@@ -155,6 +155,32 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Replaces `path` itself (not a symlink's target) with a private file
+/// (0600) holding `bytes`, atomically: for files Stagecraft derives and
+/// owns, such as a stage's kubeconfig view.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let write = || -> Result<()> {
+        let mut tmp = TempFile::new_in(dir, &format!(".{name}."))?;
+        tmp.file().write_all(bytes)?;
+        tmp.file().sync_all()?;
+        tmp.persist(path)
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Makes `dir` (and its parents) and leaves it private (0700).
+pub fn private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private", dir.display()))
+}
+
 /// A new private folder (0700) in the temporary folder, removed when the
 /// value is dropped.
 pub fn private_temp_dir(purpose: &str) -> Result<TempDir> {

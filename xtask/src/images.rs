@@ -13,17 +13,26 @@ use crate::repo::{Repo, Scope};
 use crate::toolbox::{Planned, Tool, Toolbox};
 use crate::ui;
 
+/// How `build` goes about it.
+pub struct Options {
+    /// An image of a clean tree's sha that docker already has is left
+    /// alone (a `-dirty` tag always rebuilds).
+    pub skip_unchanged: bool,
+    /// Check first that the stage's kubeconfig reaches the stage's
+    /// cluster (`up` checked it moments before, in bootstrap).
+    pub check_cluster: bool,
+}
+
 /// Builds and pushes an app's images as `<registry>/<image>:<git sha>`.
-/// With `skip_unchanged`, an image of a clean tree's sha that docker
-/// already has is left alone (a `-dirty` tag always rebuilds).
 pub fn build(
     repo: &Repo,
     target: &Target,
     app_name: &str,
     runner: &Runner,
-    skip_unchanged: bool,
+    options: &Options,
     planned: &Planned,
 ) -> Result<()> {
+    let skip_unchanged = options.skip_unchanged;
     let app = App::load(repo, &target.cluster, app_name)?;
     let scope = Scope::app(&target.cluster, app_name);
     let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
@@ -35,7 +44,19 @@ pub fn build(
         }
         return Ok(());
     }
-    let tools = Toolbox::find(repo, &[Tool::Docker], planned)?;
+    // Pushes for a stage whose cluster this machine reaches check first
+    // that it is the stage's cluster (CI building without a kubeconfig
+    // pushes to the registry only).
+    let reaches_cluster = options.check_cluster && target.source().is_file();
+    let needs: &[Tool] = if reaches_cluster {
+        &[Tool::Docker, Tool::Kubectl]
+    } else {
+        &[Tool::Docker]
+    };
+    let tools = Toolbox::find(repo, needs, planned)?;
+    if reaches_cluster {
+        crate::cluster::identity::verify(repo, target, &tools, *runner)?;
+    }
     for image in &app.file.value.images {
         let reference = format!("{registry}/{}:{tag}", image.name);
         let clean = !tag.ends_with("-dirty") && tag != "dev";

@@ -1,10 +1,24 @@
 //! Where a cluster is reached: the kubeconfig file and the context in it,
 //! computed once per cluster and stage and used by the stage environment
 //! and by every tool call alike.
+//!
+//! Two files per cluster and stage. The source, `deps/kube/<c>-<s>.yaml`,
+//! is what kind writes or where the user puts a remote stage's
+//! credentials; it may hold other contexts. The view,
+//! `deps/kube/views/<c>-<s>.yaml`, holds only this stage's context, its
+//! cluster and its user (`kubectl config view --minify --flatten`),
+//! private to the user; it is what `KUBECONFIG` and every tool get, so
+//! `kubectl config use-context` in a stage shell has nowhere else to go.
+//! It is made again whenever the source, or the view itself, changed.
 
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+
+use crate::fsx;
+use crate::process::Cmd;
 
 /// One cluster in one stage, as kubectl and helm reach it.
 #[derive(Debug, Clone)]
@@ -13,13 +27,37 @@ pub struct KubeTarget {
     pub stage: String,
     /// `deps/kube/<cluster>-<stage>.yaml`: written by kind, or by the user
     /// for a remote stage; never `~/.kube/config`.
+    pub source: PathBuf,
+    /// `deps/kube/views/<cluster>-<stage>.yaml`: the one context of the
+    /// stage; what KUBECONFIG and every tool get.
     pub kubeconfig: PathBuf,
     /// The context in it; a remote stage may name none (an error only for
     /// commands that reach the cluster).
     pub context: Option<String>,
 }
 
+/// What [`KubeTarget::refresh_view`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum View {
+    /// No source yet (a kind cluster not bootstrapped, remote credentials
+    /// not written): no view either.
+    NoSource,
+    Fresh,
+    Refreshed,
+}
+
 impl KubeTarget {
+    pub fn new(kube_dir: &Path, cluster: &str, stage: &str, context: Option<String>) -> KubeTarget {
+        let name = format!("{cluster}-{stage}.yaml");
+        KubeTarget {
+            cluster: cluster.to_owned(),
+            stage: stage.to_owned(),
+            source: kube_dir.join(&name),
+            kubeconfig: kube_dir.join("views").join(name),
+            context,
+        }
+    }
+
     /// `<cluster>-<stage>`: the kind cluster's name, and the hosts block's.
     pub fn name(&self) -> String {
         format!("{}-{}", self.cluster, self.stage)
@@ -35,5 +73,86 @@ impl KubeTarget {
                 cluster = self.cluster
             ),
         }
+    }
+
+    fn stamp_path(&self) -> PathBuf {
+        self.kubeconfig.with_extension("stamp")
+    }
+
+    /// What the view was made from: the source's and the view's size,
+    /// change time and inode, and the context.
+    fn stamp(&self) -> Option<String> {
+        let of = |path: &Path| {
+            fs::metadata(path)
+                .ok()
+                .map(|m| format!("{} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
+        };
+        Some(format!(
+            "source {}\nview {}\ncontext {}\n",
+            of(&self.source)?,
+            of(&self.kubeconfig)?,
+            self.context.as_deref().unwrap_or("")
+        ))
+    }
+
+    /// Removes the view (its cluster is gone).
+    pub fn remove_view(&self) {
+        let _ = fs::remove_file(&self.kubeconfig);
+        let _ = fs::remove_file(self.stamp_path());
+    }
+
+    /// Makes the view current, with `kubectl config view` (offline): a
+    /// no-op when neither file changed since it was made.
+    pub fn refresh_view(&self, kubectl: &Path) -> Result<View> {
+        if !self.source.is_file() {
+            // The source is gone (a deleted kind cluster): so is the view.
+            self.remove_view();
+            return Ok(View::NoSource);
+        }
+        let stamp = self.stamp();
+        if stamp.is_some() && fs::read_to_string(self.stamp_path()).ok() == stamp {
+            return Ok(View::Fresh);
+        }
+        let context = self.context()?;
+        let minified = Cmd::new(kubectl)
+            .args(["config", "view", "--minify", "--flatten", "--raw"])
+            .args(["--context", context, "--kubeconfig"])
+            .arg(&self.source)
+            .env("KUBECONFIG", &self.source)
+            .no_stdin()
+            .read()
+            .with_context(|| {
+                format!(
+                    "cannot take context {context} out of {}\n  hint: check that the file holds the context (kubectl config get-contexts --kubeconfig {})",
+                    self.source.display(),
+                    self.source.display()
+                )
+            })?;
+        let dir = self.kubeconfig.parent().expect("views/ has a parent");
+        fsx::private_dir(dir)?;
+        fsx::replace_private(&self.kubeconfig, minified.as_bytes())?;
+        let stamp = self.stamp().context("the view was just written")?;
+        fsx::replace_private(&self.stamp_path(), stamp.as_bytes())?;
+        Ok(View::Refreshed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_lives_beside_the_source_in_a_folder_of_its_own() {
+        let kube = KubeTarget::new(Path::new("/r/deps/kube"), "hmlet", "prod", None);
+        assert_eq!(kube.source, Path::new("/r/deps/kube/hmlet-prod.yaml"));
+        assert_eq!(
+            kube.kubeconfig,
+            Path::new("/r/deps/kube/views/hmlet-prod.yaml")
+        );
+        assert_eq!(
+            kube.stamp_path(),
+            Path::new("/r/deps/kube/views/hmlet-prod.stamp")
+        );
+        assert!(kube.context().is_err());
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::apps::{self, Release, deploy_order};
-use crate::cluster::Target;
+use crate::cluster::{Target, identity};
 use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::toolbox::{Planned, Tool, Toolbox};
@@ -134,7 +134,7 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
     let tools = tools(repo, &[Tool::Helm])?;
     let kube = &at.target.kube;
     if !runner.dry_run {
-        at.target.require_kubeconfig()?;
+        at.target.connect()?;
     }
     let has_plugin = !runner.dry_run
         && tools
@@ -227,7 +227,7 @@ pub struct ReleaseStatus {
 /// `owner=helm` secrets): kubectl only, no helm needed. A cluster that
 /// does not answer is an error, never "not installed".
 pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
-    at.target.require_kubeconfig()?;
+    at.target.connect()?;
     let tools = tools(repo, &[Tool::Kubectl])?;
     let mut rows = Vec::new();
     for release in &at.releases {
@@ -266,7 +266,7 @@ pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
 
 /// `kubectl logs` of a release's pods.
 pub fn logs(repo: &Repo, at: &AppAt, release: &Release, follow: bool) -> Result<Cmd> {
-    at.target.require_kubeconfig()?;
+    at.target.connect()?;
     let tools = tools(repo, &[Tool::Kubectl])?;
     let mut cmd = tools
         .kubectl(&at.target.kube)
@@ -284,7 +284,7 @@ pub fn logs(repo: &Repo, at: &AppAt, release: &Release, follow: bool) -> Result<
 
 /// A shell (bash, else sh) in a ready pod of the release.
 pub fn terminal(repo: &Repo, at: &AppAt, release: &Release) -> Result<Cmd> {
-    at.target.require_kubeconfig()?;
+    at.target.connect()?;
     let tools = tools(repo, &[Tool::Kubectl])?;
     let pods = tools.kubectl(&at.target.kube).args([
         "get",
@@ -324,7 +324,7 @@ pub fn terminal(repo: &Repo, at: &AppAt, release: &Release) -> Result<Cmd> {
 /// `kubectl port-forward` to the release's service; PORT is LOCAL or
 /// LOCAL:REMOTE (default remote: the service's http port).
 pub fn port_forward(repo: &Repo, at: &AppAt, release: &Release, port: &str) -> Result<Cmd> {
-    at.target.require_kubeconfig()?;
+    at.target.connect()?;
     let tools = tools(repo, &[Tool::Kubectl])?;
     let ports = if port.contains(':') {
         port.to_owned()
@@ -364,7 +364,9 @@ pub fn dev(repo: &Repo, at: &AppAt, app: &str) -> Result<Cmd> {
             target.stage.name
         );
     }
-    let tools = tools(repo, &[Tool::Skaffold])?;
+    let tools = tools(repo, &[Tool::Skaffold, Tool::Kubectl])?;
+    target.require_kubeconfig()?;
+    identity::verify(repo, target, &tools, Runner { dry_run: false })?;
     Ok(tools
         .cmd(Tool::Skaffold)
         .args([
@@ -397,7 +399,8 @@ pub fn delete(
         at.target.require_kubeconfig()?;
         confirm::protected(&at.target.stage, yes, "delete", Some(&at.target.name()))?;
     }
-    let tools = tools(repo, &[Tool::Helm])?;
+    let tools = tools(repo, &[Tool::Helm, Tool::Kubectl])?;
+    identity::verify(repo, &at.target, &tools, runner)?;
     for i in deploy_order(&at.releases).into_iter().rev() {
         let release = &at.releases[i];
         runner.run(

@@ -95,7 +95,11 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     show.step(3, total, "images");
     for target in &targets {
         for app in repo.app_names(&target.cluster)? {
-            images::build(repo, target, &app, &runner, true, &planned)?;
+            let options = images::Options {
+                skip_unchanged: true,
+                check_cluster: false,
+            };
+            images::build(repo, target, &app, &runner, &options, &planned)?;
         }
     }
 

@@ -229,7 +229,11 @@ mod output {
                         confirm::protected(stage, yes, "build and push", Some(&on))?;
                     }
                     let planned = Planned::default();
-                    images::build(&repo, &at.target, &which.app, &runner, false, &planned)?;
+                    let options = images::Options {
+                        skip_unchanged: false,
+                        check_cluster: true,
+                    };
+                    images::build(&repo, &at.target, &which.app, &runner, &options, &planned)?;
                     Ok(Code::OK)
                 }
                 AppCommand::Dev(args) => {

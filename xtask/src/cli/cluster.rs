@@ -9,15 +9,17 @@ use crate::complete;
 /// Clusters: kind clusters for kind stages, existing clusters for remote ones.
 ///
 /// The kind cluster of CLUSTER in stage S is named <cluster>-<stage>, its
-/// kubeconfig is deps/kube/<cluster>-<stage>.yaml, and its ingress host ports
-/// come from [stages.S] in clusters/<cluster>/cluster.toml, so local and test
-/// run side by side.
+/// kubeconfig is deps/kube/<cluster>-<stage>.yaml (tools get a copy with
+/// only its context, deps/kube/views/), and its ingress host ports come from
+/// [stages.S] in clusters/<cluster>/cluster.toml, so local and test run side
+/// by side.
 #[derive(Args)]
 #[command(after_long_help = "Examples:
   cargo xtask cluster bootstrap                    # the cluster of this folder, default stage
   cargo xtask cluster bootstrap hmlet --stage test --dry-run
   cargo xtask cluster status hmlet --json
   cargo xtask cluster add-hosts hmlet --stage local
+  cargo xtask cluster pin hmlet --stage prod        # then commit cluster.toml
   cargo xtask cluster delete hmlet --stage test")]
 pub struct ClusterArgs {
     #[command(subcommand)]
@@ -36,6 +38,22 @@ enum ClusterCommand {
     AddHosts(HostsArgs),
     /// Deploy every app of the cluster, in depends_on order.
     Deploy(DeployArgs),
+    /// Record which cluster the stage's kubeconfig reaches (kube-system's
+    /// UID and the API server); every change checks it first.
+    ///
+    /// For a remote stage it goes into clusters/<cluster>/cluster.toml
+    /// (commit it: the team shares the check); a kind cluster is each
+    /// machine's own, recorded under deps/kube/ (bootstrap does it when it
+    /// creates the cluster). Pin again after recreating a cluster on purpose.
+    Pin(PinArgs),
+}
+
+#[derive(Args)]
+struct PinArgs {
+    #[command(flatten)]
+    which: Which,
+    #[command(flatten)]
+    json: Json,
 }
 
 #[derive(Args)]
@@ -153,7 +171,62 @@ mod output {
                         );
                     }
                     crate::outln!("kubeconfig   {}", status.kubeconfig);
+                    crate::outln!("  from       {}", status.source);
                     crate::outln!("context      {}", status.context);
+                    if let Some(identity) = &status.identity {
+                        let show = |i: &Option<crate::config::ClusterIdentity>| {
+                            i.as_ref().map_or("-".to_owned(), |i| {
+                                format!("uid {} at {}", i.uid, i.server)
+                            })
+                        };
+                        crate::outln!(
+                            "identity     {}",
+                            match identity.matches {
+                                Some(true) => "matches the record".to_owned(),
+                                Some(false) => ui::paint(
+                                    ui::RED_BOLD,
+                                    "ANOTHER cluster than the one on record: changes are refused"
+                                ),
+                                None if identity.recorded.is_none() =>
+                                    "not pinned (cargo xtask cluster pin)".to_owned(),
+                                None => "unknown (the cluster does not answer)".to_owned(),
+                            }
+                        );
+                        crate::outln!("  recorded   {}", show(&identity.recorded));
+                        crate::outln!("  live       {}", show(&identity.live));
+                    }
+                    Ok(Code::OK)
+                }
+                ClusterCommand::Pin(PinArgs { which, json }) => {
+                    let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+                    let pinned = cluster::identity::pin(&repo, &target, which.dry_run.dry_run)?;
+                    if json.json {
+                        return crate::cli::print_json(&pinned);
+                    }
+                    let file = pinned
+                        .file
+                        .strip_prefix(&repo.root)
+                        .unwrap_or(&pinned.file)
+                        .display()
+                        .to_string();
+                    let now = format!("uid {} at {}", pinned.identity.uid, pinned.identity.server);
+                    match (&pinned.previous, pinned.changed) {
+                        (_, false) => ui::say(&format!(
+                            "✔ {}: already pinned to {now} ({file})",
+                            target.name()
+                        )),
+                        (previous, true) => {
+                            let verb = if which.dry_run.dry_run {
+                                "would pin"
+                            } else {
+                                "pinned"
+                            };
+                            let was = previous.as_ref().map_or(String::new(), |p| {
+                                format!(" (was uid {} at {})", p.uid, p.server)
+                            });
+                            ui::say(&format!("+ {}: {verb} {now}{was} in {file}", target.name()));
+                        }
+                    }
                     Ok(Code::OK)
                 }
                 ClusterCommand::Delete(HostsArgs { which, hosts_file }) => {

@@ -73,6 +73,9 @@ impl EnvArgs {
             crate::out!("{}", render_explanation(&explanation));
             return Ok(Code::OK);
         }
+        // What it prints is loaded into shells (`eval`, direnv): the
+        // KUBECONFIG it names must be current.
+        env.prepare_kubeconfig(&repo);
         crate::out!("{}", render(format, &env.entries, self.reveal));
         let masked = env.entries.iter().filter(|e| e.secret).count();
         if masked > 0 && !self.reveal && !ui::quiet() {

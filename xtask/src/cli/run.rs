@@ -40,6 +40,7 @@ impl RunArgs {
         let env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         confirm::protected(&stage, self.yes, "run", None)?;
+        env.prepare_kubeconfig(&repo);
         let (program, args) = self.command.split_first().expect("clap requires a command");
         let cmd = Cmd::new(program).args(args).full_env(env.child_env());
         match cmd.status() {

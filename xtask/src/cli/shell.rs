@@ -74,6 +74,7 @@ impl ShellArgs {
         if self.check {
             return Ok(Code::OK);
         }
+        stage_env.prepare_kubeconfig(&repo);
 
         if stage.protected() {
             crate::errln!(

@@ -20,6 +20,9 @@ impl Provider for Kind {
     fn uses_hosts_file(&self) -> bool {
         true
     }
+    fn shares_clusters(&self) -> bool {
+        false
+    }
     fn needs_ports(&self) -> bool {
         true
     }
@@ -36,6 +39,15 @@ impl Provider for Kind {
                 &context.span(),
                 format!(
                     "`context` is only for remote stages, and `{}` is a kind stage\n  hint: remove it",
+                    stage.name
+                ),
+            ));
+        }
+        if let Some(identity) = table.and_then(|t| t.identity.as_ref()) {
+            return Err(file.error_at(
+                &identity.span(),
+                format!(
+                    "`identity` is for remote stages: each machine has its own kind cluster for `{}`, recorded under deps/kube/\n  hint: remove it",
                     stage.name
                 ),
             ));
@@ -107,14 +119,19 @@ mod ops {
         let listed = cx.runner.ask(&cx.tools.kind().args(["get", "clusters"]))?;
         let exists = listed.lines().any(|l| l.trim() == target.name());
         let create = if exists {
-            if !target.kubeconfig().is_file() {
+            if !target.source().is_file() {
                 cx.runner.run(&export_kubeconfig(cx))?;
+            }
+            if !cx.runner.dry_run {
+                target.refresh_view()?;
             }
             let healthy = cx
                 .runner
                 .probe(&cx.kubectl().args(["get", "--raw", "/readyz"]))
                 .is_some();
             if healthy {
+                // Ours, not one recreated behind our back.
+                crate::cluster::identity::verify(cx.repo, target, cx.tools, cx.runner)?;
                 cx.say(&format!(
                     "✔ cluster {}: already exists and answers",
                     target.name()
@@ -145,11 +162,15 @@ mod ops {
                 .args(["create", "cluster", "--name", &target.name(), "--config"])
                 .arg(&config)
                 .arg("--kubeconfig")
-                .arg(target.kubeconfig())
+                .arg(target.source())
                 .args(["--wait", "120s"]);
             cx.runner
                 .run(&create)
                 .with_context(|| format!("cannot create the kind cluster {}", target.name()))?;
+            if !cx.runner.dry_run {
+                target.refresh_view()?;
+            }
+            crate::cluster::identity::record_created(cx.repo, target, cx.tools, cx.runner)?;
             cx.say(&format!("+ cluster {}: created", target.name()));
         }
 
@@ -168,7 +189,7 @@ mod ops {
                 &cx.target.name(),
                 "--kubeconfig",
             ])
-            .arg(cx.target.kubeconfig())
+            .arg(cx.target.source())
     }
 
     fn delete_cmd(cx: &Cx) -> Cmd {
@@ -181,7 +202,7 @@ mod ops {
                 &cx.target.name(),
                 "--kubeconfig",
             ])
-            .arg(cx.target.kubeconfig())
+            .arg(cx.target.source())
     }
 
     /// `clusters/<c>/kind.yaml` with this stage's ports, written beside the
@@ -202,7 +223,7 @@ mod ops {
             .replace("{name}", &target.name())
             .replace("{http_port}", &http.to_string())
             .replace("{https_port}", &https.to_string());
-        let out = target.kubeconfig().with_extension("kind.yaml");
+        let out = target.source().with_extension("kind.yaml");
         if cx.runner.dry_run {
             crate::outln!(
                 "# write {} from {rel} (ports {http}, {https})",
@@ -387,7 +408,7 @@ mod ops {
         let exists = listed.lines().any(|l| l.trim() == target.name());
         let mut nodes_ready = None;
         let mut ingress_ready = false;
-        if exists && target.kubeconfig().is_file() {
+        if exists && target.connect().is_ok() {
             nodes_ready = crate::cluster::ops::nodes_ready(cx);
             let replicas = cx.runner.probe(&cx.kubectl().args([
                 "get",
@@ -416,7 +437,9 @@ mod ops {
             ingress_ready,
             registry_up: Some(registry_up),
             kubeconfig: target.kubeconfig().display().to_string(),
+            source: target.source().display().to_string(),
             context: target.context.clone(),
+            identity: None,
         })
     }
 
@@ -425,6 +448,9 @@ mod ops {
         let listed = cx.runner.ask(&cx.tools.kind().args(["get", "clusters"]))?;
         if cx.runner.dry_run || listed.lines().any(|l| l.trim() == target.name()) {
             cx.runner.run(&delete_cmd(cx))?;
+            if !cx.runner.dry_run {
+                target.kube.remove_view();
+            }
             cx.say(&format!("- cluster {}: deleted", target.name()));
         } else {
             cx.say(&format!("✔ cluster {}: already absent", target.name()));

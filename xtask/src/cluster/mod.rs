@@ -17,6 +17,8 @@ use crate::kube::KubeTarget;
 use crate::repo::{Repo, Stage};
 
 #[cfg(feature = "ops")]
+pub mod identity;
+#[cfg(feature = "ops")]
 mod ops;
 #[cfg(feature = "ops")]
 pub use kind::REGISTRY_PORT;
@@ -33,6 +35,9 @@ pub trait Provider: Sync {
     fn uses_hosts_file(&self) -> bool;
     /// Each stage needs host ports of its own (`http_port`, `https_port`).
     fn needs_ports(&self) -> bool;
+    /// The team shares the cluster: its identity is pinned in cluster.toml
+    /// (a kind cluster is each machine's own, recorded under deps/kube).
+    fn shares_clusters(&self) -> bool;
     /// The context of `cluster` in this stage's kubeconfig.
     fn kube_context(
         &self,
@@ -72,14 +77,12 @@ pub fn kube_target(repo: &Repo, stage: &Stage, cluster: &str) -> Result<KubeTarg
     let file = repo.cluster(cluster)?;
     let table = stage_table(&file.value, &stage.name);
     let context = provider(stage.target()).kube_context(cluster, stage, table, &file)?;
-    Ok(KubeTarget {
-        cluster: cluster.to_owned(),
-        stage: stage.name.clone(),
-        kubeconfig: repo
-            .kube_dir()
-            .join(format!("{cluster}-{}.yaml", stage.name)),
+    Ok(KubeTarget::new(
+        &repo.kube_dir(),
+        cluster,
+        &stage.name,
         context,
-    })
+    ))
 }
 
 /// The `[stages.<stage>]` table of a cluster file.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use super::{Provider, provider, stage_table};
@@ -25,6 +25,8 @@ pub struct Target {
     pub context: String,
     pub file: Arc<Loaded<ClusterToml>>,
     pub provider: &'static dyn Provider,
+    /// kubectl, to make the stage's one-context kubeconfig view.
+    kubectl: Option<PathBuf>,
 }
 
 impl Target {
@@ -38,6 +40,7 @@ impl Target {
             stage,
             kube,
             context,
+            kubectl: repo.tool("kubectl").ok(),
         })
     }
 
@@ -46,17 +49,25 @@ impl Target {
         self.kube.name()
     }
 
+    /// The one-context view every tool gets.
     pub fn kubeconfig(&self) -> &Path {
         &self.kube.kubeconfig
     }
 
-    /// Commands that talk to the cluster need its kubeconfig file: say how
-    /// to get it rather than let kubectl or helm fail on a missing file.
+    /// Where the credentials come from: kind writes it, users write a
+    /// remote stage's.
+    pub fn source(&self) -> &Path {
+        &self.kube.source
+    }
+
+    /// Commands that talk to the cluster need its kubeconfig: say how to
+    /// get it rather than let kubectl or helm fail on a missing file. Reads
+    /// only: a protected stage is confirmed after this, before any write.
     pub fn require_kubeconfig(&self) -> Result<()> {
-        if self.kubeconfig().is_file() {
+        if self.source().is_file() {
             return Ok(());
         }
-        let file = self.kubeconfig().display();
+        let file = self.source().display();
         if self.provider.creates_clusters() {
             bail!(
                 "{file} does not exist: the kind cluster {} is not bootstrapped\n  hint: run `cargo xtask cluster bootstrap {} --stage {}` (or `cargo xtask up`)",
@@ -70,6 +81,25 @@ impl Target {
             self.context,
             self.context
         )
+    }
+
+    /// Ready for tools that read the cluster: the kubeconfig is there and
+    /// its one-context view current.
+    pub fn connect(&self) -> Result<()> {
+        self.require_kubeconfig()?;
+        self.refresh_view()
+    }
+
+    /// The view made again from the source if either changed.
+    pub fn refresh_view(&self) -> Result<()> {
+        let kubectl = self.kubectl.as_deref().with_context(|| {
+            format!(
+                "kubectl is not installed, and it makes the kubeconfig of {} from {}\n  hint: run `cargo xtask deps install kubectl`",
+                self.name(),
+                self.source().display()
+            )
+        })?;
+        self.kube.refresh_view(kubectl).map(drop)
     }
 
     pub fn stage_table(&self) -> Option<&ClusterStage> {
@@ -142,8 +172,12 @@ pub struct Status {
     pub ingress_ready: bool,
     /// None for providers without a local registry.
     pub registry_up: Option<bool>,
+    /// The one-context kubeconfig tools get, and where it comes from.
     pub kubeconfig: String,
+    pub source: String,
     pub context: String,
+    /// The cluster on record and the one the kubeconfig reaches.
+    pub identity: Option<super::identity::Report>,
 }
 
 /// `cluster bootstrap`: the provider's steps, tools found first (a missing
@@ -173,7 +207,11 @@ pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
         runner: Runner { dry_run: false },
         hosts_file: None,
     };
-    target.provider.status(&cx)
+    let mut status = target.provider.status(&cx)?;
+    if status.exists {
+        status.identity = Some(super::identity::report(target, &tools));
+    }
+    Ok(status)
 }
 
 /// Deletes a cluster Stagecraft created, and its hosts block. Refuses
@@ -247,8 +285,8 @@ pub(super) fn namespaces(cx: &Cx) -> Result<()> {
 /// server answers.
 pub(super) fn check_reachable(cx: &Cx) -> Result<()> {
     let target = cx.target;
-    let file = target.kubeconfig().display();
-    if !target.kubeconfig().is_file() {
+    let file = target.source().display();
+    if !target.source().is_file() {
         bail!(
             "the kubeconfig of stage {} does not exist: {file} (context {})\n  \
              hint: write the cluster's credentials there, e.g. `aws eks update-kubeconfig --name <cluster> --kubeconfig {file} --alias {}`",
@@ -261,7 +299,7 @@ pub(super) fn check_reachable(cx: &Cx) -> Result<()> {
         .tools
         .cmd(Tool::Kubectl)
         .args(["config", "get-contexts", "--output", "name", "--kubeconfig"])
-        .arg(target.kubeconfig());
+        .arg(target.source());
     let contexts = cx.runner.ask(&list)?;
     if !cx.runner.dry_run && !contexts.lines().any(|c| c.trim() == target.context) {
         bail!(
@@ -276,6 +314,9 @@ pub(super) fn check_reachable(cx: &Cx) -> Result<()> {
             target.stage.name,
             target.cluster
         );
+    }
+    if !cx.runner.dry_run {
+        target.refresh_view()?;
     }
     cx.runner
         .ask(&cx.kubectl().args(["version", "--request-timeout=10s"]))

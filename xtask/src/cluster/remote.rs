@@ -20,6 +20,9 @@ impl Provider for Remote {
     fn uses_hosts_file(&self) -> bool {
         false
     }
+    fn shares_clusters(&self) -> bool {
+        true
+    }
     fn needs_ports(&self) -> bool {
         false
     }
@@ -41,6 +44,7 @@ impl Provider for Remote {
     #[cfg(feature = "ops")]
     fn bootstrap(&self, cx: &super::ops::Cx) -> Result<()> {
         super::ops::check_reachable(cx)?;
+        super::identity::verify(cx.repo, cx.target, cx.tools, cx.runner)?;
         cx.say(&format!(
             "✔ cluster {}: the API server answers (context {})",
             cx.target.name(),
@@ -67,7 +71,9 @@ impl Provider for Remote {
             ingress_ready: false,
             registry_up: None,
             kubeconfig: target.kubeconfig().display().to_string(),
+            source: target.source().display().to_string(),
             context: target.context.clone(),
+            identity: None,
         })
     }
 

@@ -15,6 +15,7 @@ use serde::Serialize;
 pub use model::{Explanation, Model, var_name_problem};
 
 use crate::config::Loaded;
+use crate::kube::KubeTarget;
 use crate::repo::{Repo, Scope, Stage};
 use crate::suggest;
 use crate::ui::{self, MASK};
@@ -56,6 +57,8 @@ pub struct StageEnv {
     /// The folders put in front of the inherited PATH.
     pub path_prefix: Vec<String>,
     pub prompt: String,
+    /// The cluster of the scope, as its tools reach it.
+    pub kube: Option<KubeTarget>,
     model: Model,
 }
 
@@ -71,6 +74,26 @@ impl StageEnv {
     pub fn explain(&self, name: &str, reveal: bool) -> Result<Explanation> {
         self.model
             .explain(name, &self.entries, reveal, builtins::meaning)
+    }
+
+    /// Makes the scope's one-context kubeconfig (KUBECONFIG) current before
+    /// a shell or a command gets it; says why when it cannot, and the
+    /// command goes on (its kubectl then finds no cluster, never another).
+    pub fn prepare_kubeconfig(&self, repo: &Repo) {
+        let Some(kube) = &self.kube else { return };
+        if !kube.source.is_file() {
+            kube.remove_view();
+            return;
+        }
+        let refreshed = repo
+            .tool("kubectl")
+            .and_then(|kubectl| kube.refresh_view(&kubectl));
+        if let Err(e) = refreshed {
+            ui::warn(&format!(
+                "KUBECONFIG ({}) is not ready: {e:#}",
+                kube.kubeconfig.display()
+            ));
+        }
     }
 
     /// The complete environment of a child process in this stage: the
@@ -133,6 +156,7 @@ pub fn resolve(repo: &Repo, stage: &Stage, scope: &Scope, secrets: Secrets) -> R
         entries,
         path_prefix,
         prompt,
+        kube,
         model,
     })
 }

@@ -6,12 +6,21 @@ use std::process::Command;
 
 use crate::cluster::{Call, commands_of, fixture, lines};
 use crate::http::Server;
-use crate::support::{TestRepo, test_tool};
+use crate::support::{TestRepo, kubeconfig, test_tool};
 
 /// The fakes, with a kubeconfig for every cluster and stage as if each
-/// cluster were bootstrapped.
+/// cluster were bootstrapped, and every cluster answering.
 pub fn app_fixture() -> crate::cluster::Fixture {
     let f = fixture();
+    fs::create_dir_all(f.state.join("kind")).unwrap();
+    for stage in ["local", "test"] {
+        fs::write(
+            f.state.join(format!("kind/cluster-hmlet-{stage}")),
+            "healthy\n",
+        )
+        .unwrap();
+    }
+    fs::write(f.state.join("remote-up"), "").unwrap();
     for stage in ["local", "test", "stage", "prod"] {
         let context = if ["local", "test"].contains(&stage) {
             format!("kind-hmlet-{stage}")
@@ -20,7 +29,7 @@ pub fn app_fixture() -> crate::cluster::Fixture {
         };
         f.repo.write(
             &format!("deps/kube/hmlet-{stage}.yaml"),
-            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context: {{cluster: c}}\n  name: {context}\n"),
+            &kubeconfig(&context, "https://10.0.0.1:6443"),
         );
     }
     f
@@ -155,7 +164,9 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
         .stdout_has("photos/photos-api")
         .stdout_has("deployed");
     let calls = f.take_calls();
-    assert_eq!(calls[0].args, ["version", "--short"]);
+    // Which cluster, before anything else.
+    assert_eq!(calls[0].line(), f.identity_query("test", "kind-hmlet-test"));
+    assert_eq!(calls[1].args, ["version", "--short"]);
     let ups = upgrades(&calls);
     let order: Vec<&str> = ups.iter().map(|c| c.args[2].as_str()).collect();
     let pos = |name: &str| order.iter().position(|n| *n == name).unwrap();
@@ -292,7 +303,7 @@ fn a_protected_stage_without_yes_or_terminal_is_refused_and_runs_nothing() {
         .stderr_has("protected");
     assert!(f.take_calls().is_empty(), "something ran");
     // With --yes it goes, to the prod context.
-    let kubeconfig = f.repo.root.join("deps/kube/hmlet-prod.yaml");
+    let kubeconfig = f.kubeconfig("prod");
     f.repo
         .run(["app", "deploy", "photos", "--stage", "prod", "--yes"])
         .ok();
@@ -303,7 +314,7 @@ fn a_protected_stage_without_yes_or_terminal_is_refused_and_runs_nothing() {
                 .windows(2)
                 .any(|w| w == ["--kube-context", "hmlet-prod"])
         );
-        assert_eq!(up.kubeconfig, kubeconfig.display().to_string());
+        assert_eq!(up.kubeconfig, kubeconfig);
     }
 }
 
@@ -427,6 +438,8 @@ fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
     assert_eq!(
         lines(&f.take_calls()),
         [
+            // This machine reaches the stage's cluster: is it the right one?
+            f.identity_query("test", "kind-hmlet-test"),
             format!(
                 "docker build --tag localhost:5001/photos-api:dev --file {app}/Dockerfile {app}"
             ),
@@ -435,10 +448,20 @@ fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
     );
     f.repo
         .run(["app", "build", "photos", "--stage", "stage"])
-        .ok();
+        .ok()
+        .stderr_has("hmlet-stage is not pinned");
     assert!(
-        lines(&f.take_calls())[1].ends_with("push registry.hmlet.example/stage/photos-api:dev")
+        lines(&f.take_calls())
+            .last()
+            .unwrap()
+            .ends_with("push registry.hmlet.example/stage/photos-api:dev")
     );
+    // Without a kubeconfig (CI building images), the push goes alone.
+    fs::remove_file(f.repo.root.join("deps/kube/hmlet-test.yaml")).unwrap();
+    f.repo
+        .run(["app", "build", "photos", "--stage", "test"])
+        .ok();
+    assert!(lines(&f.take_calls())[0].starts_with("docker build"));
 }
 
 #[test]
@@ -463,11 +486,14 @@ fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
     let k = f.kubeconfig("test");
     assert_eq!(
         lines(&calls),
-        [format!(
-            "skaffold dev --profile test --kube-context kind-hmlet-test --kubeconfig {k} --default-repo localhost:5001"
-        )]
+        [
+            f.identity_query("test", "kind-hmlet-test"),
+            format!(
+                "skaffold dev --profile test --kube-context kind-hmlet-test --kubeconfig {k} --default-repo localhost:5001"
+            )
+        ]
     );
-    assert_eq!(calls[0].kubeconfig, k);
+    assert_eq!(calls[1].kubeconfig, k);
     let dirs = fs::read_to_string(f.state.join("skaffold-dirs")).unwrap();
     assert_eq!(
         dirs.trim(),

@@ -133,7 +133,7 @@ fn entering_and_leaving_a_stage_shell_rebuilds_nothing() {
     );
     let screen = t.wait_for("BOGUS=");
     let kubeconfig = format!(
-        "KC=export KUBECONFIG='{}/deps/kube/hmlet-local.yaml'",
+        "KC=export KUBECONFIG='{}/deps/kube/views/hmlet-local.yaml'",
         repo.root.display()
     );
     t.wait_for(&format!("BOGUS=0 {kubeconfig}"));

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::support::{TestRepo, test_tool};
+use crate::support::{self, TestRepo, test_tool};
 
 const FAKES: &[(&str, &str)] = &[
     ("docker", include_str!("fakes/docker")),
@@ -64,8 +64,19 @@ pub fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// The calls logged since the last time, minus helm's (not called here).
+    /// The calls logged since the last time, but `kubectl config view`:
+    /// making a stage's one-context kubeconfig is offline bookkeeping
+    /// (tests of it read [`Fixture::take_all_calls`]).
     pub fn take_calls(&self) -> Vec<Call> {
+        self.take_all_calls()
+            .into_iter()
+            .filter(|c| {
+                !(c.tool == "kubectl" && c.args.starts_with(&["config".into(), "view".into()]))
+            })
+            .collect()
+    }
+
+    pub fn take_all_calls(&self) -> Vec<Call> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let _ = fs::remove_file(&self.log);
         text.lines()
@@ -80,8 +91,25 @@ impl Fixture {
             .collect()
     }
 
+    /// The one-context kubeconfig every tool gets.
     pub fn kubeconfig(&self, stage: &str) -> String {
+        format!(
+            "{}/deps/kube/views/hmlet-{stage}.yaml",
+            self.repo.root.display()
+        )
+    }
+
+    /// The kubeconfig kind writes (and users, for remote stages).
+    pub fn source(&self, stage: &str) -> String {
         format!("{}/deps/kube/hmlet-{stage}.yaml", self.repo.root.display())
+    }
+
+    /// The question every change asks first: which cluster is this?
+    pub fn identity_query(&self, stage: &str, context: &str) -> String {
+        format!(
+            "kubectl --kubeconfig {} --context {context} get namespace kube-system --output jsonpath={{.metadata.uid}} --request-timeout=10s",
+            self.kubeconfig(stage)
+        )
     }
 
     pub fn root(&self) -> String {
@@ -103,7 +131,9 @@ fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
     vec![
         "docker info --format {{.ServerVersion}}".to_owned(),
         "kind get clusters".to_owned(),
-        format!("kind create cluster --name hmlet-{stage} --config {root}/deps/kube/hmlet-{stage}.kind.yaml --kubeconfig {k} --wait 120s"),
+        format!("kind create cluster --name hmlet-{stage} --config {root}/deps/kube/hmlet-{stage}.kind.yaml --kubeconfig {} --wait 120s", f.source(stage)),
+        // The new cluster's identity, recorded on this machine.
+        format!("{kubectl} get namespace kube-system --output jsonpath={{.metadata.uid}} --request-timeout=10s"),
         "docker inspect -f {{.State.Running}} kind-registry".to_owned(),
         "docker run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry registry:2".to_owned(),
         "docker inspect -f {{json .NetworkSettings.Networks.kind}} kind-registry".to_owned(),
@@ -347,7 +377,7 @@ fn a_failed_create_is_reported_and_the_next_bootstrap_recovers() {
         .stderr_has(&format!(
             "create cluster --name hmlet-local --config {root}/deps/kube/hmlet-local.kind.yaml --kubeconfig {k} --wait 120s` failed with exit code 1",
             root = f.root(),
-            k = f.kubeconfig("local")
+            k = f.source("local")
         ))
         .stderr_has("failed to init node with kubeadm");
     f.take_calls();
@@ -358,14 +388,15 @@ fn a_failed_create_is_reported_and_the_next_bootstrap_recovers() {
         .stdout_has("exists but does not answer; recreating it");
     let calls = lines(&f.take_calls());
     let k = f.kubeconfig("local");
+    let s = f.source("local");
     let expected_start = [
         "docker info --format {{.ServerVersion}}".to_owned(),
         "kind get clusters".to_owned(),
-        format!("kind export kubeconfig --name hmlet-local --kubeconfig {k}"),
+        format!("kind export kubeconfig --name hmlet-local --kubeconfig {s}"),
         format!("kubectl --kubeconfig {k} --context kind-hmlet-local get --raw /readyz"),
-        format!("kind delete cluster --name hmlet-local --kubeconfig {k}"),
+        format!("kind delete cluster --name hmlet-local --kubeconfig {s}"),
         format!(
-            "kind create cluster --name hmlet-local --config {}/deps/kube/hmlet-local.kind.yaml --kubeconfig {k} --wait 120s",
+            "kind create cluster --name hmlet-local --config {}/deps/kube/hmlet-local.kind.yaml --kubeconfig {s} --wait 120s",
             f.root()
         ),
     ];
@@ -500,7 +531,11 @@ fn protected_stages_are_never_deleted_and_remote_ones_are_checked() {
     // The file exists but lacks the context.
     let kubeconfig = f.repo.root.join("deps/kube/hmlet-stage.yaml");
     fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
-    fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: other}\n  name: other\nclusters:\n- cluster: {server: 'https://10.0.0.1'}\n  name: other\n").unwrap();
+    fs::write(
+        &kubeconfig,
+        support::kubeconfig("other", "https://10.0.0.1"),
+    )
+    .unwrap();
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
         .fails()
@@ -512,18 +547,24 @@ fn protected_stages_are_never_deleted_and_remote_ones_are_checked() {
     assert!(lines(&f.take_calls()).iter().all(|l| !l.contains("create")));
 
     // With the context and an answering API server: namespaces only, no cluster created.
-    fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: s}\n  name: hmlet-stage\nclusters:\n- cluster: {server: 'https://10.0.0.1'}\n  name: s\n").unwrap();
+    fs::write(
+        &kubeconfig,
+        support::kubeconfig("hmlet-stage", "https://10.0.0.1"),
+    )
+    .unwrap();
     fs::write(f.state.join("remote-up"), "").unwrap();
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
         .ok();
     let calls = lines(&f.take_calls());
-    let k = kubeconfig.display();
+    let source = kubeconfig.display();
+    let k = f.kubeconfig("stage");
     assert_eq!(
         calls,
         [
-            format!("kubectl config get-contexts --output name --kubeconfig {k}"),
+            format!("kubectl config get-contexts --output name --kubeconfig {source}"),
             format!("kubectl --kubeconfig {k} --context hmlet-stage version --request-timeout=10s"),
+            f.identity_query("stage", "hmlet-stage"),
             format!(
                 "kubectl --kubeconfig {k} --context hmlet-stage get namespace frontend --output name"
             ),

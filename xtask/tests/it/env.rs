@@ -265,7 +265,7 @@ const CASES: &[Case] = &[
         name: "--explain of a built-in",
         layers: EMPTY,
         args: &["--cluster", "c1", "--explain", "KUBECONFIG"],
-        expect: Expect::Stdout(&["/deps/kube/c1-local.yaml\n", "stagecraft built-in"]),
+        expect: Expect::Stdout(&["/deps/kube/views/c1-local.yaml\n", "stagecraft built-in"]),
     },
     Case {
         name: "--explain of an unknown variable suggests one",
@@ -595,44 +595,60 @@ fn kubeconfig_is_per_cluster_and_stage_and_never_the_users() {
     assert_eq!(seen[4], seen[2], "{seen:?}");
     let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
     assert_eq!(distinct.len(), 2, "{seen:?}");
-    assert!(seen[0].ends_with("/deps/kube/hmlet-local.yaml"));
-    assert!(seen[2].ends_with("/deps/kube/hmlet-test.yaml"));
+    assert!(seen[0].ends_with("/deps/kube/views/hmlet-local.yaml"));
+    assert!(seen[2].ends_with("/deps/kube/views/hmlet-test.yaml"));
 
-    // Real kubectl in the stage writes and reads only the stage's file.
+    // Real kubectl in the stage sees the stage's one context, whatever
+    // else the credentials file holds; what it writes lands in the
+    // stage's copy, which the next command makes afresh.
     let kubectl = test_tool("kubectl");
-    repo.run([
+    repo.write(
+        "deps/kube/hmlet-local.yaml",
+        &crate::support::kubeconfig_with_others(
+            "kind-hmlet-local",
+            "https://127.0.0.1:6443",
+            &[("other", "https://other.example:6443")],
+        ),
+    );
+    repo.env.insert(
+        "PATH".into(),
+        format!("{}:{}", kubectl.parent().unwrap().display(), repo.path()),
+    );
+    let contexts = |repo: &TestRepo| {
+        repo.run([
+            "run",
+            "local",
+            "--",
+            "kubectl",
+            "config",
+            "get-contexts",
+            "-o",
+            "name",
+        ])
+        .ok()
+        .stdout
+        .clone()
+    };
+    assert_eq!(contexts(&repo), "kind-hmlet-local\n");
+    let switched = repo.run([
         "run",
         "local",
-        "--app",
-        "photos",
         "--",
-        kubectl.to_str().unwrap(),
-        "config",
-        "set-context",
-        "stage-ctx",
-        "--cluster=kind-hmlet-local",
-    ])
-    .ok();
-    let view = repo.run([
-        "run",
-        "local",
-        "--app",
-        "photos",
-        "--",
-        kubectl.to_str().unwrap(),
-        "config",
-        "get-contexts",
-        "-o",
-        "name",
+        "sh",
+        "-c",
+        "kubectl config set-context other --cluster=other --user=other >/dev/null && kubectl config use-context other",
     ]);
+    switched.ok();
     assert_eq!(
-        view.ok().stdout,
-        "stage-ctx\n",
-        "kubectl saw the user's contexts: {view:#?}"
+        contexts(&repo),
+        "kind-hmlet-local\n",
+        "a context added in one command is gone in the next"
     );
     assert!(
-        repo.read("deps/kube/hmlet-local.yaml")
-            .contains("stage-ctx")
+        !repo
+            .read("deps/kube/hmlet-local.yaml")
+            .contains("current-context: other"),
+        "the credentials file is never written"
     );
     assert_eq!(
         fs::read_to_string(kube_dir.join("config")).unwrap(),
@@ -689,7 +705,7 @@ fn stale_stagecraft_variables_do_not_leak_and_the_root_scopes_to_the_only_cluste
     let json = repo.run(["env", "local", "--json"]).ok().json();
     assert_eq!(
         json["KUBECONFIG"],
-        format!("{}/deps/kube/hmlet-local.yaml", repo.root.display())
+        format!("{}/deps/kube/views/hmlet-local.yaml", repo.root.display())
     );
     assert_eq!(json["XTASK_CLUSTER"], "hmlet");
     assert_eq!(json["XTASK_KUBE_CONTEXT"], "kind-hmlet-local");

@@ -12,7 +12,7 @@ use crate::apps::app_fixture;
 use crate::cluster::{fixture, lines};
 use crate::deps::{Tool, four_tools, setup, sha256, tar_gz};
 use crate::http::Fault;
-use crate::support::TestRepo;
+use crate::support::{TestRepo, kubeconfig};
 use crate::ux::{git, pinned_fakes};
 
 fn script(path: &Path, text: &str) {
@@ -38,7 +38,7 @@ fn h01_a_protected_stage_is_confirmed_before_the_first_step() {
     for stage in ["stage", "prod"] {
         f.repo.write(
             &format!("deps/kube/hmlet-{stage}.yaml"),
-            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context: {{cluster: c}}\n  name: hmlet-{stage}\n"),
+            &kubeconfig(&format!("hmlet-{stage}"), "https://10.0.0.1:6443"),
         );
     }
     fs::write(f.state.join("remote-up"), "").unwrap();
@@ -82,7 +82,7 @@ fn h01_a_protected_stage_is_confirmed_before_the_first_step() {
             .stderr_has("--allow-dirty");
     }
     assert!(f.take_calls().is_empty(), "something ran on prod");
-    f.repo.run(["deps", "install", "helm"]).ok();
+    f.repo.run(["deps", "install", "helm", "kubectl"]).ok();
     f.repo
         .run([
             "app",
@@ -461,7 +461,7 @@ fn h09_an_unreachable_cluster_is_an_error() {
     // A kubeconfig, but no cluster behind it.
     f.repo.write(
         "deps/kube/hmlet-test.yaml",
-        "apiVersion: v1\nkind: Config\ncontexts:\n- context: {cluster: c}\n  name: kind-hmlet-test\n",
+        &kubeconfig("kind-hmlet-test", "https://127.0.0.1:6443"),
     );
     let run = f.repo.run(["app", "status", "photos", "--stage", "test"]);
     run.fails()

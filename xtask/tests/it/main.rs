@@ -18,3 +18,4 @@ mod run;
 mod shell;
 mod snapshots;
 mod ux;
+mod wrong_cluster;

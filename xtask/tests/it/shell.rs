@@ -104,7 +104,7 @@ fn drive(case: &Case) {
 
     t.wait_for_words(&format!("🐣 local hmlet/photos {}", case.prompt));
     t.wait_for("your shell startup files set KUBECONFIG");
-    let kubeconfig = repo.root.join("deps/kube/hmlet-local.yaml");
+    let kubeconfig = repo.root.join("deps/kube/views/hmlet-local.yaml");
     t.send_line(&format!(
         "echo \"R1 stage=$XTASK_STAGE log=$LOG_LEVEL bucket=$PHOTOS_BUCKET depth=$XTASK_DEPTH pid={} kc=$KUBECONFIG\"",
         case.pid

@@ -32,6 +32,43 @@ pub fn test_tool(name: &str) -> PathBuf {
     path
 }
 
+/// A kubeconfig as kind or a cloud's CLI writes it: one context, with its
+/// cluster (`server`) and user.
+pub fn kubeconfig(context: &str, server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: '{server}'}}\n  name: {context}\n\
+         contexts:\n- context: {{cluster: {context}, user: {context}}}\n  name: {context}\n\
+         current-context: {context}\nusers:\n- name: {context}\n  user: {{token: fake}}\n"
+    )
+}
+
+/// A kubeconfig whose first context is `context`, with `others` beside it
+/// (what `aws eks update-kubeconfig` into a shared file leaves).
+pub fn kubeconfig_with_others(context: &str, server: &str, others: &[(&str, &str)]) -> String {
+    let all: Vec<(&str, &str)> = std::iter::once((context, server))
+        .chain(others.iter().copied())
+        .collect();
+    let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for (name, server) in &all {
+        text.push_str(&format!(
+            "- cluster: {{server: '{server}'}}\n  name: {name}\n"
+        ));
+    }
+    text.push_str("contexts:\n");
+    for (name, _) in &all {
+        text.push_str(&format!(
+            "- context: {{cluster: {name}, user: {name}}}\n  name: {name}\n"
+        ));
+    }
+    text.push_str(&format!("current-context: {context}\nusers:\n"));
+    for (name, _) in &all {
+        text.push_str(&format!(
+            "- name: {name}\n  user: {{token: token-of-{name}}}\n"
+        ));
+    }
+    text
+}
+
 pub struct TestRepo {
     _dir: TempDir,
     /// The monorepo root.

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::cluster::{Fixture, commands_of, fixture, lines};
 use crate::deps::{Tool, deps_toml};
 use crate::http::Server;
-use crate::support::{TestRepo, XTASK, test_tool};
+use crate::support::{TestRepo, XTASK, kubeconfig, test_tool};
 
 /// The fakes of kind, kubectl, helm and skaffold as the pinned tools, served
 /// by a loopback server: `up` installs them like real downloads.
@@ -257,7 +257,7 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
     for stage in ["stage", "prod"] {
         f.repo.write(
             &format!("deps/kube/hmlet-{stage}.yaml"),
-            &format!("apiVersion: v1\nkind: Config\ncontexts:\n- context:\n    cluster: c\n  name: hmlet-{stage}\n"),
+            &kubeconfig(&format!("hmlet-{stage}"), "https://10.0.0.1:6443"),
         );
     }
     f.repo
@@ -511,6 +511,6 @@ fn the_readme_quickstart_works_on_a_fresh_copy() {
         env["KUBECONFIG"]
             .as_str()
             .unwrap()
-            .ends_with("/deps/kube/hmlet-local.yaml")
+            .ends_with("/deps/kube/views/hmlet-local.yaml")
     );
 }
