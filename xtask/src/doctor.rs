@@ -166,9 +166,37 @@ fn remote_kubeconfigs(repo: &Repo, checks: &mut Vec<Check>) -> Result<()> {
                     format!("add the context {} to {file}, or fix `context` of stage {stage_name}", target.context),
                 )
             });
+            if !text.is_empty() {
+                checks.push(identity_pinned(&target));
+            }
         }
     }
     Ok(())
+}
+
+/// A shared stage's cluster is pinned: its changes check that the
+/// kubeconfig reaches that cluster.
+fn identity_pinned(target: &Target) -> Check {
+    let check = format!("identity {}", target.name());
+    match crate::cluster::identity::recorded(target) {
+        Ok(Some(identity)) => Check::ok(
+            check,
+            format!("pinned: uid {} at {}", identity.uid, identity.server),
+        ),
+        Ok(None) => Check::fail(
+            check,
+            "not pinned: nothing checks that its kubeconfig reaches the right cluster",
+            format!(
+                "cargo xtask cluster pin {} --stage {}, then commit clusters/{}/cluster.toml",
+                target.cluster, target.stage.name, target.cluster
+            ),
+        ),
+        Err(e) => Check::fail(
+            check,
+            format!("{e:#}"),
+            "pin it again: cargo xtask cluster pin",
+        ),
+    }
 }
 
 /// The `name:` of each entry under `contexts:` (a kubeconfig is YAML; this

@@ -14,6 +14,7 @@ mod complete;
 mod config;
 mod confirm;
 mod environment;
+mod fanout;
 mod fsx;
 #[cfg(not(feature = "ops"))]
 mod handoff;
@@ -44,6 +45,8 @@ mod images;
 mod init;
 #[cfg(feature = "ops")]
 pub mod pty;
+#[cfg(feature = "ops")]
+mod readiness;
 #[cfg(feature = "ops")]
 mod releases;
 #[cfg(feature = "ops")]

@@ -226,6 +226,50 @@ impl Cmd {
         })
     }
 
+    /// Starts the command in a process group of its own, output captured,
+    /// and returns at once: the caller watches it and may stop it (a
+    /// deploy stops a helm whose pods cannot become ready).
+    pub fn spawn(&self) -> Result<Running> {
+        let (mut child, guard) = self.start_in_own_group()?;
+        let stdout = read_in_thread(child.stdout.take().expect("piped"), 16 << 20);
+        let stderr = read_in_thread(child.stderr.take().expect("piped"), 1 << 20);
+        Ok(Running {
+            line: self.clone(),
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            _guard: guard,
+        })
+    }
+
+    /// Starts the command in a process group of its own, no stdin, its
+    /// stdout and stderr pipes for the caller to read as they come (one
+    /// stage of `run local,test`).
+    pub fn spawn_piped(&self) -> Result<Piped> {
+        let (child, guard) = self.start_in_own_group()?;
+        Ok(Piped {
+            child,
+            _guard: guard,
+        })
+    }
+
+    /// Started in a process group of its own (so that stopping it stops
+    /// all it started), stdout and stderr piped, no stdin.
+    fn start_in_own_group(&self) -> Result<(Child, children::Guard)> {
+        ui::trace(&self.to_string());
+        let mut command = self.command();
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .process_group(0);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start `{self}`"))?;
+        let guard = children::register(child.id(), true);
+        Ok((child, guard))
+    }
+
     /// Runs with stdin, stdout and stderr inherited; returns the exit code
     /// the way a shell reports it (128+N for death by signal N).
     pub fn status(&self) -> Result<i32> {
@@ -282,6 +326,83 @@ struct Captured {
     status: ExitStatus,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+}
+
+/// Ends the process group `pid` leads (a [`Piped`] command and all it
+/// started) with SIGTERM.
+pub fn terminate_group(pid: u32) {
+    // SAFETY: a signal to the process group of a child we started.
+    unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
+}
+
+/// A started command whose output the caller reads (see
+/// [`Cmd::spawn_piped`]).
+pub struct Piped {
+    pub child: Child,
+    _guard: children::Guard,
+}
+
+impl Piped {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit code as a shell reports it (128+N for signal N).
+    pub fn wait(&mut self) -> Result<i32> {
+        Ok(exit_code(
+            self.child.wait().context("cannot wait for a command")?,
+        ))
+    }
+}
+
+/// A started command (see [`Cmd::spawn`]).
+pub struct Running {
+    line: Cmd,
+    child: Child,
+    stdout: Option<Reader>,
+    stderr: Option<Reader>,
+    _guard: children::Guard,
+}
+
+impl Running {
+    /// Whether it has ended (without waiting).
+    pub fn finished(&mut self) -> Result<bool> {
+        Ok(self
+            .child
+            .try_wait()
+            .with_context(|| format!("cannot wait for `{}`", self.line))?
+            .is_some())
+    }
+
+    /// Stops it and all it started: SIGTERM to its process group (helm
+    /// then ends its operation), SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        let group = -(self.child.id() as i32);
+        // SAFETY: signals to the process group of our own child.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        if wait_timeout(&mut self.child, grace)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            unsafe { libc::kill(group, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the end: stdout, or the failure with stderr's tail.
+    pub fn wait(mut self) -> Result<String> {
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("cannot wait for `{}`", self.line))?;
+        let (stdout, _) = self.stdout.take().expect("once").join().expect("a reader");
+        let (stderr, _) = self.stderr.take().expect("once").join().expect("a reader");
+        if !status.success() {
+            bail!(self.line.failure(status, &stderr));
+        }
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
+    }
 }
 
 type Reader = JoinHandle<(Vec<u8>, bool)>;

@@ -7,26 +7,35 @@ use clap_complete::engine::ArgValueCandidates;
 use super::{Code, Ctx, ScopeArgs};
 use crate::environment::{self, Secrets};
 use crate::process::Cmd;
-use crate::{complete, confirm, ui};
+use crate::{complete, confirm, fanout, ui};
 
-/// Run one command in a stage's environment.
+/// Run one command in a stage's environment, or in several stages at once.
 ///
-/// stdin, stdout and stderr are the command's; its exit code passes through
-/// (death by signal N gives 128+N).
+/// In one stage, stdin, stdout and stderr are the command's; its exit code
+/// passes through (death by signal N gives 128+N). In several (local,test,
+/// all, a glob such as 'te*'), the command runs in each stage's own
+/// environment side by side, each output line prefixed with its stage, and
+/// the exit status is the worst one. Protected stages are confirmed before
+/// anything runs.
 #[derive(Args)]
 #[command(after_long_help = "Examples:
   cargo xtask run local -- kubectl get pods
   cargo xtask run test --app photos -- sh -c 'echo $DATABASE_URL'
-  cargo xtask run stage -- helm list -A")]
+  cargo xtask run stage -- helm list -A
+  cargo xtask run local,test -- kubectl get pods      # both, lines prefixed
+  cargo xtask run all --fail-fast -- kubectl version")]
 pub struct RunArgs {
-    /// The stage.
-    #[arg(add = ArgValueCandidates::new(complete::stages))]
+    /// The stage, or several: local,test, all, or a glob ('te*').
+    #[arg(add = ArgValueCandidates::new(complete::stages), value_name = "STAGES")]
     stage: String,
     #[command(flatten)]
     scope: ScopeArgs,
     /// Confirm a command on a protected stage.
     #[arg(long)]
     yes: bool,
+    /// With several stages: stop the others at the first failure.
+    #[arg(long)]
+    fail_fast: bool,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -35,8 +44,21 @@ pub struct RunArgs {
 impl RunArgs {
     pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let repo = ctx.repo()?;
-        let stage = repo.stage(&self.stage)?;
         let scope = self.scope.resolve(ctx, &repo)?;
+        if fanout::names_several(&self.stage) {
+            let code = fanout::run(
+                &repo,
+                fanout::Options {
+                    stages: fanout::select(&repo, &self.stage)?,
+                    scope: &scope,
+                    command: &self.command,
+                    fail_fast: self.fail_fast,
+                    yes: self.yes,
+                },
+            )?;
+            return Ok(Code::of(code));
+        }
+        let stage = repo.stage(&self.stage)?;
         let env = environment::resolve(&repo, &stage, &scope, Secrets::Resolve)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         confirm::protected(&stage, self.yes, "run", None)?;

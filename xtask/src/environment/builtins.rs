@@ -87,7 +87,7 @@ pub fn meaning(name: &str) -> &'static str {
         "XTASK_APP" => "the app of the scope",
         "XTASK_PROMPT" => "the prompt prefix (shell.toml [prompt])",
         "XTASK_KUBE_CONTEXT" => "the kube context of the cluster and stage",
-        "KUBECONFIG" => "the cluster+stage kubeconfig under deps/kube/",
+        "KUBECONFIG" => "the stage's one-context kubeconfig (deps/kube/views/)",
         "PATH" => "deps/bin, the .bin folders of repo, cluster and app, then the inherited PATH",
         _ => "set by stagecraft",
     }

@@ -263,8 +263,22 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
     f.repo
         .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
         .ok();
+    // The shared stages' clusters are not pinned yet.
+    f.repo
+        .run(["doctor"])
+        .fails()
+        .stdout_has("✘ identity hmlet-prod")
+        .stdout_has("fix: cargo xtask cluster pin hmlet --stage prod");
+    fs::write(f.state.join("remote-up"), "").unwrap();
+    for stage in ["stage", "prod"] {
+        f.repo
+            .run(["cluster", "pin", "hmlet", "--stage", stage])
+            .ok();
+    }
     let run = f.repo.run(["doctor"]);
-    run.ok().stdout_has("all 9 checks pass");
+    run.ok()
+        .stdout_has("✔ identity hmlet-prod")
+        .stdout_has("all 11 checks pass");
     let json = f.repo.run(["doctor", "--json"]).ok().json();
     assert!(json.as_array().unwrap().iter().all(|c| c["ok"] == true));
     let prompt = json
@@ -295,7 +309,7 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
         .stdout_has("install Docker")
         .stdout_has("✘ tool kind")
         .stdout_has("fix: cargo xtask deps install kind")
-        .stdout_has("2 of 9 checks fail");
+        .stdout_has("2 of 11 checks fail");
 }
 
 #[test]

@@ -257,3 +257,182 @@ fn a_stage_shell_reaches_one_context_only() {
     t.send_line("exit");
     t.wait_for("EXIT:0");
 }
+
+/// A pod in CrashLoopBackOff while helm waits (the fake helm would wait
+/// ten minutes): the deploy fails at once with the reason, the pod's last
+/// events and log lines, and the release is rolled back.
+#[test]
+fn a_crashing_pod_fails_the_release_at_once_and_it_is_rolled_back() {
+    let f = app_fixture();
+    f.repo
+        .run(["app", "deploy", "photos", "--stage", "test"])
+        .ok();
+    f.take_calls();
+    fs::write(f.state.join("helm-sleep-photos-api"), "600").unwrap();
+    fs::write(f.state.join("crashloop-photos-api"), "").unwrap();
+    fs::write(
+        f.state.join("logs-photos-api-7d9f8"),
+        "starting photos-api\npanic: cannot connect to postgresql:5432: connection refused\n",
+    )
+    .unwrap();
+    let run = f.repo.run(["app", "deploy", "photos", "--stage", "test"]);
+    run.fails()
+        .stdout_has("photos-api-7d9f8 (container service): CrashLoopBackOff, restarted 4 times")
+        .stdout_has("last events:")
+        .stdout_has("Back-off restarting failed container service in pod photos-api-7d9f8")
+        .stdout_has("last log lines:")
+        .stdout_has("panic: cannot connect to postgresql:5432: connection refused")
+        .stdout_has("rolled back to revision 1")
+        .stderr_has("the deploy to hmlet-test failed: photos/photos-api");
+    let calls = lines(&f.take_calls());
+    let at = |prefix: &str| {
+        calls
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {calls:#?}"))
+    };
+    let watch = calls
+        .iter()
+        .position(|l| l.ends_with("get pods --namespace photos --selector=app.kubernetes.io/instance=photos-api --output json"))
+        .unwrap_or_else(|| panic!("the pods were not watched: {calls:#?}"));
+    assert!(at("helm upgrade --install photos-api") < watch);
+    assert!(
+        calls.iter().any(|l| l.contains(
+            "logs photos-api-7d9f8 --namespace photos --container service --tail=20 --previous"
+        )),
+        "{calls:#?}"
+    );
+    assert!(at("helm history photos-api") < at("helm rollback photos-api 1"));
+    // helm was stopped: its upgrade never finished, the rollback is the
+    // release's last revision.
+    let record =
+        fs::read_to_string(f.state.join("helm/kind-hmlet-test/photos/photos-api")).unwrap();
+    assert_eq!(record, "1 superseded\n2 failed\n3 deployed\n", "{record}");
+
+    // A first install that crashes is uninstalled.
+    fs::write(f.state.join("helm-sleep-frontend"), "600").unwrap();
+    fs::write(f.state.join("crashloop-frontend"), "").unwrap();
+    f.repo
+        .run(["app", "deploy", "frontend", "--stage", "local"])
+        .fails()
+        .stdout_has("CrashLoopBackOff")
+        .stdout_has("uninstalled (it was its first install)");
+}
+
+/// A release whose manifest holds CRDs: its dependents start once the
+/// API serves them.
+#[test]
+fn dependents_wait_for_the_crds_of_their_needs() {
+    let f = app_fixture();
+    fs::write(f.state.join("crd-postgresql"), "widgets.example.com").unwrap();
+    f.repo
+        .run(["app", "deploy", "photos", "--stage", "test"])
+        .ok();
+    let calls = lines(&f.take_calls());
+    let at = |needle: &str| {
+        calls
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {calls:#?}"))
+    };
+    assert!(at("helm upgrade --install postgresql") < at("helm get manifest postgresql"));
+    assert!(
+        at("helm get manifest postgresql")
+            < at("wait --for=condition=Established --timeout=60s crd/widgets.example.com")
+    );
+    assert!(
+        at("crd/widgets.example.com") < at("helm upgrade --install photos-api"),
+        "{calls:#?}"
+    );
+}
+
+/// `run local,test`: each stage's own environment, lines prefixed with the
+/// stage, the worst exit status; protected stages in the list need
+/// confirmation before anything runs.
+#[test]
+fn run_fans_out_over_stages() {
+    let repo = crate::support::TestRepo::example();
+    let both = repo.run([
+        "run",
+        "local,test",
+        "--",
+        "sh",
+        "-c",
+        "echo \"stage=$XTASK_STAGE kc=$KUBECONFIG\"",
+    ]);
+    both.ok();
+    let mut out: Vec<&str> = both.stdout.lines().collect();
+    out.sort();
+    let root = repo.root.display();
+    assert_eq!(
+        out,
+        [
+            format!("🐣 local │ stage=local kc={root}/deps/kube/views/hmlet-local.yaml"),
+            format!("🛠️ test  │ stage=test kc={root}/deps/kube/views/hmlet-test.yaml"),
+        ]
+    );
+    // stderr is prefixed too; one failing stage fails the run, with its code.
+    let one_fails = repo.run([
+        "run",
+        "local,test",
+        "--",
+        "sh",
+        "-c",
+        "echo oops >&2; [ \"$XTASK_STAGE\" = local ] || exit 3",
+    ]);
+    assert_eq!(one_fails.code, Some(3), "{one_fails:#?}");
+    assert!(
+        one_fails.stderr.contains("🐣 local │ oops"),
+        "{one_fails:#?}"
+    );
+    assert!(
+        one_fails.stderr.contains("🛠️ test  │ oops"),
+        "{one_fails:#?}"
+    );
+    assert!(
+        one_fails
+            .stderr
+            .contains("1 of 2 stages failed: test (exit 3)"),
+        "{one_fails:#?}"
+    );
+    // `all` and globs; --fail-fast stops the others.
+    let all = repo.run(["run", "all", "--yes", "--", "sh", "-c", "echo $XTASK_STAGE"]);
+    all.ok();
+    assert_eq!(all.stdout.lines().count(), 4, "{all:#?}");
+    let glob = repo.run(["run", "?es*", "--", "sh", "-c", "echo $XTASK_STAGE"]);
+    assert_eq!(glob.ok().stdout, "🛠️ test │ test\n");
+    let fast = repo.run([
+        "run",
+        "local,test",
+        "--fail-fast",
+        "--",
+        "sh",
+        "-c",
+        "if [ $XTASK_STAGE = test ]; then exit 5; fi; sleep 30; echo too-late",
+    ]);
+    assert_eq!(fast.code, Some(5), "{fast:#?}");
+    assert!(!fast.stdout.contains("too-late"), "{fast:#?}");
+    assert!(fast.stderr.contains("local (stopped)"), "{fast:#?}");
+
+    // prod is protected: with no terminal and no --yes, nothing runs.
+    let marker = repo.tmp.join("ran");
+    let refused = repo.run([
+        "run",
+        "local,prod",
+        "--",
+        "sh",
+        "-c",
+        &format!("touch {}-$XTASK_STAGE", marker.display()),
+    ]);
+    refused
+        .fails()
+        .stderr_has("stage prod is protected")
+        .stderr_has("nothing was run");
+    assert!(
+        !repo.tmp.join("ran-local").exists(),
+        "local ran before the refusal"
+    );
+    repo.run(["run", "local,tset", "--", "true"])
+        .fails()
+        .stderr_has("did you mean `test`?");
+}
