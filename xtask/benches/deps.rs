@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench deps` (see docs/benchmarks.md).
 
 mod common;
-use common::{median, ms, write};
+use common::{median, ms, timed, write};
 
 #[allow(dead_code)]
 #[path = "../tests/it/http.rs"]
@@ -66,21 +66,12 @@ fn main() {
     write(&root, "deps/deps.toml", &toml);
 
     let install = || {
-        let start = Instant::now();
-        let out = Command::new(XTASK)
-            .args(["deps", "install"])
-            .current_dir(&root)
-            .env("XTASK_DEPS_MIRROR", server.base())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let elapsed = start.elapsed();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        elapsed
+        timed(
+            Command::new(XTASK)
+                .args(["deps", "install"])
+                .current_dir(&root)
+                .env("XTASK_DEPS_MIRROR", server.base()),
+        )
     };
 
     let mut cold = Vec::new();

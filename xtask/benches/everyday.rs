@@ -14,13 +14,13 @@
 //! (see docs/benchmarks.md).
 
 mod common;
-use common::{median, workspace};
+use common::{median, timed as run, workspace};
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The environment a user's terminal has: no variable of cargo's own run
 /// (this bench runs under `cargo bench`).
@@ -46,19 +46,6 @@ fn cargo() -> String {
             || std::env::var("CARGO").expect("cargo"),
             |p| p.display().to_string(),
         )
-}
-
-#[track_caller]
-fn run(cmd: &mut Command) -> Duration {
-    let start = Instant::now();
-    let out = cmd.stderr(Stdio::piped()).output().unwrap();
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
 }
 
 /// A workspace with an `xtask` that has only clap and serde, and the

@@ -25,13 +25,62 @@ pub struct Release {
     pub chart: String,
     pub version: Option<String>,
     pub namespace: String,
-    /// The values files that exist, in layering order.
-    pub values: Vec<PathBuf>,
+    /// The values files that exist, in layering order, rendered.
+    pub values: Vec<ValuesLayer>,
     /// `image.repository` and `image.tag` for a release built from an image.
     pub image: Option<(String, String)>,
+    /// The variables its containers get (`env` in app.toml).
+    pub env: Vec<EnvVar>,
+    /// Hostnames routed to it.
+    pub hosts: Vec<String>,
     pub timeout: String,
     /// Indices of the releases deployed before this one.
     pub needs: Vec<usize>,
+}
+
+/// A variable a release's containers get.
+#[derive(Clone)]
+pub struct EnvVar {
+    pub name: String,
+    /// None: a secret this command did not resolve.
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+/// Never a secret's value, even in a debug print.
+impl std::fmt::Debug for EnvVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match (&self.value, self.secret) {
+            (_, true) => crate::ui::MASK,
+            (Some(value), false) => value.as_str(),
+            (None, false) => "",
+        };
+        write!(f, "{}={shown}", self.name)
+    }
+}
+
+/// One values file of a release: `values/comm/<release>.yaml` or
+/// `values/<stage>/<release>.yaml`, its `${VAR}` filled in.
+#[derive(Debug, Clone)]
+pub struct ValuesLayer {
+    pub path: PathBuf,
+    /// From the repository root, for messages.
+    pub display: String,
+    /// `comm` or the stage.
+    pub layer: String,
+    pub text: String,
+    /// Whether the file had anything to fill in (it then reaches helm as
+    /// a rendered copy).
+    pub templated: bool,
+}
+
+impl ValuesLayer {
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
 }
 
 impl Release {
@@ -97,6 +146,12 @@ impl App {
     }
 
     fn check(&self, repo: &Repo) -> Result<()> {
+        if let Some(host) = self.file.value.hosts.first() {
+            return Err(self.file.error_at(
+                &host.span(),
+                "`hosts` belongs to the release that serves them\n  hint: move it into that [[releases]] entry: hosts = [\"...\"]",
+            ));
+        }
         let names = self.release_names();
         let images: Vec<String> = self
             .file
@@ -220,7 +275,8 @@ impl App {
             .unwrap_or_else(|| self.name.clone())
     }
 
-    /// The releases of this app in stage `stage`, `needs` as names.
+    /// The releases of this app in stage `stage`, `needs` as names: values
+    /// files rendered, variables and hosts filled from `env`.
     fn releases(
         &self,
         repo: &Repo,
@@ -228,7 +284,7 @@ impl App {
         env: &StageEnv,
         registry: &str,
         tag: &str,
-    ) -> Vec<(Release, Vec<String>)> {
+    ) -> Result<Vec<(Release, Vec<String>)>> {
         let timeout = env.get("HELM_TIMEOUT").unwrap_or("5m").to_owned();
         self.file
             .value
@@ -237,19 +293,66 @@ impl App {
             .map(|r| {
                 let name = r.name.get_ref().clone();
                 let chart = r.chart.get_ref();
-                let values = [
-                    self.dir
+                let mut values = Vec::new();
+                for layer in ["comm", stage] {
+                    let path = self
+                        .dir
                         .join("values")
-                        .join("comm")
-                        .join(format!("{name}.yaml")),
-                    self.dir
-                        .join("values")
-                        .join(stage)
-                        .join(format!("{name}.yaml")),
-                ]
-                .into_iter()
-                .filter(|p| p.is_file())
-                .collect();
+                        .join(layer)
+                        .join(format!("{name}.yaml"));
+                    if !path.is_file() {
+                        continue;
+                    }
+                    let display = path
+                        .strip_prefix(&repo.root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    let source = fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {display}"))?;
+                    let text = env.render_file(&source, &display)?;
+                    values.push(ValuesLayer {
+                        templated: text != source,
+                        path,
+                        display,
+                        layer: layer.to_owned(),
+                        text,
+                    });
+                }
+                let mut vars = Vec::new();
+                for var in &r.env {
+                    let var_name = var.get_ref();
+                    vars.push(match env.entry(var_name) {
+                        Some(entry) => EnvVar {
+                            name: var_name.clone(),
+                            value: Some(entry.value.clone()),
+                            secret: entry.secret,
+                        },
+                        // A secret, or built from one, this command skipped.
+                        None if env.defines(var_name) => EnvVar {
+                            name: var_name.clone(),
+                            value: None,
+                            secret: true,
+                        },
+                        None => {
+                            let known: Vec<String> =
+                                env.entries.iter().map(|e| e.name.clone()).collect();
+                            return Err(self.file.error_at(
+                                &var.span(),
+                                format!(
+                                    "`env` of {name}: no variable `{var_name}` in stage {stage}\n  hint: {}",
+                                    suggest::hint("variable", var_name, &known)
+                                ),
+                            ));
+                        }
+                    });
+                }
+                let mut hosts = Vec::new();
+                for host in &r.hosts {
+                    hosts.push(expand_host(env, host.get_ref()).map_err(|e| {
+                        self.file.error_at(&host.span(), format!("hosts of {name}: {e}"))
+                    })?);
+                }
                 let release = Release {
                     app: self.name.clone(),
                     chart: if is_local_chart(chart) {
@@ -264,14 +367,16 @@ impl App {
                         .image
                         .as_ref()
                         .map(|i| (format!("{registry}/{}", i.get_ref()), tag.to_owned())),
+                    env: vars,
+                    hosts,
                     timeout: r.timeout.clone().unwrap_or_else(|| timeout.clone()),
                     needs: Vec::new(),
                     name,
                 };
-                (
+                Ok((
                     release,
                     r.needs.iter().map(|n| n.get_ref().clone()).collect(),
-                )
+                ))
             })
             .collect()
     }
@@ -290,7 +395,9 @@ pub struct Plan {
     pub tag: String,
 }
 
-pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
+/// `secrets`: whether the secret variables the releases' containers get
+/// are resolved (deploys and renders), or left out (reads of the cluster).
+pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> Result<Plan> {
     let all = repo.app_names(&target.cluster)?;
     let mut loaded = BTreeMap::new();
     for name in apps {
@@ -310,9 +417,9 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
     let mut needs_by_name = Vec::new();
     for app in loaded.values() {
         let scope = Scope::app(&target.cluster, &app.name);
-        let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
+        let env = environment::resolve(repo, &target.stage, &scope, secrets)?;
         let registry = registry(target, &env)?;
-        for (release, needs) in app.releases(repo, &target.stage.name, &env, &registry, &tag) {
+        for (release, needs) in app.releases(repo, &target.stage.name, &env, &registry, &tag)? {
             releases.push(release);
             needs_by_name.push(needs);
         }
@@ -348,6 +455,22 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String]) -> Result<Plan> {
         );
     }
     Ok(Plan { releases, tag })
+}
+
+/// `apps` and every app they `depends_on`, directly or not.
+pub fn with_needs(repo: &Repo, cluster: &str, apps: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = apps.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let file = repo.app(cluster, &out[i])?;
+        for dep in &file.value.depends_on {
+            if !out.contains(dep.get_ref()) {
+                out.push(dep.get_ref().clone());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
 }
 
 /// `depends_on` names apps of the cluster, and forms no cycle.
@@ -448,43 +571,33 @@ pub fn deploy_order(releases: &[Release]) -> Vec<usize> {
     order
 }
 
-/// helm's flags for the values of a release: `-f` files in layering order,
-/// the built image, then the command line's `--set`.
-pub fn value_args(release: &Release, sets: &[String]) -> Vec<String> {
-    let mut args = Vec::new();
-    if let Some(version) = &release.version {
-        args.extend(["--version".to_owned(), version.clone()]);
-    }
-    for file in &release.values {
-        args.extend(["-f".to_owned(), file.display().to_string()]);
-    }
-    if let Some((repository, tag)) = &release.image {
-        args.extend([
-            "--set".to_owned(),
-            format!("image.repository={repository},image.tag={tag}"),
-        ]);
-    }
-    for set in sets {
-        args.extend(["--set".to_owned(), set.clone()]);
-    }
-    args
-}
-
 /// The hostnames of the cluster's apps in this stage, with `${VAR}` filled
 /// from each app's environment (secrets are never needed for names).
 pub fn hostnames(repo: &Repo, target: &Target) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for app in repo.app_names(&target.cluster)? {
         let file = repo.app(&target.cluster, &app)?;
-        if file.value.hosts.is_empty() {
+        if let Some(host) = file.value.hosts.first() {
+            return Err(file.error_at(
+                &host.span(),
+                "`hosts` belongs to the release that serves them\n  hint: move it into that [[releases]] entry: hosts = [\"...\"]",
+            ));
+        }
+        if file.value.releases.iter().all(|r| r.hosts.is_empty()) {
             continue;
         }
         let scope = Scope::app(&target.cluster, &app);
         let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
-        for host in &file.value.hosts {
-            let name = expand_host(&env, host.get_ref())
-                .map_err(|e| file.error_at(&host.span(), format!("hosts: {e}")))?;
-            out.push(name);
+        for release in &file.value.releases {
+            for host in &release.hosts {
+                let name = expand_host(&env, host.get_ref()).map_err(|e| {
+                    file.error_at(
+                        &host.span(),
+                        format!("hosts of {}: {e}", release.name.get_ref()),
+                    )
+                })?;
+                out.push(name);
+            }
         }
     }
     out.sort();

@@ -166,8 +166,8 @@ pub struct AppToml {
     pub description: String,
     /// The app's Kubernetes namespace (default: the app's name).
     pub namespace: Option<String>,
-    /// Ingress hostnames, with `${VAR}` from the app's environment in the
-    /// stage (`photos.${DOMAIN}`).
+    /// Moved into `[[releases]]`: the release that serves them (an error
+    /// that says so).
     #[serde(default)]
     pub hosts: Vec<Spanned<String>>,
     /// Apps whose releases are all deployed before this app's.
@@ -201,6 +201,15 @@ pub struct ReleaseToml {
     pub image: Option<Spanned<String>>,
     /// helm's --timeout (default: $HELM_TIMEOUT, else 5m).
     pub timeout: Option<String>,
+    /// Variables of the app's stage environment its containers get, by
+    /// name: non-secret ones as plain env, secret ones from a Secret.
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    /// Hostnames routed to this release, with `${VAR}` from the app's
+    /// environment (`api.photos.${DOMAIN}`); `cluster add-hosts` writes them
+    /// for local stages.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
 }
 
 /// An image built from a Dockerfile context.

@@ -1,7 +1,9 @@
 //! Deploys: the releases of some apps of one cluster, `helm upgrade
-//! --install`ed in dependency order, in parallel, to one stage. What the
-//! user sees (a live table, lines) is an [`Observer`] of the caller's; the
-//! stage's webhook hears of each app as its releases finish.
+//! --install`ed in dependency order, in parallel, to one stage. A release
+//! whose chart, values and image are what its last successful deploy had
+//! is left alone. What the user sees (a live table, lines) is an
+//! [`Observer`] of the caller's; the stage's webhook hears of each app as
+//! its releases finish.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, mpsc};
@@ -12,9 +14,11 @@ use serde::Serialize;
 
 use crate::apps::{self, Plan, Release, deploy_order};
 use crate::cluster::{Target, identity};
+use crate::environment::Secrets;
 use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::toolbox::{Planned, Tool, Toolbox};
+use crate::values::{self, HelmValues};
 use crate::{confirm, readiness, suggest, ui};
 
 /// What `app deploy` and `cluster deploy` were asked for.
@@ -29,6 +33,10 @@ pub struct Options {
     pub yes: bool,
     /// Ship a work tree with uncommitted changes to a protected stage.
     pub allow_dirty: bool,
+    /// Deploy unchanged releases too.
+    pub force: bool,
+    /// After a failure, go on with what does not need the failed release.
+    pub keep_going: bool,
 }
 
 /// What the user sees while a deploy runs.
@@ -43,8 +51,29 @@ pub trait Observer: Sync {
 #[serde(rename_all = "kebab-case", tag = "result")]
 pub enum Outcome {
     Deployed,
-    Failed { error: String },
+    /// Chart, values and image as at its last successful deploy.
+    Unchanged,
+    Failed {
+        error: String,
+    },
+    /// Not started: it needs a release that failed (`--keep-going`).
+    Skipped {
+        because: String,
+    },
     NotStarted,
+}
+
+impl Outcome {
+    fn ok(&self) -> bool {
+        matches!(self, Outcome::Deployed | Outcome::Unchanged)
+    }
+}
+
+/// What one release's deploy did, when it went well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    Deployed,
+    Unchanged,
 }
 
 pub struct Finished {
@@ -69,7 +98,7 @@ impl Report {
             .collect()
     }
 
-    /// Ok when every release deployed.
+    /// Ok when every release deployed or was unchanged.
     pub fn result(&self) -> Result<()> {
         let failed = self.failed();
         if !failed.is_empty() {
@@ -83,7 +112,7 @@ impl Report {
     }
 
     /// A table: release, namespace, result, time, and the tail of a
-    /// failure; in deploy order.
+    /// failure; in deploy order; then the counts.
     pub fn summary(&self) -> String {
         let width = self
             .releases
@@ -96,17 +125,25 @@ impl Report {
             "{:width$}  {:<12} {:<12} {:>7}\n",
             "release", "namespace", "result", "time"
         );
+        let mut counts: Vec<(&str, usize)> = Vec::new();
         for i in deploy_order(&self.releases) {
             let (release, done) = (&self.releases[i], &self.finished[i]);
             let (result, detail) = match &done.outcome {
                 Outcome::Deployed => ("deployed", String::new()),
+                Outcome::Unchanged => ("unchanged", String::new()),
                 Outcome::Failed { error } => ("failed", error.clone()),
+                Outcome::Skipped { because } => {
+                    ("skipped", format!("it needs {because}, which failed"))
+                }
                 Outcome::NotStarted => ("not started", String::new()),
             };
-            let time = if done.outcome == Outcome::NotStarted {
-                "-".to_owned()
-            } else {
-                format!("{:.1}s", done.duration.as_secs_f64())
+            match counts.iter_mut().find(|(r, _)| *r == result) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((result, 1)),
+            }
+            let time = match done.outcome {
+                Outcome::NotStarted | Outcome::Skipped { .. } => "-".to_owned(),
+                _ => format!("{:.1}s", done.duration.as_secs_f64()),
             };
             out.push_str(&format!(
                 "{:width$}  {:<12} {:<12} {:>7}\n",
@@ -119,6 +156,8 @@ impl Report {
                 out.push_str(&format!("    {line}\n"));
             }
         }
+        let counts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        out.push_str(&format!("{}\n", counts.join(", ")));
         out
     }
 }
@@ -135,7 +174,14 @@ pub fn deploy(
 ) -> Result<Report> {
     let stage = repo.stage_or_default(options.stage.as_deref())?;
     let target = Target::new(repo, cluster, stage)?;
-    let plan = apps::plan(repo, &target, apps)?;
+    // The Secrets need the secret values; a dry run shows them masked and
+    // never asks a password store.
+    let secrets = if options.dry_run {
+        Secrets::Skip
+    } else {
+        Secrets::Resolve
+    };
+    let plan = apps::plan(repo, &target, apps, secrets)?;
     check_sets(&plan, &options.sets)?;
     if !options.dry_run {
         target.require_kubeconfig()?;
@@ -147,24 +193,7 @@ pub fn deploy(
     };
     let tools = Toolbox::find(repo, &[Tool::Helm, Tool::Kubectl], planned)?;
     identity::verify(repo, &target, &tools, runner)?;
-    let rollback = rollback_flag(&runner, &tools, &target)?;
-    let upgrade = |release: &Release| -> Cmd {
-        tools
-            .helm(
-                &target.kube,
-                &[
-                    "upgrade",
-                    "--install",
-                    &release.name,
-                    &release.chart,
-                    "--namespace",
-                    &release.namespace,
-                    "--create-namespace",
-                ],
-            )
-            .args(apps::value_args(release, &sets_for(release, &options.sets)))
-            .args(["--wait", "--timeout", &release.timeout, rollback])
-    };
+    let helm = HelmFeatures::of(&runner, &tools, &target)?;
     let jobs = if options.dry_run { 1 } else { options.jobs };
     if !options.dry_run {
         observer.begin(&plan.releases, &target);
@@ -179,21 +208,52 @@ pub fn deploy(
     let finished = execute(
         &plan.releases,
         jobs,
+        options.keep_going,
         &|release| {
             let watch = Watch {
                 tools: &tools,
                 target: &target,
                 release,
             };
+            let sets = sets_for(release, &options.sets);
+            let digest = values::digest(release, &sets)?;
+            if !options.force && helm.labels && watch.unchanged(&runner, &digest)? {
+                return Ok(Done::Unchanged);
+            }
+            if let Some(secret) = values::secret_manifest(release, true) {
+                runner.run(&values::apply_secret(watch.kubectl(), release, &secret))?;
+            }
+            let helm_values = HelmValues::new(release, &sets)?;
+            let mut upgrade = tools.helm(
+                &target.kube,
+                &[
+                    "upgrade",
+                    "--install",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                    "--create-namespace",
+                ],
+            );
+            upgrade = helm_values.apply(upgrade).args([
+                "--wait",
+                "--timeout",
+                &release.timeout,
+                helm.rollback,
+            ]);
+            if helm.labels {
+                upgrade = upgrade.arg(format!("--labels={DIGEST_LABEL}={digest}"));
+            }
             if runner.dry_run {
-                runner.run(&upgrade(release))?;
+                runner.run(&upgrade)?;
             } else {
-                watch.upgrade(upgrade(release))?;
+                watch.upgrade(upgrade)?;
             }
             if has_dependents(release) {
                 watch.crds_established(&runner)?;
             }
-            Ok(())
+            Ok(Done::Deployed)
         },
         &|release| {
             notifier.started(release);
@@ -219,6 +279,40 @@ pub fn deploy(
     })
 }
 
+/// The label on helm's record of a release that says what it deployed.
+const DIGEST_LABEL: &str = "stagecraft.dev/digest";
+
+/// What the installed helm can do.
+struct HelmFeatures {
+    /// The flag that rolls back a failed upgrade: helm 4's
+    /// `--rollback-on-failure`, helm 3's `--atomic`.
+    rollback: &'static str,
+    /// `--labels` on the release's record (helm 3.13 and later).
+    labels: bool,
+}
+
+impl HelmFeatures {
+    fn of(runner: &Runner, tools: &Toolbox, target: &Target) -> Result<HelmFeatures> {
+        let version = runner.ask(
+            &tools
+                .helm_offline(&target.kube)
+                .args(["version", "--short"]),
+        )?;
+        let version = crate::tools::version_in(&version).unwrap_or_default();
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Ok(HelmFeatures {
+            // A dry run knows no version: it shows what the pinned helm gets.
+            rollback: if major == 3 {
+                "--atomic"
+            } else {
+                "--rollback-on-failure"
+            },
+            labels: major > 3 || (major == 3 && minor >= 13) || runner.dry_run,
+        })
+    }
+}
+
 /// How often a release's pods are looked at while helm waits.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// How long helm gets to end its operation (and roll back) when stopped.
@@ -239,25 +333,53 @@ impl Watch<'_> {
             .timeout(Duration::from_secs(30))
     }
 
+    /// Whether helm's record of the release says its last revision
+    /// deployed `digest` (a failed or pending one never counts).
+    fn unchanged(&self, runner: &Runner, digest: &str) -> Result<bool> {
+        let release = self.release;
+        let records = runner.ask(
+            &self
+                .kubectl()
+                .args(["get", "secrets", "--namespace", &release.namespace])
+                .arg(format!("--selector=owner=helm,name={}", release.name))
+                .arg(format!(
+                    "--output=jsonpath={{range .items[*]}}{{.metadata.labels.version}} {{.metadata.labels.status}} {{.metadata.labels.{}}}{{\"\\n\"}}{{end}}",
+                    DIGEST_LABEL.replace('.', "\\.")
+                )),
+        )?;
+        let latest = records
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let revision: u64 = fields.next()?.parse().ok()?;
+                Some((
+                    revision,
+                    fields.next()?.to_owned(),
+                    fields.next().map(str::to_owned),
+                ))
+            })
+            .max_by_key(|(revision, _, _)| *revision);
+        Ok(
+            matches!(latest, Some((_, status, Some(last))) if status == "deployed" && last == digest),
+        )
+    }
+
     /// Runs `helm upgrade`; a pod that will not become ready stops it at
     /// once (not at helm's timeout), and the release is rolled back.
     fn upgrade(&self, helm: Cmd) -> Result<()> {
         let mut running = helm.spawn()?;
         let mut next_look = Instant::now() + WATCH_EVERY;
         loop {
-            if running.finished()? {
+            if running.finished_within(next_look.saturating_duration_since(Instant::now()))? {
                 return running.wait().map(drop);
             }
-            if Instant::now() >= next_look {
-                if let Some(problem) = self.problem() {
-                    running.stop(HELM_GRACE);
-                    let details = self.details(&problem);
-                    let rollback = self.roll_back();
-                    bail!("{}{details}\n{rollback}", problem.describe());
-                }
-                next_look = Instant::now() + WATCH_EVERY;
+            if let Some(problem) = self.problem() {
+                running.stop(HELM_GRACE);
+                let details = self.details(&problem);
+                let rollback = self.roll_back();
+                bail!("{}{details}\n{rollback}", problem.describe());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            next_look = Instant::now() + WATCH_EVERY;
         }
     }
 
@@ -400,25 +522,6 @@ impl Watch<'_> {
     }
 }
 
-/// The flag that makes helm roll back a failed upgrade: helm 4's
-/// `--rollback-on-failure`, helm 3's `--atomic`.
-fn rollback_flag(runner: &Runner, tools: &Toolbox, target: &Target) -> Result<&'static str> {
-    let version = runner.ask(
-        &tools
-            .helm_offline(&target.kube)
-            .args(["version", "--short"]),
-    )?;
-    Ok(
-        match crate::tools::version_in(&version)
-            .as_deref()
-            .and_then(|v| v.split('.').next())
-        {
-            Some("3") => "--atomic",
-            _ => "--rollback-on-failure",
-        },
-    )
-}
-
 /// `--set photos-api.replicaCount=4`: the release's part of the command
 /// line's values.
 pub fn sets_for(release: &Release, sets: &[String]) -> Vec<String> {
@@ -444,36 +547,67 @@ fn check_sets(plan: &Plan, sets: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs each release once all it needs is done, up to `jobs` at once. After
-/// the first failure nothing new starts; the running ones finish.
+/// Runs each release once all it needs is done, up to `jobs` at once, the
+/// ready one with the longest chain of releases waiting on it first.
+/// After a failure nothing new starts (the running ones finish); with
+/// `keep_going`, what does not need the failed release goes on, and what
+/// does is skipped.
 pub fn execute(
     releases: &[Release],
     jobs: usize,
-    deploy: &(dyn Fn(&Release) -> Result<()> + Sync),
+    keep_going: bool,
+    deploy: &(dyn Fn(&Release) -> Result<Done> + Sync),
     on_start: &(dyn Fn(&Release) + Sync),
     on_done: &(dyn Fn(&Release, &Finished) + Sync),
 ) -> Vec<Finished> {
-    #[derive(Clone, Copy, PartialEq)]
+    #[derive(Clone, PartialEq)]
     enum State {
         Waiting,
         Running,
-        Done(bool),
+        Done(Outcome),
     }
+    let priority = chain_lengths(releases);
     let mut state = vec![State::Waiting; releases.len()];
     let mut finished: Vec<Option<Finished>> = (0..releases.len()).map(|_| None).collect();
-    let (tx, rx) = mpsc::channel::<(usize, Result<()>, Duration)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<Done>, Duration)>();
     std::thread::scope(|scope| {
         let mut running = 0;
         let mut failed = false;
         loop {
-            while !failed && running < jobs.max(1) {
-                let ready = (0..releases.len()).find(|&i| {
-                    state[i] == State::Waiting
-                        && releases[i]
-                            .needs
-                            .iter()
-                            .all(|&j| state[j] == State::Done(true))
-                });
+            if keep_going {
+                // What needs a failed or skipped release is skipped, naming
+                // the failure at the root.
+                loop {
+                    let blocked = (0..releases.len()).find_map(|i| {
+                        if state[i] != State::Waiting {
+                            return None;
+                        }
+                        releases[i].needs.iter().find_map(|&j| match &state[j] {
+                            State::Done(Outcome::Failed { .. }) => Some((i, releases[j].id())),
+                            State::Done(Outcome::Skipped { because }) => Some((i, because.clone())),
+                            _ => None,
+                        })
+                    });
+                    let Some((i, because)) = blocked else { break };
+                    let done = Finished {
+                        outcome: Outcome::Skipped { because },
+                        duration: Duration::ZERO,
+                    };
+                    on_done(&releases[i], &done);
+                    state[i] = State::Done(done.outcome.clone());
+                    finished[i] = Some(done);
+                }
+            }
+            while (keep_going || !failed) && running < jobs.max(1) {
+                let ready = (0..releases.len())
+                    .filter(|&i| {
+                        state[i] == State::Waiting
+                            && releases[i]
+                                .needs
+                                .iter()
+                                .all(|&j| matches!(&state[j], State::Done(o) if o.ok()))
+                    })
+                    .max_by_key(|&i| (priority[i], std::cmp::Reverse(i)));
                 let Some(i) = ready else { break };
                 state[i] = State::Running;
                 running += 1;
@@ -490,14 +624,17 @@ pub fn execute(
             }
             let (i, result, duration) = rx.recv().expect("a deploy thread reports back");
             running -= 1;
-            state[i] = State::Done(result.is_ok());
-            failed |= result.is_err();
             let outcome = match result {
-                Ok(()) => Outcome::Deployed,
-                Err(e) => Outcome::Failed {
-                    error: format!("{e:#}"),
-                },
+                Ok(Done::Deployed) => Outcome::Deployed,
+                Ok(Done::Unchanged) => Outcome::Unchanged,
+                Err(e) => {
+                    failed = true;
+                    Outcome::Failed {
+                        error: format!("{e:#}"),
+                    }
+                }
             };
+            state[i] = State::Done(outcome.clone());
             let done = Finished { outcome, duration };
             on_done(&releases[i], &done);
             finished[i] = Some(done);
@@ -512,6 +649,19 @@ pub fn execute(
             })
         })
         .collect()
+}
+
+/// For each release, how many releases the longest chain through it and
+/// what waits on it holds: the critical path it starts.
+fn chain_lengths(releases: &[Release]) -> Vec<usize> {
+    let mut length = vec![1; releases.len()];
+    // Dependents come after what they need in deploy order: walk it back.
+    for &i in deploy_order(releases).iter().rev() {
+        for &j in &releases[i].needs {
+            length[j] = length[j].max(length[i] + 1);
+        }
+    }
+    length
 }
 
 /// The stage's `[notify] webhook` gets a JSON POST as soon as each app's
@@ -638,9 +788,31 @@ mod tests {
             namespace: "n".into(),
             values: vec![],
             image: None,
+            env: vec![],
+            hosts: vec![],
             timeout: "5m".into(),
             needs,
         }
+    }
+
+    /// Runs `execute` one at a time; `fail` names the releases that fail.
+    fn run(releases: &[Release], keep_going: bool, fail: &[&str]) -> (Vec<String>, Vec<Finished>) {
+        let order = std::sync::Mutex::new(Vec::new());
+        let finished = execute(
+            releases,
+            1,
+            keep_going,
+            &|r| {
+                order.lock().unwrap().push(r.name.clone());
+                match fail.contains(&r.name.as_str()) {
+                    true => Err(anyhow!("boom")),
+                    false => Ok(Done::Deployed),
+                }
+            },
+            &|_| {},
+            &|_, _| {},
+        );
+        (order.into_inner().unwrap(), finished)
     }
 
     #[test]
@@ -651,25 +823,50 @@ mod tests {
             release("bad", vec![]),
             release("late", vec![1]),
         ];
-        let order = std::sync::Mutex::new(Vec::new());
-        let finished = execute(
-            &releases,
-            1,
-            &|r| {
-                order.lock().unwrap().push(r.name.clone());
-                if r.name == "api" {
-                    Err(anyhow!("boom"))
-                } else {
-                    Ok(())
-                }
-            },
-            &|_| {},
-            &|_, _| {},
-        );
-        assert_eq!(*order.lock().unwrap(), ["db", "api"]);
+        let (order, finished) = run(&releases, false, &["api"]);
+        assert_eq!(order, ["db", "api"]);
         assert_eq!(finished[0].outcome, Outcome::Deployed);
         assert!(matches!(finished[1].outcome, Outcome::Failed { .. }));
         assert_eq!(finished[2].outcome, Outcome::NotStarted);
         assert_eq!(finished[3].outcome, Outcome::NotStarted);
+    }
+
+    #[test]
+    fn keep_going_finishes_what_does_not_need_the_failure() {
+        let releases = vec![
+            release("db", vec![]),
+            release("api", vec![0]),
+            release("leaf", vec![]),
+            release("web", vec![1]),
+            release("worker", vec![3]),
+        ];
+        let (order, finished) = run(&releases, true, &["api"]);
+        assert_eq!(order, ["db", "api", "leaf"]);
+        assert_eq!(finished[2].outcome, Outcome::Deployed);
+        for i in [3, 4] {
+            assert_eq!(
+                finished[i].outcome,
+                Outcome::Skipped {
+                    because: "a/api".into()
+                },
+                "{}",
+                releases[i].name
+            );
+        }
+    }
+
+    /// Of the ready releases, the one that starts the longest chain goes
+    /// first: a chain of three is not left to the end behind independents.
+    #[test]
+    fn the_longest_chain_starts_first() {
+        let mut releases: Vec<Release> = (0..4)
+            .map(|i| release(&format!("solo{i}"), vec![]))
+            .collect();
+        releases.push(release("c1", vec![]));
+        releases.push(release("c2", vec![4]));
+        releases.push(release("c3", vec![5]));
+        assert_eq!(chain_lengths(&releases), [1, 1, 1, 1, 3, 2, 1]);
+        let (order, _) = run(&releases, false, &[]);
+        assert_eq!(order[0], "c1");
     }
 }

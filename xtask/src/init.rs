@@ -9,8 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::config::Target;
-use crate::environment::{self, Secrets};
-use crate::repo::{Repo, Scope, is_dns_label};
+use crate::repo::{Repo, is_dns_label};
 use crate::{fsx, ui};
 
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
@@ -117,26 +116,29 @@ pub fn cluster_files(repo: &Repo, name: &str) -> Result<Vec<(String, String)>> {
     ])
 }
 
-const DOCKERFILE: &str = r#"FROM nginx:1.27-alpine
+const DOCKERFILE: &str = r#"# Pinned by digest: every build starts from the same bytes.
+FROM nginx:1.29.3-alpine@sha256:b3c656d55d7ad751196f21b7fd2e8d4da9cb430e32f646adcf92441b72f82b14
 COPY public/ /usr/share/nginx/html/
 RUN printf 'server { listen 8080; location / { root /usr/share/nginx/html; } location /healthz { return 200 "ok"; } }' > /etc/nginx/conf.d/default.conf
 EXPOSE 8080
 "#;
 
-pub fn app_files(repo: &Repo, cluster: &str, name: &str) -> Result<Vec<(String, String)>> {
+pub fn app_files(repo: &Repo, name: &str) -> Result<Vec<(String, String)>> {
     if !repo.root.join("comm/charts/service/Chart.yaml").is_file() {
         bail!("the shared chart comm/charts/service is missing: `init app` builds on it");
     }
     let app_toml = format!(
         r#"description = "{name}"
 namespace = "{name}"
-# Ingress hostnames, for `cargo xtask cluster add-hosts`.
-hosts = ["{name}.${{DOMAIN}}"]
 
 [[releases]]
 name = "{name}"
 chart = "comm/charts/service"
 image = "{name}"
+# Variables of the stage its containers get (secret ones through a Secret).
+env = ["LOG_LEVEL"]
+# Hostnames routed to it; `cargo xtask cluster add-hosts` for local stages.
+hosts = ["{name}.${{DOMAIN}}"]
 
 [[images]]
 name = "{name}"
@@ -152,22 +154,17 @@ context = "."
         ("public/index.html".to_owned(), format!("<!doctype html><title>{name}</title><h1>{name}</h1>\n")),
         (
             format!("values/comm/{name}.yaml"),
-            "# Values of every stage; values/<stage>/ override them.\ncontainerPort: 8080\nprobes:\n  path: /healthz\ningress:\n  enabled: true\n"
+            "# Values of every stage; values/<stage>/ override them. `${VAR}` is the\n# app's stage environment.\ncontainerPort: 8080\nprobes:\n  path: /healthz\n"
                 .to_owned(),
         ),
     ];
-    let scope = Scope::cluster(cluster);
     for stage_name in repo.stage_names()? {
         let stage = repo.stage(&stage_name)?;
-        let env = environment::resolve(repo, &stage, &scope, Secrets::Skip)?;
-        let host = env.expand(&format!("{name}.${{DOMAIN}}")).ok();
         let replicas = if stage.protected() { 2 } else { 1 };
-        let mut text = format!("replicaCount: {replicas}\n");
-        match host {
-            Some(host) => text.push_str(&format!("ingress:\n  hosts:\n    - {host}\n")),
-            None => text.push_str("ingress:\n  enabled: false  # no DOMAIN in this stage\n"),
-        }
-        files.push((format!("values/{stage_name}/{name}.yaml"), text));
+        files.push((
+            format!("values/{stage_name}/{name}.yaml"),
+            format!("replicaCount: {replicas}\n"),
+        ));
     }
     Ok(files)
 }

@@ -44,6 +44,8 @@ mod images;
 #[cfg(feature = "ops")]
 mod init;
 #[cfg(feature = "ops")]
+mod provenance;
+#[cfg(feature = "ops")]
 pub mod pty;
 #[cfg(feature = "ops")]
 mod readiness;
@@ -57,5 +59,7 @@ mod toolbox;
 mod tools;
 #[cfg(feature = "ops")]
 mod up;
+#[cfg(feature = "ops")]
+mod values;
 #[cfg(feature = "ops")]
 mod vars;

@@ -254,19 +254,31 @@ impl Cmd {
     }
 
     /// Started in a process group of its own (so that stopping it stops
-    /// all it started), stdout and stderr piped, no stdin.
+    /// all it started), stdout and stderr piped; stdin its bytes, if it
+    /// has some, else nothing.
     fn start_in_own_group(&self) -> Result<(Child, children::Guard)> {
         ui::trace(&self.to_string());
         let mut command = self.command();
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(Stdio::null())
+            .stdin(match self.stdin {
+                Input::Bytes(_) => Stdio::piped(),
+                Input::Inherit | Input::Null => Stdio::null(),
+            })
             .process_group(0);
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start `{self}`"))?;
         let guard = children::register(child.id(), true);
+        if let Input::Bytes(bytes) = &self.stdin {
+            let mut stdin = child.stdin.take().expect("piped");
+            let bytes = bytes.clone();
+            // A child that exits without reading is not an error here.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
+        }
         Ok((child, guard))
     }
 
@@ -365,11 +377,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Whether it has ended (without waiting).
-    pub fn finished(&mut self) -> Result<bool> {
-        Ok(self
-            .child
-            .try_wait()
+    /// Whether it ends within `limit` (noticed within 10 ms).
+    pub fn finished_within(&mut self, limit: Duration) -> Result<bool> {
+        Ok(wait_timeout(&mut self.child, limit)
             .with_context(|| format!("cannot wait for `{}`", self.line))?
             .is_some())
     }
@@ -441,7 +451,8 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>
             return Ok(None);
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        // Short: a deploy waits on many of these, one after another.
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 

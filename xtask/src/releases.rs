@@ -8,9 +8,11 @@ use serde::Serialize;
 
 use crate::apps::{self, Release, deploy_order};
 use crate::cluster::{Target, identity};
+use crate::environment::Secrets;
 use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::toolbox::{Planned, Tool, Toolbox};
+use crate::values::{self, HelmValues};
 use crate::{confirm, fsx, suggest};
 
 /// The releases of one app in one stage.
@@ -20,10 +22,18 @@ pub struct AppAt {
 }
 
 impl AppAt {
-    pub fn new(repo: &Repo, cluster: &str, app: &str, stage: Option<&str>) -> Result<AppAt> {
+    /// `secrets`: resolve the secret variables the containers get (what
+    /// renders and compares manifests needs), or skip them.
+    pub fn new(
+        repo: &Repo,
+        cluster: &str,
+        app: &str,
+        stage: Option<&str>,
+        secrets: Secrets,
+    ) -> Result<AppAt> {
         let stage = repo.stage_or_default(stage)?;
         let target = Target::new(repo, cluster, stage)?;
-        let plan = apps::plan(repo, &target, &[app.to_owned()])?;
+        let plan = apps::plan(repo, &target, &[app.to_owned()], secrets)?;
         Ok(AppAt {
             target,
             releases: plan.releases,
@@ -54,26 +64,44 @@ fn tools(repo: &Repo, needs: &[Tool]) -> Result<Toolbox> {
     Toolbox::find(repo, needs, &Planned::default())
 }
 
-/// `helm template` of a release with its layered values.
-fn template(tools: &Toolbox, at: &AppAt, release: &Release) -> Cmd {
-    tools
-        .helm_offline(&at.target.kube)
-        .args([
-            "template",
-            &release.name,
-            &release.chart,
-            "--namespace",
-            &release.namespace,
-        ])
-        .args(apps::value_args(release, &[]))
+/// `helm template` of a release with its layered values, and what the
+/// command needs kept until it ran.
+fn template(tools: &Toolbox, at: &AppAt, release: &Release) -> Result<(Cmd, HelmValues)> {
+    let values = HelmValues::new(release, &[])?;
+    let cmd = tools.helm_offline(&at.target.kube).args([
+        "template",
+        &release.name,
+        &release.chart,
+        "--namespace",
+        &release.namespace,
+    ]);
+    Ok((values.apply(cmd), values))
 }
 
-/// The manifests of every release, as helm renders them; `each` gets
+/// The manifests of every release, as helm renders them, with the Secret
+/// of its secret variables (values masked unless `reveal`); `each` gets
 /// them release by release.
-pub fn render(repo: &Repo, at: &AppAt, runner: Runner, mut each: impl FnMut(&str)) -> Result<()> {
+pub fn render(
+    repo: &Repo,
+    at: &AppAt,
+    runner: Runner,
+    reveal: bool,
+    mut each: impl FnMut(&str),
+) -> Result<()> {
     let tools = tools(repo, &[Tool::Helm])?;
     for release in &at.releases {
-        each(&runner.run(&template(&tools, at, release))?);
+        let (cmd, _values) = template(&tools, at, release)?;
+        let mut manifests = runner.run(&cmd)?;
+        if !runner.dry_run
+            && let Some(secret) = values::secret_manifest(release, reveal)
+        {
+            manifests.push_str(&format!(
+                "---\n# Source: stagecraft (the secret variables of {}; applied through stdin)\n{}\n",
+                release.name,
+                serde_json::to_string_pretty(&secret).expect("JSON")
+            ));
+        }
+        each(&manifests);
     }
     Ok(())
 }
@@ -91,18 +119,16 @@ pub fn lint(repo: &Repo, cluster: &str, app: &str, mut each: impl FnMut(&Linted)
     let tools = tools(repo, &[Tool::Helm])?;
     let mut failures = Vec::new();
     for stage in repo.stage_names()? {
-        let at = AppAt::new(repo, cluster, app, Some(&stage))?;
+        let at = AppAt::new(repo, cluster, app, Some(&stage), Secrets::Skip)?;
         for release in &at.releases {
+            let values = HelmValues::new(release, &[])?;
             let error = apps::local_chart(release).map(|chart| {
-                tools
+                let cmd = tools
                     .helm_offline(&at.target.kube)
                     .arg("lint")
                     .arg(chart)
-                    .args(["--strict", "--namespace", &release.namespace])
-                    .args(apps::value_args(release, &[]))
-                    .read()
-                    .err()
-                    .map(|e| format!("{e:#}"))
+                    .args(["--strict", "--namespace", &release.namespace]);
+                values.apply(cmd).read().err().map(|e| format!("{e:#}"))
             });
             if let Some(Some(e)) = &error {
                 failures.push(format!("{stage} {}: {e}", release.id()));
@@ -150,20 +176,19 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
     let mut out = Vec::new();
     for release in &at.releases {
         if has_plugin {
-            let cmd = tools
-                .helm(
-                    kube,
-                    &[
-                        "diff",
-                        "upgrade",
-                        &release.name,
-                        &release.chart,
-                        "--namespace",
-                        &release.namespace,
-                    ],
-                )
-                .args(apps::value_args(release, &[]));
-            out.push(Diff::Changes(runner.run(&cmd)?));
+            let values = HelmValues::new(release, &[])?;
+            let cmd = tools.helm(
+                kube,
+                &[
+                    "diff",
+                    "upgrade",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                ],
+            );
+            out.push(Diff::Changes(runner.run(&values.apply(cmd))?));
             continue;
         }
         let manifest = tools.helm(
@@ -186,7 +211,8 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
                 Err(e) => return Err(e.context(format!("cannot read the live {}", release.id()))),
             },
         };
-        let rendered = runner.run(&template(&tools, at, release))?;
+        let (cmd, _values) = template(&tools, at, release)?;
+        let rendered = runner.run(&cmd)?;
         let Some(work) = &work else { continue };
         let (a, b) = (
             work.path().join("live.yaml"),
@@ -342,7 +368,14 @@ pub fn port_forward(repo: &Repo, at: &AppAt, release: &Release, port: &str) -> R
 
 /// `skaffold dev` in the app's folder, with the stage's profile, on a
 /// stage whose clusters Stagecraft creates and that is not protected.
-pub fn dev(repo: &Repo, at: &AppAt, app: &str) -> Result<Cmd> {
+/// What `app dev` starts, and the folder of Stagecraft's values it reads
+/// (`$STAGECRAFT_VALUES_DIR`), removed when this is dropped.
+pub struct Dev {
+    pub cmd: Cmd,
+    _values: fsx::TempDir,
+}
+
+pub fn dev(repo: &Repo, at: &AppAt, app: &str, runner: Runner) -> Result<Dev> {
     let target = &at.target;
     if target.stage.protected() {
         bail!(
@@ -365,9 +398,29 @@ pub fn dev(repo: &Repo, at: &AppAt, app: &str) -> Result<Cmd> {
         );
     }
     let tools = tools(repo, &[Tool::Skaffold, Tool::Kubectl])?;
-    target.require_kubeconfig()?;
-    identity::verify(repo, target, &tools, Runner { dry_run: false })?;
-    Ok(tools
+    if !runner.dry_run {
+        target.require_kubeconfig()?;
+    }
+    identity::verify(repo, target, &tools, runner)?;
+    // What Stagecraft adds to the values, for skaffold.yaml to name:
+    // `{{.STAGECRAFT_VALUES_DIR}}/<release>.json`; secrets go to the
+    // cluster first, through stdin.
+    let values_dir = fsx::private_temp_dir("stagecraft-dev")?;
+    for release in &at.releases {
+        if let Some(secret) = values::secret_manifest(release, true) {
+            runner.run(&values::apply_secret(
+                tools.kubectl(&target.kube),
+                release,
+                &secret,
+            ))?;
+        }
+        let text = serde_json::to_string_pretty(&values::generated(release)).expect("JSON");
+        fsx::write_private(
+            &values_dir.path().join(format!("{}.json", release.name)),
+            text.as_bytes(),
+        )?;
+    }
+    let cmd = tools
         .cmd(Tool::Skaffold)
         .args([
             "dev",
@@ -383,7 +436,12 @@ pub fn dev(repo: &Repo, at: &AppAt, app: &str) -> Result<Cmd> {
             &format!("localhost:{}", crate::cluster::REGISTRY_PORT),
         ])
         .dir(&dir)
-        .env("KUBECONFIG", target.kubeconfig()))
+        .env("KUBECONFIG", target.kubeconfig())
+        .env("STAGECRAFT_VALUES_DIR", values_dir.path());
+    Ok(Dev {
+        cmd,
+        _values: values_dir,
+    })
 }
 
 /// `helm uninstall` of every release, dependents first; a protected stage
@@ -416,6 +474,14 @@ pub fn delete(
                 )
                 .arg("--wait"),
         )?;
+        if values::secret_manifest(release, false).is_some() {
+            runner.run(
+                &tools
+                    .kubectl(&at.target.kube)
+                    .args(["delete", "secret", &values::secret_name(release)])
+                    .args(["--namespace", &release.namespace, "--ignore-not-found"]),
+            )?;
+        }
         each(release);
     }
     Ok(())

@@ -112,6 +112,8 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         // Confirmed and checked above.
         yes: true,
         allow_dirty: true,
+        force: false,
+        keep_going: false,
     };
     for target in &targets {
         let apps = repo.app_names(&target.cluster)?;

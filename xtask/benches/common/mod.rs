@@ -3,7 +3,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The workspace root: this package is xtask/ops, two folders down.
 pub fn workspace() -> PathBuf {
@@ -27,4 +28,19 @@ pub fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
+}
+
+/// Runs `cmd` with stdin closed and times it; a failure stops the
+/// benchmark with the command and its stderr.
+#[track_caller]
+pub fn timed(cmd: &mut Command) -> Duration {
+    let start = Instant::now();
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
 }

@@ -27,8 +27,11 @@ pub struct AppArgs {
 enum AppCommand {
     /// helm upgrade --install every release, in dependency order, in parallel.
     Deploy(DeployArgs),
-    /// helm template with the layered values.
-    Render(OneApp),
+    /// helm template with the layered values, and the Secret of the
+    /// containers' secret variables (masked).
+    Render(RenderArgs),
+    /// A release's values, merged, and the file and line that set each key.
+    Values(ValuesArgs),
     /// helm lint every release for every stage.
     Lint(LintArgs),
     /// The live manifests against the rendered ones (helm-diff when installed).
@@ -56,6 +59,9 @@ struct DeployArgs {
     apps: Vec<String>,
     #[command(flatten)]
     flags: DeployFlags,
+    /// Deploy the apps these `depends_on` too (unchanged ones are skipped).
+    #[arg(long)]
+    with_needs: bool,
 }
 
 #[derive(Args)]
@@ -66,6 +72,31 @@ struct OneApp {
     stage: StageArg,
     #[command(flatten)]
     dry_run: DryRun,
+}
+
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask app values photos --stage prod
+  cargo xtask app values photos --stage prod --explain replicaCount
+  cargo xtask app values photos --release postgresql --json")]
+struct ValuesArgs {
+    #[command(flatten)]
+    of: ReleaseArgs,
+    /// One key (or a key's subtree), e.g. `replicaCount` or `resources`:
+    /// each layer that set it, latest first.
+    #[arg(long, value_name = "KEY")]
+    explain: Option<String>,
+    #[command(flatten)]
+    json: Json,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    #[command(flatten)]
+    which: OneApp,
+    /// Show the secret values in the Secret instead of ***.
+    #[arg(long)]
+    reveal: bool,
 }
 
 #[derive(Args)]
@@ -149,6 +180,7 @@ mod output {
 
     use super::*;
     use crate::cli::progress::{self, DeployDisplay};
+    use crate::environment::Secrets;
     use crate::process::{Cmd, Runner};
     use crate::releases::{self, AppAt, Diff};
     use crate::repo::Repo;
@@ -162,10 +194,14 @@ mod output {
             match self.command {
                 AppCommand::Deploy(args) => {
                     let cluster = cluster_of_apps(ctx, &repo, &args.apps)?;
+                    let apps = match args.with_needs {
+                        true => crate::apps::with_needs(&repo, &cluster, &args.apps)?,
+                        false => args.apps.clone(),
+                    };
                     let report = deploy::deploy(
                         &repo,
                         &cluster,
-                        &args.apps,
+                        &apps,
                         &args.flags.options(),
                         &DeployDisplay::new(),
                         &Planned::default(),
@@ -174,14 +210,62 @@ mod output {
                     report.result()?;
                     Ok(Code::OK)
                 }
-                AppCommand::Render(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
+                AppCommand::Render(RenderArgs { which, reveal }) => {
+                    let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Resolve)?;
                     let runner = Runner {
-                        dry_run: args.dry_run.dry_run,
+                        dry_run: which.dry_run.dry_run,
                     };
-                    releases::render(&repo, &at, runner, |manifests| crate::out!("{manifests}"))?;
+                    releases::render(&repo, &at, runner, reveal, |manifests| {
+                        crate::out!("{manifests}")
+                    })?;
                     Ok(Code::OK)
                 }
+                AppCommand::Values(args) => on_release(ctx, &repo, &args.of, |at, release| {
+                    let mut settings = crate::provenance::settings(&repo, release, &[])?;
+                    if let Some(key) = &args.explain {
+                        settings = crate::provenance::explain(settings, key, release)?;
+                    }
+                    if args.json.json {
+                        return crate::cli::print_json(&settings);
+                    }
+                    crate::outln!(
+                        "# {} in stage {} (namespace {})",
+                        release.id(),
+                        at.target.stage.name,
+                        release.namespace
+                    );
+                    for setting in &settings {
+                        let shown = |v: &serde_json::Value| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        if args.explain.is_some() {
+                            crate::outln!(
+                                "{} = {}",
+                                setting.key,
+                                ui::escape_controls(&shown(&setting.value))
+                            );
+                            for (i, origin) in setting.chain.iter().enumerate() {
+                                let how = if i == 0 { "set" } else { "overridden" };
+                                crate::outln!(
+                                    "  {:<11} {:<10} {}  ({})",
+                                    origin.layer,
+                                    how,
+                                    origin.at,
+                                    ui::escape_controls(&shown(&origin.value))
+                                );
+                            }
+                        } else {
+                            crate::outln!(
+                                "{} = {}    # {}",
+                                setting.key,
+                                ui::escape_controls(&shown(&setting.value)),
+                                setting.chain[0].at
+                            );
+                        }
+                    }
+                    Ok(Code::OK)
+                }),
                 AppCommand::Lint(args) => {
                     let cluster = cluster_of_apps(ctx, &repo, std::slice::from_ref(&args.app))?;
                     releases::lint(&repo, &cluster, &args.app, |linted| match &linted.error {
@@ -201,7 +285,7 @@ mod output {
                     Ok(Code::OK)
                 }
                 AppCommand::Diff(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
+                    let at = app_at(ctx, &repo, &args.app, &args.stage, Secrets::Resolve)?;
                     let runner = Runner {
                         dry_run: args.dry_run.dry_run,
                     };
@@ -218,7 +302,7 @@ mod output {
                     yes,
                     allow_dirty,
                 }) => {
-                    let at = app_at(ctx, &repo, &which.app, &which.stage)?;
+                    let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Skip)?;
                     let runner = Runner {
                         dry_run: which.dry_run.dry_run,
                     };
@@ -237,16 +321,22 @@ mod output {
                     Ok(Code::OK)
                 }
                 AppCommand::Dev(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
-                    let cmd = releases::dev(&repo, &at, &args.app)?;
-                    if args.dry_run.dry_run {
-                        crate::outln!("{cmd}");
+                    let dry_run = args.dry_run.dry_run;
+                    let secrets = if dry_run {
+                        Secrets::Skip
+                    } else {
+                        Secrets::Resolve
+                    };
+                    let at = app_at(ctx, &repo, &args.app, &args.stage, secrets)?;
+                    let dev = releases::dev(&repo, &at, &args.app, Runner { dry_run })?;
+                    if dry_run {
+                        crate::outln!("{}", dev.cmd);
                         return Ok(Code::OK);
                     }
-                    pass_through(cmd)
+                    pass_through(dev.cmd.clone())
                 }
                 AppCommand::Status(args) => {
-                    let at = app_at(ctx, &repo, &args.app, &args.stage)?;
+                    let at = app_at(ctx, &repo, &args.app, &args.stage, Secrets::Skip)?;
                     let rows = releases::status(&repo, &at)?;
                     if args.json.json {
                         return crate::cli::print_json(&rows);
@@ -262,25 +352,23 @@ mod output {
                     }
                     Ok(Code::OK)
                 }
-                AppCommand::Logs(args) => {
-                    let at = app_at(ctx, &repo, &args.which.app, &args.which.stage)?;
-                    let release = at.release(args.which.release.as_deref(), &args.which.app)?;
-                    pass_through(releases::logs(&repo, &at, release, args.follow)?)
-                }
+                AppCommand::Logs(args) => on_release(ctx, &repo, &args.which, |at, release| {
+                    pass_through(releases::logs(&repo, at, release, args.follow)?)
+                }),
                 AppCommand::Terminal(TerminalArgs { which, yes }) => {
-                    let at = app_at(ctx, &repo, &which.app, &which.stage)?;
-                    let release = at.release(which.release.as_deref(), &which.app)?;
-                    let on = at.target.name();
-                    confirm::protected(&at.target.stage, yes, "a shell in a pod", Some(&on))?;
-                    pass_through(releases::terminal(&repo, &at, release)?)
+                    on_release(ctx, &repo, &which, |at, release| {
+                        let on = at.target.name();
+                        confirm::protected(&at.target.stage, yes, "a shell in a pod", Some(&on))?;
+                        pass_through(releases::terminal(&repo, at, release)?)
+                    })
                 }
                 AppCommand::PortForward(args) => {
-                    let at = app_at(ctx, &repo, &args.which.app, &args.which.stage)?;
-                    let release = at.release(args.which.release.as_deref(), &args.which.app)?;
-                    pass_through(releases::port_forward(&repo, &at, release, &args.port)?)
+                    on_release(ctx, &repo, &args.which, |at, release| {
+                        pass_through(releases::port_forward(&repo, at, release, &args.port)?)
+                    })
                 }
                 AppCommand::Delete(DeleteArgs { which, yes }) => {
-                    let at = app_at(ctx, &repo, &which.app, &which.stage)?;
+                    let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Skip)?;
                     let runner = Runner {
                         dry_run: which.dry_run.dry_run,
                     };
@@ -313,8 +401,27 @@ mod output {
         Ok(cluster)
     }
 
-    fn app_at(ctx: &Ctx, repo: &Repo, app: &str, stage: &StageArg) -> Result<AppAt> {
+    fn app_at(
+        ctx: &Ctx,
+        repo: &Repo,
+        app: &str,
+        stage: &StageArg,
+        secrets: Secrets,
+    ) -> Result<AppAt> {
         let cluster = cluster_of_apps(ctx, repo, &[app.to_owned()])?;
-        AppAt::new(repo, &cluster, app, stage.stage.as_deref())
+        AppAt::new(repo, &cluster, app, stage.stage.as_deref(), secrets)
+    }
+
+    /// `f` with the app in its stage and the release `which` names (or
+    /// the app's main one); secrets are not needed to reach a release.
+    fn on_release<T>(
+        ctx: &Ctx,
+        repo: &Repo,
+        which: &ReleaseArgs,
+        f: impl FnOnce(&AppAt, &crate::apps::Release) -> Result<T>,
+    ) -> Result<T> {
+        let at = app_at(ctx, repo, &which.app, &which.stage, Secrets::Skip)?;
+        let release = at.release(which.release.as_deref(), &which.app)?;
+        f(&at, release)
     }
 }

@@ -63,7 +63,7 @@ mod output {
                     init::check_name("app", &name)?;
                     let cluster = repo.cluster_or_only(&ctx.cwd, cluster.as_deref())?;
                     let dest = repo.app_dir(&cluster, &name);
-                    let files = init::app_files(&repo, &cluster, &name)?;
+                    let files = init::app_files(&repo, &name)?;
                     init::create(&repo, &dest, &files, dry_run.dry_run)?;
                 }
             }

@@ -235,8 +235,9 @@ pub struct Json {
 pub struct DeployFlags {
     #[command(flatten)]
     pub stage: StageArg,
-    /// Releases deployed at once.
-    #[arg(long, default_value_t = 4)]
+    /// Releases deployed at once (helm mostly waits on the cluster; more
+    /// at once only loads its API server more).
+    #[arg(long, default_value_t = crate::cli::DEFAULT_JOBS)]
     pub jobs: usize,
     /// A value for one release: RELEASE.key=value.
     #[arg(long = "set", value_name = "RELEASE.KEY=VALUE")]
@@ -249,7 +250,17 @@ pub struct DeployFlags {
     /// On a protected stage, deploy a work tree with uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Deploy releases that are unchanged since their last deploy too.
+    #[arg(long)]
+    pub force: bool,
+    /// After a failure, go on with the releases that do not need the
+    /// failed one.
+    #[arg(long)]
+    pub keep_going: bool,
 }
+
+/// Releases a deploy runs at once by default.
+pub const DEFAULT_JOBS: usize = 16;
 
 #[cfg(feature = "ops")]
 impl DeployFlags {
@@ -261,6 +272,8 @@ impl DeployFlags {
             dry_run: self.dry_run.dry_run,
             yes: self.yes,
             allow_dirty: self.allow_dirty,
+            force: self.force,
+            keep_going: self.keep_going,
         }
     }
 }

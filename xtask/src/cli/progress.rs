@@ -231,7 +231,12 @@ impl Observer for DeployDisplay {
         let secs = done.duration.as_secs_f64();
         let text = match &done.outcome {
             Outcome::Deployed => format!("✔ deployed in {secs:.1}s"),
-            _ => format!("{} failed after {secs:.1}s", ui::paint(ui::RED_BOLD, "✘")),
+            Outcome::Unchanged => "= unchanged since its last deploy".to_owned(),
+            Outcome::Skipped { because } => format!("- skipped: it needs {because}, which failed"),
+            Outcome::NotStarted => "not started".to_owned(),
+            Outcome::Failed { .. } => {
+                format!("{} failed after {secs:.1}s", ui::paint(ui::RED_BOLD, "✘"))
+            }
         };
         if Self::lines() {
             crate::errln!("{} {text}", release.id());

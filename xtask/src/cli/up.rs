@@ -16,7 +16,7 @@ pub struct UpArgs {
     #[arg(add = ArgValueCandidates::new(complete::stages))]
     stage: Option<String>,
     /// Releases deployed at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = crate::cli::DEFAULT_JOBS)]
     jobs: usize,
     #[command(flatten)]
     dry_run: DryRun,

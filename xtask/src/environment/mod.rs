@@ -63,6 +63,17 @@ pub struct StageEnv {
 }
 
 impl StageEnv {
+    /// Whether some layer defines `name` (its value may be a secret this
+    /// resolution skipped).
+    pub fn defines(&self, name: &str) -> bool {
+        self.model.defines(name) || self.entries.iter().any(|e| e.name == name)
+    }
+
+    /// The resolved entry of `name`.
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries
             .iter()
@@ -74,6 +85,50 @@ impl StageEnv {
     pub fn explain(&self, name: &str, reveal: bool) -> Result<Explanation> {
         self.model
             .explain(name, &self.entries, reveal, builtins::meaning)
+    }
+
+    /// A values file `text` (`display`, for messages) with `${VAR}` from
+    /// this environment: the engine and rules of the TOML files (`$$` is a
+    /// `$`; comment lines stay as written); errors name the file and line.
+    /// A secret may not go into values (helm keeps values in the release,
+    /// readable by whoever reads the release).
+    pub fn render_file(&self, text: &str, display: &str) -> Result<String> {
+        let mut out = String::with_capacity(text.len());
+        for (n, line) in text.split_inclusive('\n').enumerate() {
+            // A comment line is left as written: `${VAR}` may explain itself.
+            if !line.contains('$') || line.trim_start().starts_with('#') {
+                out.push_str(line);
+                continue;
+            }
+            let pieces = template::pieces(line).map_err(|e| {
+                anyhow!(
+                    "{display}:{}: {e}\n  hint: write `$$` for a literal `$`",
+                    n + 1
+                )
+            })?;
+            for piece in pieces {
+                match piece {
+                    template::Piece::Text(t) => out.push_str(t),
+                    template::Piece::Ref(name) => match self.entry(name) {
+                        Some(entry) if !entry.secret => out.push_str(&entry.value),
+                        Some(_) => return Err(secret_in_values(display, n + 1, name)),
+                        None if self.defines(name) => {
+                            return Err(secret_in_values(display, n + 1, name));
+                        }
+                        None => {
+                            let names: Vec<String> =
+                                self.entries.iter().map(|e| e.name.clone()).collect();
+                            return Err(anyhow!(
+                                "{display}:{}: undefined variable `${{{name}}}`\n  hint: {}; write `$${{` for a literal `${{`",
+                                n + 1,
+                                suggest::hint("variable", name, &names)
+                            ));
+                        }
+                    },
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Makes the scope's one-context kubeconfig (KUBECONFIG) current before
@@ -236,4 +291,10 @@ fn check_stage_keys<'a, T>(
         }
     }
     Ok(())
+}
+
+fn secret_in_values(display: &str, line: usize, name: &str) -> anyhow::Error {
+    anyhow!(
+        "{display}:{line}: `${{{name}}}` is a secret (or built from one), and helm keeps values in the release where anyone who reads it sees them\n  hint: list it in the release's `env = [\"{name}\"]` in app.toml: its containers then get it from a Secret"
+    )
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::process::Command;
 
-use crate::cluster::{Call, commands_of, fixture, lines};
+use crate::cluster::{Call, commands_of, comparable, fixture, lines};
 use crate::http::Server;
 use crate::support::{TestRepo, kubeconfig, test_tool};
 
@@ -50,11 +50,12 @@ fn commands_that_reach_a_cluster_need_its_kubeconfig_first() {
     assert!(f.take_calls().is_empty());
 }
 
-/// The example repository with the real helm on PATH.
-fn with_real_helm() -> TestRepo {
+/// The example repository with the real helm on PATH, and its secrets.
+pub fn with_real_helm() -> TestRepo {
     let mut repo = TestRepo::example();
     repo.extra_path
         .push(test_tool("helm").parent().unwrap().to_owned());
+    repo.provide_example_secrets();
     repo
 }
 
@@ -99,9 +100,21 @@ fn stage_values_override_comm_values_which_override_the_chart() {
     // The chart's default image (nginx) is replaced by comm's postgres.
     let db = document(&local, "StatefulSet", "postgresql");
     assert!(db.contains("image: \"postgres:16.4\""), "{db}");
-    // comm's env is replaced by local's (trust), not by stage's.
-    assert!(db.contains("POSTGRES_HOST_AUTH_METHOD"), "{db}");
-    assert!(!document(&stage, "StatefulSet", "postgresql").contains("POSTGRES_HOST_AUTH_METHOD"));
+    // comm's env, and the variables app.toml gives it: the password from
+    // the Secret, not as a value.
+    assert!(db.contains("name: PGDATA"), "{db}");
+    assert!(
+        db.contains("name: POSTGRES_USER\n              value: \"photos\""),
+        "{db}"
+    );
+    assert!(
+        db.contains("name: POSTGRES_PASSWORD\n              valueFrom:\n                secretKeyRef:\n                  name: postgresql-stagecraft-env"),
+        "{db}"
+    );
+    assert!(
+        !stage.contains(crate::support::STAGE_DB_PASSWORD),
+        "{stage}"
+    );
     // replicaCount: chart 1 < stage's 2; prod scales with an HPA instead.
     assert!(document(&local, "Deployment", "photos-api").contains("replicas: 1\n"));
     assert!(document(&stage, "Deployment", "photos-api").contains("replicas: 2\n"));
@@ -181,8 +194,9 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
     let k = f.kubeconfig("test");
     let api = ups[pos("photos-api")];
     let values = format!("{root}/clusters/hmlet/apps/photos/values");
+    let (last, digest) = api.args.split_last().unwrap();
     assert_eq!(
-        api.args,
+        digest,
         [
             "upgrade",
             "--install",
@@ -199,8 +213,8 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
             &format!("{values}/comm/photos-api.yaml"),
             "-f",
             &format!("{values}/test/photos-api.yaml"),
-            "--set",
-            &format!("image.repository=localhost:5001/photos-api,image.tag={sha}"),
+            "-f",
+            "-",
             "--set",
             "replicaCount=2",
             "--wait",
@@ -210,7 +224,37 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
         ]
         .map(str::to_owned)
     );
+    let digest = last
+        .strip_prefix("--labels=stagecraft.dev/digest=")
+        .unwrap();
+    assert!(
+        digest.len() == 32 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{last}"
+    );
     assert_eq!(api.kubeconfig, k);
+    // What Stagecraft adds, on stdin: the image, the containers' variables
+    // (the secret one as a reference), the checksum, the hosts.
+    let added = stdin_values(&f.take_stdin(), "photos-api");
+    assert_eq!(added["image"]["repository"], "localhost:5001/photos-api");
+    assert_eq!(added["image"]["tag"], sha.as_str());
+    assert_eq!(added["env"]["REDIS_URL"], "redis://redis:6379/0");
+    assert_eq!(added["env"]["PHOTOS_BUCKET"], "hmlet-photos-test");
+    assert!(added["env"].get("DATABASE_URL").is_none(), "{added:#}");
+    assert_eq!(
+        added["secretEnv"]["DATABASE_URL"],
+        serde_json::json!({ "secretName": "photos-api-stagecraft-env", "key": "DATABASE_URL" })
+    );
+    assert_eq!(
+        added["podAnnotations"]["stagecraft.dev/env-checksum"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        added["ingress"],
+        serde_json::json!({ "enabled": true, "hosts": ["api.photos.test.localtest.me"] })
+    );
     let frontend = ups[pos("frontend")];
     assert!(
         frontend
@@ -221,22 +265,29 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
 
     // A change in the tree: the tag says so.
     fs::write(
-        f.repo.root.join("clusters/hmlet/apps/photos/src/healthz"),
+        f.repo.root.join("clusters/hmlet/apps/photos/src/server.py"),
         "changed\n",
     )
     .unwrap();
     f.repo
         .run(["app", "deploy", "photos", "--stage", "test"])
         .ok();
-    let calls = f.take_calls();
-    let api = upgrades(&calls)
-        .into_iter()
-        .find(|c| c.args[2] == "photos-api")
-        .unwrap()
-        .clone();
-    assert!(api.args.contains(&format!(
-        "image.repository=localhost:5001/photos-api,image.tag={sha}-dirty"
-    )));
+    f.take_calls();
+    let added = stdin_values(&f.take_stdin(), "photos-api");
+    assert_eq!(added["image"]["tag"], format!("{sha}-dirty").as_str());
+}
+
+/// The values a `helm upgrade` of `release` read on stdin.
+pub fn stdin_values(stdin: &[(String, String)], release: &str) -> serde_json::Value {
+    let (_, body) = stdin
+        .iter()
+        .rev()
+        .find(|(line, _)| {
+            line.starts_with("helm\t")
+                && line.contains(&format!("\tupgrade\t--install\t{release}\t"))
+        })
+        .unwrap_or_else(|| panic!("no helm upgrade of {release} read stdin: {stdin:#?}"));
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 #[test]
@@ -248,7 +299,19 @@ fn helm_3_gets_atomic() {
     f.repo.run(["app", "deploy", "photos"]).ok();
     let calls = f.take_calls();
     for up in upgrades(&calls) {
-        assert_eq!(up.args.last().unwrap(), "--atomic");
+        assert!(up.args.iter().any(|a| a == "--atomic"), "{up:?}");
+        assert!(up.args.iter().any(|a| a.starts_with("--labels=")), "{up:?}");
+    }
+    // Before helm 3.13, no release labels: every release deploys.
+    f.repo
+        .env
+        .insert("FAKE_HELM_VERSION".into(), "v3.12.3+g3a31588".into());
+    f.repo.run(["app", "deploy", "photos"]).ok();
+    for up in upgrades(&f.take_calls()) {
+        assert!(
+            !up.args.iter().any(|a| a.starts_with("--labels=")),
+            "{up:?}"
+        );
     }
 }
 
@@ -326,7 +389,7 @@ fn dry_run_prints_the_commands_of_a_real_run_and_runs_none() {
     assert!(f.take_calls().is_empty(), "the dry run ran something");
     let printed = commands_of(&run.stdout, &f.repo.root);
     f.repo.run(["cluster", "deploy", "--jobs", "1"]).ok();
-    assert_eq!(printed, lines(&f.take_calls()));
+    assert_eq!(comparable(printed), comparable(lines(&f.take_calls())));
 }
 
 #[test]
@@ -484,16 +547,31 @@ fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
     f.repo.run(["app", "dev", "photos", "--stage", "test"]).ok();
     let calls = f.take_calls();
     let k = f.kubeconfig("test");
+    let apply = format!(
+        "kubectl --kubeconfig {k} --context kind-hmlet-test apply --server-side --field-manager=stagecraft --force-conflicts --filename=-"
+    );
     assert_eq!(
         lines(&calls),
         [
             f.identity_query("test", "kind-hmlet-test"),
+            // The Secrets of postgresql's and photos-api's secret variables.
+            apply.clone(),
+            apply,
             format!(
                 "skaffold dev --profile test --kube-context kind-hmlet-test --kubeconfig {k} --default-repo localhost:5001"
             )
         ]
     );
-    assert_eq!(calls[1].kubeconfig, k);
+    assert_eq!(calls[3].kubeconfig, k);
+    // skaffold.yaml reads what Stagecraft adds from $STAGECRAFT_VALUES_DIR,
+    // a private folder gone when skaffold ends.
+    let added: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(f.state.join("skaffold-photos-api.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(added["env"]["REDIS_URL"], "redis://redis:6379/0");
+    let dir = fs::read_to_string(f.state.join("skaffold-values-dir")).unwrap();
+    assert!(!std::path::Path::new(dir.trim()).exists(), "{dir} is left");
     let dirs = fs::read_to_string(f.state.join("skaffold-dirs")).unwrap();
     assert_eq!(
         dirs.trim(),
@@ -590,7 +668,7 @@ fn day_two_commands_reach_the_stage_cluster_only() {
     let f = app_fixture();
     f.repo.run(["cluster", "bootstrap"]).ok();
     for _ in 0..3 {
-        f.repo.run(["app", "deploy", "photos"]).ok();
+        f.repo.run(["app", "deploy", "photos", "--force"]).ok();
     }
     f.take_calls();
     let k = f.kubeconfig("local");

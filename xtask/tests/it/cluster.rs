@@ -60,6 +60,7 @@ pub fn fixture() -> Fixture {
         "XTASK_HOSTS_FILE".into(),
         base.join("hosts").display().to_string(),
     );
+    repo.provide_example_secrets();
     Fixture { repo, log, state }
 }
 
@@ -89,6 +90,29 @@ impl Fixture {
                 }
             })
             .collect()
+    }
+
+    /// What the calls since the last time read on stdin: the call's log
+    /// line (tool and argv, tab-separated) and the bytes.
+    pub fn take_stdin(&self) -> Vec<(String, String)> {
+        let dir = self.log.with_extension("log.stdin");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let text = fs::read_to_string(entry.path()).unwrap();
+            let (line, body) = text.split_once('\n').unwrap_or((&text, ""));
+            out.push((line.to_owned(), body.to_owned()));
+        }
+        let _ = fs::remove_dir_all(&dir);
+        out
+    }
+
+    /// The environment of each call since the last time, as one line
+    /// (`tool`, then `KEY=value`s, tab-separated).
+    pub fn take_env(&self) -> String {
+        let path = self.log.with_extension("log.env");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let _ = fs::remove_file(&path);
+        text
     }
 
     /// The one-context kubeconfig every tool gets.
@@ -156,6 +180,30 @@ fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
         format!("{kubectl} get namespace photos --output name"),
         format!("{kubectl} create namespace photos"),
     ]
+}
+
+/// Command lines with what differs between two runs by nature masked:
+/// the private copy of a rendered values file, and the digest of values
+/// that hold secrets (a dry run never asks for them).
+pub fn comparable(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| {
+                    if let Some(at) = word.find("stagecraft-values-") {
+                        let file = word.rsplit('/').next().unwrap_or("");
+                        format!("{}<values>/{file}", &word[..at])
+                    } else if word.starts_with("--labels=stagecraft.dev/digest=") {
+                        "--labels=stagecraft.dev/digest=<digest>".to_owned()
+                    } else {
+                        word.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 pub fn lines(calls: &[Call]) -> Vec<String> {

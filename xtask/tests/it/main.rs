@@ -17,5 +17,6 @@ mod prompts;
 mod run;
 mod shell;
 mod snapshots;
+mod stage_env;
 mod ux;
 mod wrong_cluster;

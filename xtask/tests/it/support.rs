@@ -21,12 +21,12 @@ pub fn workspace() -> PathBuf {
         .to_owned()
 }
 
-/// The real helm and kubectl that `.ci/tools.sh` unpacks.
+/// The real helm, kubectl and kubernetes-validate that `.ci/tools.sh` installs.
 pub fn test_tool(name: &str) -> PathBuf {
     let path = workspace().join("target/test-tools/bin").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `bash .ci/tools.sh` to install the real helm and kubectl for the tests",
+        "{} is missing: run `bash .ci/tools.sh` to install the real helm, kubectl and kubernetes-validate for the tests",
         path.display()
     );
     path
@@ -69,6 +69,11 @@ pub fn kubeconfig_with_others(context: &str, server: &str, others: &[(&str, &str
     text
 }
 
+/// The database password of the example's staging stage.
+pub const STAGE_DB_PASSWORD: &str = "stage-db-secret-1c2d";
+/// ... and of prod, from its password store.
+pub const PROD_DB_PASSWORD: &str = "prod-db-secret-7f3a";
+
 pub struct TestRepo {
     _dir: TempDir,
     /// The monorepo root.
@@ -98,6 +103,24 @@ impl TestRepo {
             copy_tree(&src.join(entry), &repo.root.join(entry));
         }
         repo
+    }
+
+    /// The example's secrets: staging's database password from the
+    /// environment, prod's from a password store (a fake `pass` on PATH).
+    /// Distinct values, so that a test can tell where one leaked.
+    pub fn provide_example_secrets(&mut self) {
+        self.env
+            .insert("PHOTOS_DB_PASSWORD".into(), STAGE_DB_PASSWORD.into());
+        let bin = self.home.parent().unwrap().join("secret-bin");
+        fs::create_dir_all(&bin).unwrap();
+        let pass = bin.join("pass");
+        fs::write(
+            &pass,
+            format!("#!/bin/sh\n[ \"$1 $2\" = \"show hmlet/prod/photos-db\" ] && echo {PROD_DB_PASSWORD}\n"),
+        )
+        .unwrap();
+        fs::set_permissions(&pass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        self.extra_path.push(bin);
     }
 
     /// A repository with only the files given.

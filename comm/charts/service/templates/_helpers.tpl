@@ -15,12 +15,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "service.probe" -}}
-{{- if eq .probes.type "http" }}
+{{- if eq .probes.type "http" -}}
 httpGet:
   path: {{ .probes.path }}
   port: http
-{{- else }}
+{{- else -}}
 tcpSocket:
   port: http
-{{- end }}
+{{- end -}}
 {{- end -}}
