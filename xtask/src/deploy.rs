@@ -19,7 +19,7 @@ use crate::process::{Cmd, Runner};
 use crate::repo::Repo;
 use crate::toolbox::{Planned, Tool, Toolbox};
 use crate::values::{self, HelmValues};
-use crate::{confirm, readiness, suggest, ui};
+use crate::{confirm, helm_record, readiness, suggest, ui};
 
 /// What `app deploy` and `cluster deploy` were asked for.
 pub struct Options {
@@ -243,7 +243,7 @@ pub fn deploy(
                 helm.rollback,
             ]);
             if helm.labels {
-                upgrade = upgrade.arg(format!("--labels={DIGEST_LABEL}={digest}"));
+                upgrade = upgrade.arg(helm_record::label_arg(&digest));
             }
             if runner.dry_run {
                 runner.run(&upgrade)?;
@@ -278,9 +278,6 @@ pub fn deploy(
         finished,
     })
 }
-
-/// The label on helm's record of a release that says what it deployed.
-const DIGEST_LABEL: &str = "stagecraft.dev/digest";
 
 /// What the installed helm can do.
 struct HelmFeatures {
@@ -334,33 +331,15 @@ impl Watch<'_> {
     }
 
     /// Whether helm's record of the release says its last revision
-    /// deployed `digest` (a failed or pending one never counts).
+    /// deployed `digest`.
     fn unchanged(&self, runner: &Runner, digest: &str) -> Result<bool> {
         let release = self.release;
-        let records = runner.ask(
-            &self
-                .kubectl()
-                .args(["get", "secrets", "--namespace", &release.namespace])
-                .arg(format!("--selector=owner=helm,name={}", release.name))
-                .arg(format!(
-                    "--output=jsonpath={{range .items[*]}}{{.metadata.labels.version}} {{.metadata.labels.status}} {{.metadata.labels.{}}}{{\"\\n\"}}{{end}}",
-                    DIGEST_LABEL.replace('.', "\\.")
-                )),
-        )?;
-        let latest = records
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                let revision: u64 = fields.next()?.parse().ok()?;
-                Some((
-                    revision,
-                    fields.next()?.to_owned(),
-                    fields.next().map(str::to_owned),
-                ))
-            })
-            .max_by_key(|(revision, _, _)| *revision);
-        Ok(
-            matches!(latest, Some((_, status, Some(last))) if status == "deployed" && last == digest),
+        helm_record::deployed(
+            runner,
+            self.kubectl(),
+            &release.namespace,
+            &release.name,
+            digest,
         )
     }
 
@@ -790,6 +769,7 @@ mod tests {
             image: None,
             env: vec![],
             hosts: vec![],
+            routing: crate::cluster::Routing::Ingress,
             timeout: "5m".into(),
             needs,
         }

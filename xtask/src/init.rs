@@ -69,14 +69,16 @@ containerdConfigPatches:
       config_path = "/etc/containerd/certs.d"
 nodes:
   - role: control-plane
+    # The Gateway API implementation binds the stage's ports on this node;
+    # kind maps them to the same ports on 127.0.0.1.
     labels:
       ingress-ready: "true"
     extraPortMappings:
-      - containerPort: 80
+      - containerPort: {http_port}
         hostPort: {http_port}
         listenAddress: "127.0.0.1"
         protocol: TCP
-      - containerPort: 443
+      - containerPort: {https_port}
         hostPort: {https_port}
         listenAddress: "127.0.0.1"
         protocol: TCP

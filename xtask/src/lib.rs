@@ -38,6 +38,8 @@ mod doctor;
 #[cfg(feature = "ops")]
 mod download;
 #[cfg(feature = "ops")]
+mod helm_record;
+#[cfg(feature = "ops")]
 mod hosts;
 #[cfg(feature = "ops")]
 mod images;

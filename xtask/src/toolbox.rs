@@ -124,3 +124,18 @@ impl Toolbox {
         self.cmd(Tool::Helm).env("KUBECONFIG", &kube.kubeconfig)
     }
 }
+
+/// `kubectl apply` of `manifest` from stdin, server-side, owned by
+/// Stagecraft's field manager (what it applies, it owns: a later apply
+/// takes over fields someone edited by hand).
+pub fn server_side_apply(kubectl: Cmd, manifest: &serde_json::Value) -> Cmd {
+    kubectl
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=stagecraft",
+            "--force-conflicts",
+            "--filename=-",
+        ])
+        .stdin_bytes(serde_json::to_string_pretty(manifest).expect("JSON"))
+}

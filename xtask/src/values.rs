@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::apps::Release;
+use crate::cluster::Routing;
 use crate::fsx::{self, TempDir};
 use crate::process::Cmd;
 
@@ -64,10 +65,20 @@ pub fn generated(release: &Release) -> Value {
         );
     }
     if !release.hosts.is_empty() {
-        values.insert(
-            "ingress".into(),
-            json!({ "enabled": true, "hosts": release.hosts }),
-        );
+        match &release.routing {
+            Routing::Gateway { namespace, name } => values.insert(
+                "route".into(),
+                json!({
+                    "enabled": true,
+                    "hostnames": release.hosts,
+                    "parentRefs": [{ "name": name, "namespace": namespace }],
+                }),
+            ),
+            Routing::Ingress => values.insert(
+                "ingress".into(),
+                json!({ "enabled": true, "hosts": release.hosts }),
+            ),
+        };
     }
     Value::Object(values)
 }
@@ -144,15 +155,7 @@ pub fn apply_secret(kubectl: Cmd, release: &Release, secret: &Value) -> Cmd {
             secret,
         ],
     });
-    kubectl
-        .args([
-            "apply",
-            "--server-side",
-            "--field-manager=stagecraft",
-            "--force-conflicts",
-            "--filename=-",
-        ])
-        .stdin_bytes(serde_json::to_string_pretty(&list).expect("JSON"))
+    crate::toolbox::server_side_apply(kubectl, &list)
 }
 
 /// What helm gets for a release's values: `-f` per layer (a file that was

@@ -10,7 +10,7 @@ use crate::complete;
 ///
 /// The kind cluster of CLUSTER in stage S is named <cluster>-<stage>, its
 /// kubeconfig is deps/kube/<cluster>-<stage>.yaml (tools get a copy with
-/// only its context, deps/kube/views/), and its ingress host ports come from
+/// only its context, deps/kube/views/), and its gateway host ports come from
 /// [stages.S] in clusters/<cluster>/cluster.toml, so local and test run side
 /// by side.
 #[derive(Args)]
@@ -30,11 +30,11 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     /// Make the cluster ready, step by step; each step is skipped when done.
     Bootstrap(BootstrapArgs),
-    /// Exists, nodes ready, ingress ready, registry up, kubeconfig and context.
+    /// Exists, nodes ready, the Gateway and its listeners, registry up, kubeconfig and context.
     Status(StatusArgs),
     /// Delete a kind stage's cluster (never a remote or protected one).
     Delete(HostsArgs),
-    /// Write the apps' ingress hostnames into the hosts file.
+    /// Write the apps' hostnames into the hosts file.
     AddHosts(HostsArgs),
     /// Deploy every app of the cluster, in depends_on order.
     Deploy(DeployArgs),
@@ -156,14 +156,30 @@ mod output {
                         "nodes ready  {}",
                         status.nodes_ready.as_deref().unwrap_or("-")
                     );
-                    crate::outln!(
-                        "ingress      {}",
-                        if status.ingress_ready {
-                            "ready"
-                        } else {
-                            "not ready"
+                    match &status.gateway {
+                        Some(gateway) => {
+                            crate::outln!(
+                                "gateway      {}/{} ({})",
+                                gateway.namespace,
+                                gateway.name,
+                                if gateway.programmed {
+                                    "programmed"
+                                } else {
+                                    "not programmed"
+                                }
+                            );
+                            for l in &gateway.listeners {
+                                crate::outln!(
+                                    "  listener   {} {} :{} ({} routes)",
+                                    l.name,
+                                    l.protocol,
+                                    l.port,
+                                    l.attached_routes
+                                );
+                            }
                         }
-                    );
+                        None => crate::outln!("gateway      -"),
+                    }
                     if let Some(up) = status.registry_up {
                         crate::outln!(
                             "registry     {}",

@@ -20,7 +20,7 @@ pub struct InitArgs {
 
 #[derive(Subcommand)]
 enum InitCommand {
-    /// clusters/NAME with cluster.toml (its own ingress ports) and kind.yaml.
+    /// clusters/NAME with cluster.toml (its own gateway ports) and kind.yaml.
     Cluster {
         name: String,
         #[command(flatten)]

@@ -98,22 +98,20 @@ mod ops {
 
     use anyhow::{Context, Result, anyhow, bail};
 
+    use crate::cluster::gateway;
     use crate::cluster::ops::{Cx, Status, check_docker_first, namespaces};
     use crate::process::Cmd;
 
     pub const REGISTRY_NAME: &str = "kind-registry";
     pub const REGISTRY_PORT: u16 = 5001;
     const REGISTRY_IMAGE: &str = "registry:2";
-    pub const INGRESS_MANIFEST: &str = "comm/ingress/ingress-nginx.yaml";
-    const INGRESS_NAMESPACE: &str = "ingress-nginx";
-    const INGRESS_DEPLOYMENT: &str = "deployment/ingress-nginx-controller";
-    const MANIFEST_ANNOTATION: &str = "stagecraft.dev/manifest-sha256";
-
     pub fn bootstrap(cx: &Cx) -> Result<()> {
         let target = cx.target;
         let ports = target.ports()?;
         check_docker_first(cx)?;
         cx.say("✔ prerequisites: docker answers; kind, kubectl and helm found");
+        // Verified before the first change: a bad download changes nothing.
+        let addons = gateway::Addons::fetch(cx)?;
 
         // The cluster: created, kept, or recreated when an earlier create broke.
         let listed = cx.runner.ask(&cx.tools.kind().args(["get", "clusters"]))?;
@@ -175,7 +173,7 @@ mod ops {
         }
 
         registry(cx)?;
-        ingress(cx)?;
+        gateway::install(cx, &addons, ports)?;
         namespaces(cx)
     }
 
@@ -215,7 +213,7 @@ mod ops {
         for placeholder in ["{http_port}", "{https_port}"] {
             if !template.contains(placeholder) {
                 bail!(
-                    "{rel} does not use {placeholder}\n  hint: map the ingress ports to `hostPort: {placeholder}` so that each kind stage gets its own host ports"
+                    "{rel} does not use {placeholder}\n  hint: map the gateway's ports as `containerPort: {placeholder}` and `hostPort: {placeholder}` so that each kind stage gets its own host ports"
                 );
             }
         }
@@ -351,54 +349,6 @@ mod ops {
         )
     }
 
-    /// The vendored ingress controller, applied when its pinned manifest is not
-    /// the one in the cluster, then waited for.
-    fn ingress(cx: &Cx) -> Result<()> {
-        let manifest = cx.repo.root.join(INGRESS_MANIFEST);
-        let bytes =
-            fs::read(&manifest).with_context(|| format!("cannot read {INGRESS_MANIFEST}"))?;
-        let sha = crate::download::sha256_hex(&bytes);
-        let jsonpath = format!(
-            "jsonpath={{.metadata.annotations.{}}}",
-            MANIFEST_ANNOTATION.replace('.', "\\.")
-        );
-        let applied = cx.runner.probe(&cx.kubectl().args([
-            "get",
-            "namespace",
-            INGRESS_NAMESPACE,
-            "--output",
-            &jsonpath,
-        ]));
-        let fresh = applied.as_deref().map(str::trim) != Some(sha.as_str());
-        if fresh {
-            cx.runner
-                .run(&cx.kubectl().args(["apply", "-f"]).arg(&manifest))?;
-            cx.runner.run(&cx.kubectl().args([
-                "annotate",
-                "namespace",
-                INGRESS_NAMESPACE,
-                &format!("{MANIFEST_ANNOTATION}={sha}"),
-                "--overwrite",
-            ]))?;
-        }
-        cx.runner
-            .ask(&cx.kubectl().args([
-                "rollout",
-                "status",
-                INGRESS_DEPLOYMENT,
-                "--namespace",
-                INGRESS_NAMESPACE,
-                "--timeout=180s",
-            ]))
-            .context("the ingress controller did not become ready")?;
-        cx.say(&if fresh {
-            format!("+ ingress: {INGRESS_MANIFEST} applied and ready")
-        } else {
-            "✔ ingress: already applied and ready".to_owned()
-        });
-        Ok(())
-    }
-
     pub fn status(cx: &Cx) -> Result<Status> {
         let target = cx.target;
         let listed = cx
@@ -407,18 +357,10 @@ mod ops {
             .unwrap_or_default();
         let exists = listed.lines().any(|l| l.trim() == target.name());
         let mut nodes_ready = None;
-        let mut ingress_ready = false;
+        let mut gateway = None;
         if exists && target.connect().is_ok() {
             nodes_ready = crate::cluster::ops::nodes_ready(cx);
-            let replicas = cx.runner.probe(&cx.kubectl().args([
-                "get",
-                INGRESS_DEPLOYMENT,
-                "--namespace",
-                INGRESS_NAMESPACE,
-                "--output",
-                "jsonpath={.status.readyReplicas}",
-            ]));
-            ingress_ready = replicas.is_some_and(|r| r.trim().parse::<u32>().is_ok_and(|n| n > 0));
+            gateway = crate::cluster::ops::gateway_status(cx);
         }
         let registry_up = cx
             .runner
@@ -434,7 +376,7 @@ mod ops {
             target: target.stage.target(),
             exists,
             nodes_ready,
-            ingress_ready,
+            gateway,
             registry_up: Some(registry_up),
             kubeconfig: target.kubeconfig().display().to_string(),
             source: target.source().display().to_string(),

@@ -17,6 +17,8 @@ use crate::kube::KubeTarget;
 use crate::repo::{Repo, Stage};
 
 #[cfg(feature = "ops")]
+pub mod gateway;
+#[cfg(feature = "ops")]
 pub mod identity;
 #[cfg(feature = "ops")]
 mod ops;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use super::{Provider, provider, stage_table};
-use crate::config::{ClusterStage, ClusterToml, Loaded, Target as Kind};
+use crate::config::{ClusterStage, ClusterToml, Loaded, RoutingKind, Target as Kind};
 use crate::kube::KubeTarget;
 use crate::process::{Cmd, Runner};
 use crate::repo::{Repo, Stage};
@@ -106,6 +106,49 @@ impl Target {
         stage_table(&self.file.value, &self.stage.name)
     }
 
+    /// How this stage routes the apps' hosts.
+    pub fn routing(&self) -> Result<Routing> {
+        let table = self.stage_table();
+        let kind = table
+            .and_then(|t| t.routing.as_ref())
+            .map_or(RoutingKind::Gateway, |r| *r.get_ref());
+        if kind == RoutingKind::Ingress {
+            if self.provider.creates_clusters() {
+                let span = table.and_then(|t| t.routing.as_ref()).expect("set").span();
+                return Err(self.file.error_at(
+                    &span,
+                    format!(
+                        "[stages.{}] routing = \"ingress\": kind stages route with the Gateway API (bootstrap installs no Ingress controller)\n  hint: remove the line; `ingress` is for remote clusters that run their own Ingress controller",
+                        self.stage.name
+                    ),
+                ));
+            }
+            return Ok(Routing::Ingress);
+        }
+        match table.and_then(|t| t.gateway.as_ref()) {
+            None => Ok(Routing::Gateway {
+                namespace: GATEWAY_NAMESPACE.to_owned(),
+                name: self.name(),
+            }),
+            Some(gateway) => match gateway.get_ref().split_once('/') {
+                Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
+                    Ok(Routing::Gateway {
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                    })
+                }
+                _ => Err(self.file.error_at(
+                    &gateway.span(),
+                    format!(
+                        "gateway = \"{}\": write the Gateway as `namespace/name`\n  hint: gateway = \"{GATEWAY_NAMESPACE}/{}\"",
+                        gateway.get_ref(),
+                        self.name()
+                    ),
+                )),
+            },
+        }
+    }
+
     /// The host ports of this stage (providers that need them).
     pub fn ports(&self) -> Result<(u16, u16)> {
         let table = self.stage_table();
@@ -115,7 +158,7 @@ impl Target {
         ) {
             (Some(http), Some(https)) => Ok((http, https)),
             _ => Err(anyhow!(
-                "clusters/{}/cluster.toml: kind stage {} has no ingress host ports\n  \
+                "clusters/{}/cluster.toml: kind stage {} has no gateway host ports\n  \
                  hint: add\n    [stages.{}]\n    http_port = 8080\n    https_port = 8443\n  \
                  with ports no other kind stage of any cluster uses",
                 self.cluster,
@@ -143,6 +186,18 @@ pub enum Operation {
 }
 
 /// What a provider's operations work with.
+/// Where the Gateway bootstrap makes for a kind stage lives.
+pub const GATEWAY_NAMESPACE: &str = "stagecraft-gateway";
+
+/// How a stage's hosts reach the apps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// An HTTPRoute per release, attached to this Gateway.
+    Gateway { namespace: String, name: String },
+    /// An Ingress per release (a cluster with its own Ingress controller).
+    Ingress,
+}
+
 pub struct Cx<'a> {
     pub repo: &'a Repo,
     pub target: &'a Target,
@@ -169,7 +224,8 @@ pub struct Status {
     pub target: Kind,
     pub exists: bool,
     pub nodes_ready: Option<String>,
-    pub ingress_ready: bool,
+    /// The stage's Gateway, when it routes with one and the cluster has it.
+    pub gateway: Option<super::gateway::GatewayStatus>,
     /// None for providers without a local registry.
     pub registry_up: Option<bool>,
     /// The one-context kubeconfig tools get, and where it comes from.
@@ -344,6 +400,14 @@ pub(super) fn check_docker_first(cx: &Cx) -> Result<()> {
 }
 
 /// `ready/total` nodes, when the API answers.
+pub(super) fn gateway_status(cx: &Cx) -> Option<super::gateway::GatewayStatus> {
+    super::gateway::status(cx)
+}
+
+pub(super) fn check_routing(cx: &Cx) -> Result<()> {
+    super::gateway::check(cx)
+}
+
 pub(super) fn nodes_ready(cx: &Cx) -> Option<String> {
     let conditions = cx.runner.probe(&cx.kubectl().args([
         "get",

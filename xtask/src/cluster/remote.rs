@@ -50,6 +50,7 @@ impl Provider for Remote {
             cx.target.name(),
             cx.target.context
         ));
+        super::ops::check_routing(cx)?;
         super::ops::namespaces(cx)
     }
 
@@ -67,8 +68,12 @@ impl Provider for Remote {
             stage: target.stage.name.clone(),
             target: target.stage.target(),
             exists,
+            gateway: if exists {
+                super::ops::gateway_status(cx)
+            } else {
+                None
+            },
             nodes_ready,
-            ingress_ready: false,
             registry_up: None,
             kubeconfig: target.kubeconfig().display().to_string(),
             source: target.source().display().to_string(),

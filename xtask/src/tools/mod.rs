@@ -1,6 +1,7 @@
 //! Pinned tools: the `deps/deps.toml` model and what is installed in
 //! `deps/bin/`. Installing is [`install`]; pinning checksums [`lock`].
 
+pub mod addons;
 pub mod install;
 pub mod lock;
 
@@ -26,6 +27,9 @@ const RECORD_FILE: &str = ".stagecraft-installed.json";
 pub struct DepsToml {
     #[serde(default)]
     pub tools: BTreeMap<Spanned<String>, ToolPin>,
+    /// What `cluster bootstrap` installs into kind clusters.
+    #[serde(default)]
+    pub addons: BTreeMap<Spanned<String>, addons::AddonPin>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +120,36 @@ impl Pins {
                 ));
             }
         }
+        for (name, pin) in &file.value.addons {
+            if let Some(sum) = &pin.sha256
+                && download::parse_checksum(sum.get_ref()).as_deref()
+                    != Some(sum.get_ref().as_str())
+            {
+                return Err(file.error_at(
+                    &sum.span(),
+                    format!(
+                        "addons.{}.sha256: not a sha256 (64 lowercase hex digits)\n  hint: remove the line: `cluster bootstrap` pins it again from the official source",
+                        name.get_ref()
+                    ),
+                ));
+            }
+        }
         Ok(Pins { file })
+    }
+
+    /// The pin of a cluster addon.
+    pub fn addon(&self, name: &str) -> Result<&addons::AddonPin> {
+        self.file
+            .value
+            .addons
+            .iter()
+            .find(|(n, _)| n.get_ref() == name)
+            .map(|(_, pin)| pin)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{DEPS_FILE} has no [addons.{name}]\n  hint: cluster bootstrap installs it into kind clusters; copy the table from the example repository's {DEPS_FILE} (docs/clusters.md)"
+                )
+            })
     }
 
     pub fn names(&self) -> Vec<String> {

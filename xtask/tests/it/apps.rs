@@ -67,7 +67,7 @@ fn every_app_renders_and_lints_for_every_stage_with_real_helm() {
             let run = repo.run(["app", "render", app, "--stage", stage]);
             run.ok()
                 .stdout_has("kind: Service")
-                .stdout_has("kind: Ingress");
+                .stdout_has("kind: HTTPRoute");
         }
         let lint = repo.run(["app", "lint", app]);
         lint.ok();
@@ -121,9 +121,7 @@ fn stage_values_override_comm_values_which_override_the_chart() {
     assert!(!document(&prod, "Deployment", "photos-api").contains("replicas:"));
     assert!(document(&prod, "HorizontalPodAutoscaler", "photos-api").contains("minReplicas: 3"));
     // Each stage's host, and the stage's registry for the built image.
-    assert!(
-        document(&prod, "Ingress", "photos-api").contains("host: \"api.photos.hmlet.example\"")
-    );
+    assert!(document(&prod, "HTTPRoute", "photos-api").contains("- \"api.photos.hmlet.example\""));
     assert!(
         document(&local, "Deployment", "photos-api")
             .contains("image: \"localhost:5001/photos-api:")
@@ -252,8 +250,12 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
         64
     );
     assert_eq!(
-        added["ingress"],
-        serde_json::json!({ "enabled": true, "hosts": ["api.photos.test.localtest.me"] })
+        added["route"],
+        serde_json::json!({
+            "enabled": true,
+            "hostnames": ["api.photos.test.localtest.me"],
+            "parentRefs": [{ "name": "hmlet-test", "namespace": "stagecraft-gateway" }],
+        })
     );
     let frontend = ups[pos("frontend")];
     assert!(

@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::http::Server;
 use crate::support::{self, TestRepo, test_tool};
 
 const FAKES: &[(&str, &str)] = &[
@@ -20,6 +21,45 @@ pub struct Fixture {
     pub repo: TestRepo,
     log: PathBuf,
     pub state: PathBuf,
+    /// The deps mirror: the Gateway API CRDs and the Traefik chart.
+    pub mirror: Server,
+}
+
+/// The paths of the addons on the mirror (deps/deps.toml's URLs).
+pub const CRDS_PATH: &str =
+    "/github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml";
+pub const CHART_PATH: &str = "/traefik.github.io/charts/traefik/traefik-37.3.0.tgz";
+pub const INDEX_PATH: &str = "/traefik.github.io/charts/index.yaml";
+/// The tests' copies: what the fakes need of them.
+pub const CRDS: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    gateway.networking.k8s.io/bundle-version: v1.4.0\n    gateway.networking.k8s.io/channel: standard\n  name: gateways.gateway.networking.k8s.io\n";
+pub const CHART: &[u8] = b"the tests' copy of the traefik chart 37.3.0";
+
+/// A mirror serving the addons, the chart's sha256 in its repository index.
+fn addon_mirror() -> Server {
+    let mirror = Server::start();
+    serve_addons(&mirror);
+    mirror
+}
+
+/// The `[addons.*]` tables of the example's deps.toml.
+pub fn addons_toml() -> String {
+    let deps = fs::read_to_string(support::workspace().join("deps/deps.toml")).unwrap();
+    let at = deps.find("[addons.").unwrap();
+    deps[at..].to_owned()
+}
+
+/// Puts the tests' copies of the addons on `mirror`.
+pub fn serve_addons(mirror: &Server) {
+    mirror.put(CRDS_PATH, CRDS);
+    mirror.put(CHART_PATH, CHART);
+    mirror.put(
+        INDEX_PATH,
+        format!(
+            "apiVersion: v1\nentries:\n  traefik:\n  - version: 37.3.0\n    digest: {}\n  - version: 37.2.0\n    digest: {}\n",
+            crate::deps::sha256(CHART),
+            "0".repeat(64)
+        ),
+    );
 }
 
 /// One recorded call.
@@ -61,7 +101,14 @@ pub fn fixture() -> Fixture {
         base.join("hosts").display().to_string(),
     );
     repo.provide_example_secrets();
-    Fixture { repo, log, state }
+    let mirror = addon_mirror();
+    repo.env.insert("XTASK_DEPS_MIRROR".into(), mirror.base());
+    Fixture {
+        repo,
+        log,
+        state,
+        mirror,
+    }
 }
 
 impl Fixture {
@@ -141,10 +188,6 @@ impl Fixture {
     }
 }
 
-fn manifest_sha(root: &Path) -> String {
-    crate::deps::sha256(&fs::read(root.join("comm/ingress/ingress-nginx.yaml")).unwrap())
-}
-
 /// A first bootstrap of stage `stage` on a machine with nothing: every call.
 fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
     let root = f.root();
@@ -168,13 +211,14 @@ fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
         format!("docker exec -i {node} cp /dev/stdin {certs}/hosts.toml"),
         format!("{kubectl} get configmap local-registry-hosting --namespace kube-public --output name"),
         format!("{kubectl} apply -f -"),
-        format!("{kubectl} get namespace ingress-nginx --output jsonpath={{.metadata.annotations.stagecraft\\.dev/manifest-sha256}}"),
-        format!("{kubectl} apply -f {root}/comm/ingress/ingress-nginx.yaml"),
-        format!(
-            "{kubectl} annotate namespace ingress-nginx stagecraft.dev/manifest-sha256={} --overwrite",
-            manifest_sha(&f.repo.root)
-        ),
-        format!("{kubectl} rollout status deployment/ingress-nginx-controller --namespace ingress-nginx --timeout=180s"),
+        format!("{kubectl} get crd gateways.gateway.networking.k8s.io --output jsonpath={{.metadata.annotations.gateway\\.networking\\.k8s\\.io/bundle-version}}"),
+        format!("{kubectl} apply --server-side --force-conflicts --filename {root}/deps/.cache/addons/gateway-api-1.4.0-standard-install.yaml"),
+        format!("{kubectl} wait --for=condition=Established --timeout=60s crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io"),
+        format!("{kubectl} get secrets --namespace traefik --selector=owner=helm,name=traefik --output=jsonpath={{range .items[*]}}{{.metadata.labels.version}} {{.metadata.labels.status}} {{.metadata.labels.stagecraft\\.dev/digest}}{{\"\\n\"}}{{end}}"),
+        format!("helm upgrade --install traefik {root}/deps/.cache/addons/traefik-37.3.0-traefik-37.3.0.tgz --kubeconfig {k} --kube-context kind-hmlet-{stage} --namespace traefik --create-namespace --skip-crds -f - --wait --timeout 5m --labels=stagecraft.dev/digest=<digest>"),
+        format!("{kubectl} get gateway hmlet-{stage} --namespace stagecraft-gateway --output jsonpath={{.metadata.annotations.stagecraft\\.dev/spec-sha256}}"),
+        format!("{kubectl} apply --server-side --field-manager=stagecraft --force-conflicts --filename=-"),
+        format!("{kubectl} wait --for=condition=Programmed gateway/hmlet-{stage} --namespace stagecraft-gateway --timeout=180s"),
         format!("{kubectl} get namespace frontend --output name"),
         format!("{kubectl} create namespace frontend"),
         format!("{kubectl} get namespace photos --output name"),
@@ -218,7 +262,10 @@ fn first_bootstrap_runs_the_exact_calls_and_a_second_changes_nothing() {
         .run(["cluster", "bootstrap", "hmlet", "--stage", "local"]);
     run.ok();
     let calls = f.take_calls();
-    assert_eq!(lines(&calls), first_bootstrap_calls(&f, "local"));
+    assert_eq!(
+        comparable(lines(&calls)),
+        first_bootstrap_calls(&f, "local")
+    );
     for call in calls.iter().filter(|c| c.tool == "kubectl") {
         assert_eq!(
             call.kubeconfig,
@@ -246,7 +293,9 @@ fn first_bootstrap_runs_the_exact_calls_and_a_second_changes_nothing() {
         .stdout_has("✔ prerequisites")
         .stdout_has("✔ cluster hmlet-local: already exists and answers")
         .stdout_has("✔ registry localhost:5001: already running and wired in")
-        .stdout_has("✔ ingress: already applied and ready")
+        .stdout_has("✔ gateway-api CRDs v1.4.0: already installed")
+        .stdout_has("✔ traefik 37.3.0: already installed")
+        .stdout_has("✔ gateway stagecraft-gateway/hmlet-local: already programmed (http :80)")
         .stdout_has("✔ namespaces: already there (frontend, photos)");
     let calls = f.take_calls();
     for call in &calls {
@@ -287,7 +336,12 @@ fn dry_run_prints_the_commands_a_real_run_records_and_runs_none() {
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
         .ok();
-    assert_eq!(printed, lines(&f.take_calls()));
+    assert_eq!(
+        comparable(printed),
+        comparable(lines(&f.take_calls())),
+        "{}",
+        run.stdout
+    );
 }
 
 /// The command lines of a dry run's output: comments and here-documents
@@ -375,12 +429,14 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
         .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
         .ok();
     let local = f.take_calls();
+    let local_stdin = f.take_stdin();
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "test"])
         .ok();
     let test = f.take_calls();
+    let test_stdin = f.take_stdin();
     assert_eq!(
-        lines(&test),
+        comparable(lines(&test)),
         first_bootstrap_calls(&f, "test")[..]
             .iter()
             .filter(|l| !l.starts_with("docker run") && !l.starts_with("docker network connect"))
@@ -400,6 +456,48 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
         "{test_config}"
     );
     assert!(local_config.contains("ingress-ready: \"true\""));
+    // One number per port and stage, from the host to the Gateway: kind
+    // maps host port to the same node port, Traefik binds it there, the
+    // Gateway listens on it.
+    for (stage, config, stdin, http, https) in [
+        ("local", &local_config, &local_stdin, 80, 443),
+        ("test", &test_config, &test_stdin, 8080, 8443),
+    ] {
+        let mappings = port_mappings(config);
+        assert_eq!(
+            mappings,
+            [(http, http), (https, https)],
+            "{stage}: {config}"
+        );
+        let traefik = crate::apps::stdin_values(stdin, "traefik");
+        for (entry_point, port) in [("web", http), ("websecure", https)] {
+            assert_eq!(
+                traefik["ports"][entry_point]["port"], port,
+                "{stage}: {traefik:#}"
+            );
+            assert_eq!(traefik["ports"][entry_point]["hostPort"], port, "{stage}");
+        }
+        assert_eq!(traefik["nodeSelector"]["ingress-ready"], "true");
+        let gateway = fs::read_to_string(
+            f.state
+                .join(format!("kubectl/kind-hmlet-{stage}/gateway.json")),
+        )
+        .unwrap();
+        let gateway: serde_json::Value = serde_json::from_str(&gateway).unwrap();
+        let gateway = &gateway["items"][1];
+        assert_eq!(gateway["kind"], "Gateway");
+        assert_eq!(
+            gateway["metadata"]["name"],
+            format!("hmlet-{stage}").as_str()
+        );
+        assert_eq!(gateway["spec"]["gatewayClassName"], "traefik");
+        assert_eq!(gateway["spec"]["listeners"][0]["port"], http, "{stage}");
+        assert_eq!(gateway["spec"]["listeners"][0]["protocol"], "HTTP");
+        assert_eq!(
+            gateway["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"],
+            "All"
+        );
+    }
     assert!(f.repo.root.join("deps/kube/hmlet-local.yaml").is_file());
     assert!(f.repo.root.join("deps/kube/hmlet-test.yaml").is_file());
     let status = f
@@ -411,8 +509,31 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
     assert_eq!(status["kubeconfig"], f.kubeconfig("test"));
     assert_eq!(status["context"], "kind-hmlet-test");
     assert_eq!(status["registry_up"], true);
-    assert_eq!(status["ingress_ready"], true);
+    assert_eq!(status["gateway"]["name"], "hmlet-test");
+    assert_eq!(status["gateway"]["namespace"], "stagecraft-gateway");
+    assert_eq!(status["gateway"]["programmed"], true);
+    assert_eq!(status["gateway"]["listeners"][0]["port"], 8080);
     assert_eq!(status["nodes_ready"], "1/1");
+    f.repo
+        .run(["cluster", "status", "hmlet", "--stage", "test"])
+        .ok()
+        .stdout_has("gateway      stagecraft-gateway/hmlet-test (programmed)")
+        .stdout_has("  listener   http HTTP :8080 (2 routes)");
+}
+
+/// `(containerPort, hostPort)` of a rendered kind config, in order.
+fn port_mappings(config: &str) -> Vec<(u64, u64)> {
+    let numbers = |key: &str| -> Vec<u64> {
+        config
+            .lines()
+            .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix(key))
+            .map(|n| n.trim().parse().unwrap())
+            .collect()
+    };
+    numbers("containerPort:")
+        .into_iter()
+        .zip(numbers("hostPort:"))
+        .collect()
 }
 
 #[test]
@@ -601,18 +722,47 @@ fn protected_stages_are_never_deleted_and_remote_ones_are_checked() {
     )
     .unwrap();
     fs::write(f.state.join("remote-up"), "").unwrap();
+    // No Gateway API there: said, with what to ask for; nothing installed.
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
-        .ok();
+        .fails()
+        .stderr_has("hmlet-stage lacks what the apps' HTTPRoutes need: the CRD gatewayclasses.gateway.networking.k8s.io, the CRD gateways.gateway.networking.k8s.io, the CRD httproutes.gateway.networking.k8s.io")
+        .stderr_has("routing = \"ingress\"");
+    fs::write(f.state.join("remote-crds"), "").unwrap();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
+        .fails()
+        .stderr_has("lacks what the apps' HTTPRoutes need: the GatewayClass traefik, the Gateway platform-gateway/public");
+    let calls = lines(&f.take_calls());
+    assert!(
+        calls
+            .iter()
+            .all(|l| !l.contains(" apply ") && !l.starts_with("helm")),
+        "{calls:#?}"
+    );
+    fs::write(f.state.join("remote-gatewayclass-traefik"), "").unwrap();
+    fs::write(f.state.join("remote-gateway-public"), "").unwrap();
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "stage"])
+        .ok()
+        .stdout_has(
+            "✔ routing: Gateway API CRDs and the Gateway platform-gateway/public (class traefik)",
+        );
     let calls = lines(&f.take_calls());
     let source = kubeconfig.display();
     let k = f.kubeconfig("stage");
+    let kubectl = format!("kubectl --kubeconfig {k} --context hmlet-stage");
     assert_eq!(
         calls,
         [
             format!("kubectl config get-contexts --output name --kubeconfig {source}"),
             format!("kubectl --kubeconfig {k} --context hmlet-stage version --request-timeout=10s"),
             f.identity_query("stage", "hmlet-stage"),
+            format!("{kubectl} get crd gatewayclasses.gateway.networking.k8s.io --output name"),
+            format!("{kubectl} get crd gateways.gateway.networking.k8s.io --output name"),
+            format!("{kubectl} get crd httproutes.gateway.networking.k8s.io --output name"),
+            format!("{kubectl} get gatewayclass traefik --output name"),
+            format!("{kubectl} get gateway public --namespace platform-gateway --output name"),
             format!(
                 "kubectl --kubeconfig {k} --context hmlet-stage get namespace frontend --output name"
             ),
@@ -627,31 +777,4 @@ fn protected_stages_are_never_deleted_and_remote_ones_are_checked() {
         .run(["cluster", "delete", "hmlet", "--stage", "stage"])
         .fails()
         .stderr_has("stage stage is remote");
-}
-
-#[test]
-fn the_vendored_ingress_manifest_builds_with_real_kubectl() {
-    let kubectl = test_tool("kubectl");
-    let out = std::process::Command::new(kubectl)
-        .arg("kustomize")
-        .arg(crate::support::workspace().join("comm/ingress"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    for kind in [
-        "Namespace",
-        "Deployment",
-        "IngressClass",
-        "ClusterRole",
-        "Service",
-    ] {
-        assert!(text.contains(&format!("kind: {kind}\n")), "no {kind}");
-    }
-    assert!(text.contains("image: registry.k8s.io/ingress-nginx/controller:v1.12.1"));
-    assert!(text.contains("ingress-ready: \"true\""));
 }

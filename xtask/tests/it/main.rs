@@ -11,6 +11,7 @@ mod cluster;
 mod deps;
 mod env;
 mod errors;
+mod gateway;
 mod hardening;
 mod http;
 mod prompts;

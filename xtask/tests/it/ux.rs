@@ -36,7 +36,28 @@ pub fn pinned_fakes(f: &mut Fixture) -> Server {
         server.put(&t.path, t.body.clone());
         fs::remove_file(f.repo.root.join("deps/bin").join(t.name)).unwrap();
     }
-    f.repo.write("deps/deps.toml", &deps_toml(&tools));
+    // The addons pinned too: nothing written to deps.toml (a clean tree).
+    let deps = format!(
+        "{}\n{}",
+        deps_toml(&tools),
+        crate::cluster::addons_toml()
+            .replace(
+                "standard-install.yaml\"\n",
+                &format!(
+                    "standard-install.yaml\"\nsha256 = \"{}\"\n",
+                    crate::deps::sha256(crate::cluster::CRDS.as_bytes())
+                )
+            )
+            .replace(
+                "index.yaml\"\n",
+                &format!(
+                    "index.yaml\"\nsha256 = \"{}\"\n",
+                    crate::deps::sha256(crate::cluster::CHART)
+                )
+            )
+    );
+    f.repo.write("deps/deps.toml", &deps);
+    crate::cluster::serve_addons(&server);
     f.repo.env.insert("XTASK_DEPS_MIRROR".into(), server.base());
     server
 }
@@ -101,7 +122,8 @@ fn up_plans_runs_and_then_skips_what_is_done() {
         "up did not run what --dry-run printed"
     );
     let downloads = server.total_hits();
-    assert_eq!(downloads, 3);
+    // The three tools, the CRDs and the chart (both pinned: no index).
+    assert_eq!(downloads, 3 + 2);
 
     let again = f.repo.run(["up", "--jobs", "1"]);
     again
@@ -137,12 +159,12 @@ fn init_app_renders_and_lints_for_every_stage_and_never_overwrites() {
         repo.run(["app", "render", "checkout", "--stage", stage])
             .ok()
             .stdout_has("name: checkout\n")
-            .stdout_has("kind: Ingress");
+            .stdout_has("kind: HTTPRoute");
     }
     repo.run(["app", "lint", "checkout"]).ok();
     repo.run(["list"]).ok().stdout_has("    checkout");
     let prod = repo.run(["app", "render", "checkout", "--stage", "prod"]);
-    prod.stdout_has("host: \"checkout.hmlet.example\"");
+    prod.stdout_has("- \"checkout.hmlet.example\"");
 
     let before = repo.snapshot();
     repo.run(["init", "app", "checkout", "--cluster", "hmlet"])
@@ -465,6 +487,7 @@ fn the_readme_quickstart_works_on_a_fresh_copy() {
         }
     }
     f.repo.write("deps/deps.toml", &deps);
+    crate::cluster::serve_addons(&server);
     f.repo.env.insert("XTASK_DEPS_MIRROR".into(), server.base());
     git(&f.repo, &["init", "-q"]);
     git(&f.repo, &["add", "-A"]);
@@ -499,8 +522,10 @@ fn the_readme_quickstart_works_on_a_fresh_copy() {
         );
     assert_eq!(
         server.total_hits(),
-        3,
-        "up downloads kind, kubectl and helm only"
+        // The pinned tools, then the cluster addons: the CRDs, the chart
+        // and its repository's index (the chart's sha256, pinned).
+        3 + 3,
+        "up downloads kind, kubectl and helm only, and the gateway addons"
     );
     f.repo
         .run(["deps", "check", "--json"])
