@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use super::ops::{Cx, Routing};
 use crate::download::sha256_hex;
 use crate::helm_record;
+use crate::process::Cmd;
+use crate::tools::Pins;
 use crate::tools::addons::{self, Addon};
 use crate::tools::install::Options;
 
@@ -33,11 +35,19 @@ pub struct Addons {
 
 impl Addons {
     pub fn fetch(cx: &Cx) -> Result<Addons> {
-        let locked = Options::locked(false);
-        let dry_run = cx.runner.dry_run;
+        let pins = Pins::load(cx.repo)?;
+        let fetch = |name| {
+            addons::fetch(
+                cx.repo,
+                &pins,
+                name,
+                Options::locked(false),
+                cx.runner.dry_run,
+            )
+        };
         Ok(Addons {
-            crds: addons::fetch(cx.repo, addons::GATEWAY_API, locked, dry_run)?,
-            traefik: addons::fetch(cx.repo, addons::TRAEFIK, locked, dry_run)?,
+            crds: fetch(addons::GATEWAY_API)?,
+            traefik: fetch(addons::TRAEFIK)?,
         })
     }
 }
@@ -194,18 +204,15 @@ fn stage_gateway(cx: &Cx, http: u16) -> Result<()> {
         .as_str()
         .expect("set")
         .to_owned();
-    let applied = cx.runner.probe(&cx.kubectl().args([
-        "get",
-        "gateway",
-        &name,
-        "--namespace",
+    let applied = cx.runner.probe(&get_gateway(
+        cx,
         &namespace,
-        "--output",
+        &name,
         &format!(
             "jsonpath={{.metadata.annotations.{}}}",
             SPEC_ANNOTATION.replace('.', "\\.")
         ),
-    ]));
+    ));
     let fresh = applied.as_deref().map(str::trim) != Some(sha.as_str());
     if fresh {
         cx.runner
@@ -266,15 +273,7 @@ pub fn check(cx: &Cx) -> Result<()> {
         }
         if cx
             .runner
-            .probe(&cx.kubectl().args([
-                "get",
-                "gateway",
-                &name,
-                "--namespace",
-                &namespace,
-                "--output",
-                "name",
-            ]))
+            .probe(&get_gateway(cx, &namespace, &name, "name"))
             .is_none()
         {
             missing.push(format!("the Gateway {namespace}/{name}"));
@@ -294,6 +293,19 @@ pub fn check(cx: &Cx) -> Result<()> {
         class.map_or(String::new(), |c| format!(" (class {c})"))
     ));
     Ok(())
+}
+
+/// `kubectl get gateway` of the stage's Gateway, in `output`.
+fn get_gateway(cx: &Cx, namespace: &str, name: &str, output: &str) -> Cmd {
+    cx.kubectl().args([
+        "get",
+        "gateway",
+        name,
+        "--namespace",
+        namespace,
+        "--output",
+        output,
+    ])
 }
 
 /// The Gateway as `cluster status` shows it.
@@ -318,15 +330,9 @@ pub fn status(cx: &Cx) -> Option<GatewayStatus> {
     let Ok(Routing::Gateway { namespace, name }) = cx.target.routing() else {
         return None;
     };
-    let text = cx.runner.probe(&cx.kubectl().args([
-        "get",
-        "gateway",
-        &name,
-        "--namespace",
-        &namespace,
-        "--output",
-        "json",
-    ]))?;
+    let text = cx
+        .runner
+        .probe(&get_gateway(cx, &namespace, &name, "json"))?;
     let gateway: Value = serde_json::from_str(&text).ok()?;
     Some(read_status(&gateway, namespace, name))
 }

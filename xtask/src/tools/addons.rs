@@ -50,8 +50,7 @@ pub struct Addon {
 
 /// The addon `name`, verified, from deps/.cache/addons or downloaded. A dry run
 /// downloads nothing and writes nothing: it says what it would fetch.
-pub fn fetch(repo: &Repo, name: &str, locked: bool, dry_run: bool) -> Result<Addon> {
-    let pins = Pins::load(repo)?;
+pub fn fetch(repo: &Repo, pins: &Pins, name: &str, locked: bool, dry_run: bool) -> Result<Addon> {
     let pin = pins.addon(name)?;
     let url = pin.url();
     let file_name = url.rsplit('/').next().unwrap_or(name);
