@@ -48,6 +48,32 @@ pub fn apps() -> Vec<CompletionCandidate> {
     candidates(names)
 }
 
+/// The tasks this folder sees, with their descriptions; after a `:`, every
+/// task of the repository (`hmlet:` from the root).
+pub fn tasks(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
+    let Some(repo) = repo() else {
+        return Vec::new();
+    };
+    let Ok(tasks) = crate::tasks::Tasks::new(&repo) else {
+        return Vec::new();
+    };
+    let listed = match current.to_string_lossy().contains(':') {
+        true => tasks.list_all(),
+        false => std::env::current_dir()
+            .map_err(anyhow::Error::from)
+            .and_then(|cwd| repo.scope(&cwd, None, None))
+            .and_then(|scope| tasks.list(&crate::tasks::Owner::of(&scope))),
+    };
+    listed
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            let help = (!t.description.is_empty()).then(|| t.description.into());
+            CompletionCandidate::new(t.name).help(help)
+        })
+        .collect()
+}
+
 /// The `[tools.<name>]` of deps/deps.toml, read as plain TOML (the pins'
 /// schema is the ops binary's).
 pub fn tools() -> Vec<CompletionCandidate> {

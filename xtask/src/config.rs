@@ -24,6 +24,8 @@ pub struct ShellToml {
     pub prompt: PromptSection,
     #[serde(default)]
     pub deps: DepsSection,
+    #[serde(default)]
+    pub tasks: TaskTable,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +133,8 @@ pub struct ClusterToml {
     pub vars: VarTable,
     #[serde(default)]
     pub stages: BTreeMap<Spanned<String>, ClusterStage>,
+    #[serde(default)]
+    pub tasks: TaskTable,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +201,8 @@ pub struct AppToml {
     pub vars: VarTable,
     #[serde(default)]
     pub stages: BTreeMap<Spanned<String>, AppStage>,
+    #[serde(default)]
+    pub tasks: TaskTable,
 }
 
 /// One helm release of an app.
@@ -252,6 +258,67 @@ pub struct AppStage {
 }
 
 pub type VarTable = BTreeMap<Spanned<String>, Spanned<VarDef>>;
+
+/// `[tasks.<name>]` of shell.toml, cluster.toml or app.toml.
+pub type TaskTable = BTreeMap<Spanned<String>, TaskToml>;
+
+/// One everyday command of the repository, a cluster or an app, run in a
+/// stage's environment (`cargo xtask task NAME`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskToml {
+    /// A command line, or a list of them, each run by `sh -c` in order.
+    #[serde(default = "no_lines")]
+    pub run: Spanned<RunLines>,
+    #[serde(default)]
+    pub description: String,
+    /// Tasks run first, each once: `name` (this scope or a parent's),
+    /// `app:name`, `cluster:name`.
+    #[serde(default)]
+    pub depends: Vec<Spanned<String>>,
+    /// Where the lines run, from the file's folder (default: that folder).
+    pub dir: Option<Spanned<String>>,
+    /// The stages it may run on (default: all).
+    pub stages: Option<Vec<Spanned<String>>>,
+    /// Ask before it runs on any stage; protected stages always ask
+    /// (`--yes` confirms).
+    #[serde(default)]
+    pub confirm: bool,
+    /// Extra variables, as `[vars]` (`${VAR}` from the stage environment).
+    #[serde(default)]
+    pub env: VarTable,
+}
+
+fn no_lines() -> Spanned<RunLines> {
+    Spanned::new(0..0, RunLines::default())
+}
+
+/// `run = "line"` or `run = ["line", "line"]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunLines(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for RunLines {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LinesVisitor;
+        impl<'de> Visitor<'de> for LinesVisitor {
+            type Value = RunLines;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command line, or a list of command lines")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RunLines, E> {
+                Ok(RunLines(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RunLines, A::Error> {
+                let mut lines = Vec::new();
+                while let Some(line) = seq.next_element::<String>()? {
+                    lines.push(line);
+                }
+                Ok(RunLines(lines))
+            }
+        }
+        deserializer.deserialize_any(LinesVisitor)
+    }
+}
 
 /// One variable definition: `KEY = "value"` or
 /// `KEY = { from_env = "...", required = true, secret = true, description = "..." }`.

@@ -23,16 +23,38 @@ pub fn protected(stage: &Stage, yes: bool, what: &str, on: Option<&str>) -> Resu
         );
     }
     let on = on.map(|o| format!(" ({o})")).unwrap_or_default();
+    type_stage_name(
+        stage,
+        &format!("{} {what} on protected stage {name}{on}.", stage.emoji()),
+    )
+}
+
+/// Asks for `what` on `stage` whatever the stage (`why`: what asks for it,
+/// e.g. a task's `confirm = true`); Ok means go ahead.
+pub fn asked(stage: &Stage, yes: bool, what: &str, why: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let name = &stage.name;
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "{what} asks for confirmation ({why}): it needs --yes when there is no terminal to confirm on; nothing was run"
+        );
+    }
+    type_stage_name(
+        stage,
+        &format!("{} {what} on stage {name} ({why}).", stage.emoji()),
+    )
+}
+
+/// The stage's name typed on the terminal, or an error.
+fn type_stage_name(stage: &Stage, question: &str) -> Result<()> {
     let mut stderr = std::io::stderr();
-    let _ = write!(
-        stderr,
-        "{} {what} on protected stage {name}{on}. Type the stage name to confirm: ",
-        stage.emoji()
-    );
+    let _ = write!(stderr, "{question} Type the stage name to confirm: ");
     let _ = stderr.flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != name {
+    if answer.trim() != stage.name {
         bail!("not confirmed: nothing was run");
     }
     Ok(())

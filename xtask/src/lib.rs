@@ -24,6 +24,7 @@ mod quote;
 mod repo;
 mod shells;
 mod suggest;
+mod tasks;
 pub mod ui;
 mod user_env;
 

@@ -15,13 +15,14 @@ pub const RESTORE_VAR: &str = "XTASK_RESTORE";
 
 /// The variables Stagecraft sets itself: never inherited from a user's
 /// environment into a stage (a stale `XTASK_APP` would name the wrong app).
-pub const STAGECRAFT_VARS: [&str; 7] = [
+pub const STAGECRAFT_VARS: [&str; 8] = [
     "XTASK_ROOT",
     "XTASK_STAGE",
     "XTASK_CLUSTER",
     "XTASK_APP",
     "XTASK_PROMPT",
     "XTASK_KUBE_CONTEXT",
+    "XTASK_HTTP_PORT",
     RESTORE_VAR,
 ];
 

@@ -16,6 +16,7 @@ mod list;
 mod progress;
 mod run;
 mod shell;
+mod task;
 mod up;
 mod var;
 
@@ -63,6 +64,7 @@ enum Command {
     Env(env::EnvArgs),
     Run(run::RunArgs),
     List(list::ListArgs),
+    Task(task::TaskArgs),
     Deps(deps::DepsArgs),
     Cluster(cluster::ClusterArgs),
     App(app::AppArgs),
@@ -83,6 +85,7 @@ impl Command {
                 | Command::Env(_)
                 | Command::Run(_)
                 | Command::List(_)
+                | Command::Task(_)
                 | Command::Completions(_)
         )
     }
@@ -136,6 +139,7 @@ impl Command {
             Command::Env(args) => args.run(&ctx),
             Command::Run(args) => args.run(&ctx),
             Command::List(args) => args.run(&ctx),
+            Command::Task(args) => args.run(&ctx),
             Command::Completions(args) => args.run(&ctx),
             #[cfg(feature = "ops")]
             Command::Deps(args) => args.run(&ctx),

@@ -1,9 +1,10 @@
 //! What Stagecraft sets in every stage: XTASK_ROOT, XTASK_STAGE,
-//! XTASK_CLUSTER, XTASK_APP, KUBECONFIG, XTASK_KUBE_CONTEXT, XTASK_PROMPT
-//! and PATH.
+//! XTASK_CLUSTER, XTASK_APP, KUBECONFIG, XTASK_KUBE_CONTEXT, XTASK_HTTP_PORT,
+//! XTASK_PROMPT and PATH.
 
 use std::path::PathBuf;
 
+use crate::config::Target;
 use crate::kube::KubeTarget;
 use crate::repo::{Repo, Scope, Stage};
 
@@ -32,7 +33,25 @@ pub fn values(
     if let Some(context) = kube.and_then(|k| k.context.clone()) {
         out.push(("XTASK_KUBE_CONTEXT".to_owned(), context));
     }
+    if let Some(cluster) = &scope.cluster {
+        out.push((
+            "XTASK_HTTP_PORT".to_owned(),
+            http_port(repo, stage, cluster),
+        ));
+    }
     out
+}
+
+/// The port the stage's gateway serves HTTP on: a kind stage's own host
+/// port (cluster.toml `[stages.<stage>] http_port`), else 80.
+fn http_port(repo: &Repo, stage: &Stage, cluster: &str) -> String {
+    let port = match stage.target() {
+        Target::Kind => repo.cluster(cluster).ok().and_then(|file| {
+            crate::cluster::stage_table(&file.value, &stage.name).and_then(|t| t.http_port)
+        }),
+        Target::Remote => None,
+    };
+    port.unwrap_or(80).to_string()
 }
 
 /// The KUBECONFIG of a stage with no cluster in scope (a repository with
@@ -87,6 +106,9 @@ pub fn meaning(name: &str) -> &'static str {
         "XTASK_APP" => "the app of the scope",
         "XTASK_PROMPT" => "the prompt prefix (shell.toml [prompt])",
         "XTASK_KUBE_CONTEXT" => "the kube context of the cluster and stage",
+        "XTASK_HTTP_PORT" => {
+            "the port the stage's gateway serves HTTP on (cluster.toml [stages.<stage>] http_port on kind stages, else 80)"
+        }
         "KUBECONFIG" => "the stage's one-context kubeconfig (deps/kube/views/)",
         "PATH" => "deps/bin, the .bin folders of repo, cluster and app, then the inherited PATH",
         _ => "set by stagecraft",

@@ -165,6 +165,17 @@ impl StageEnv {
 
 /// The stage's environment at `scope`.
 pub fn resolve(repo: &Repo, stage: &Stage, scope: &Scope, secrets: Secrets) -> Result<StageEnv> {
+    resolve_with(repo, stage, scope, secrets, |_| Ok(()))
+}
+
+/// [`resolve`] with layers of the caller's on top (a task's `env`).
+pub fn resolve_with(
+    repo: &Repo,
+    stage: &Stage,
+    scope: &Scope,
+    secrets: Secrets,
+    extra: impl FnOnce(&mut Model) -> Result<()>,
+) -> Result<StageEnv> {
     let kube = match &scope.cluster {
         Some(cluster) => Some(crate::cluster::kube_target(repo, stage, cluster)?),
         None => None,
@@ -172,6 +183,7 @@ pub fn resolve(repo: &Repo, stage: &Stage, scope: &Scope, secrets: Secrets) -> R
     let builtins = builtins::values(repo, stage, scope, kube.as_ref());
     let mut model = Model::new(&repo.root, builtins, user_env().clone(), secrets);
     add_layers(repo, stage, scope, &mut model)?;
+    extra(&mut model)?;
     let mut entries = model.resolve().map_err(|report| match report {
         model::MissingReport::Fatal(e) => e,
         model::MissingReport::Missing(missing) => anyhow!(describe_missing(&missing, stage, scope)),

@@ -1,0 +1,120 @@
+use std::ffi::OsString;
+
+use anyhow::Result;
+use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
+
+use super::{Code, Ctx, DryRun, Json, ScopeArgs, StageArg};
+use crate::complete;
+use crate::tasks::{Listed, Owner, RunOptions, Tasks};
+use crate::ui::escape_controls;
+
+/// List the tasks of this folder's scope, or run one in a stage.
+///
+/// Tasks are the `[tasks.<name>]` tables of shell.toml (the repository's),
+/// cluster.toml and app.toml. In an app's folder you see the app's, its
+/// cluster's and the repository's; `name` runs the nearest one, and
+/// `app:name` or `cluster:name` names one from anywhere. A task runs in the
+/// stage's environment of the scope that defines it (the clean environment
+/// of `cargo xtask run`), in its `dir`; its `depends` run first, each once.
+/// The first failing line stops the rest, and its exit code is the
+/// command's. Protected stages and `confirm = true` ask first.
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask task                                  # the tasks you can run here
+  cargo xtask task --json | jq -r '.[].name'
+  cargo xtask task photos:db-shell                  # psql into local's database
+  cargo xtask task photos:e2e --stage test -- -v    # extra arguments after --
+  cargo xtask task hmlet:smoke --stage prod --yes
+  cargo xtask task photos:e2e --dry-run             # the exact commands
+Inside a stage shell: xtask task NAME (the shell's stage).")]
+pub struct TaskArgs {
+    /// The task: `name`, `app:name`, `cluster:name`. None: list them.
+    #[arg(value_name = "TASK", add = ArgValueCompleter::new(complete::tasks))]
+    name: Option<String>,
+    #[command(flatten)]
+    stage: StageArg,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Confirm a task on a protected stage, or one with `confirm = true`.
+    #[arg(long)]
+    yes: bool,
+    #[command(flatten)]
+    dry_run: DryRun,
+    #[command(flatten)]
+    json: Json,
+    /// Arguments for the task, after `--`: its lines get them as "$@", or
+    /// appended to the last line when no line reads them.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<OsString>,
+}
+
+impl TaskArgs {
+    pub fn run(self, ctx: &Ctx) -> Result<Code> {
+        let repo = ctx.repo()?;
+        let from = Owner::of(&self.scope.resolve_as_given(ctx, &repo)?);
+        let tasks = Tasks::new(&repo)?;
+        let Some(name) = &self.name else {
+            let listed = tasks.list(&from)?;
+            if self.json.json {
+                return super::print_json(&listed);
+            }
+            crate::out!("{}", render(&from, &listed));
+            return Ok(Code::OK);
+        };
+        if self.json.json {
+            anyhow::bail!(
+                "--json lists the tasks: leave out the task's name (`cargo xtask task --json`)"
+            );
+        }
+        let plan = tasks.plan(&from, name)?;
+        let stage = self.stage.resolve(&repo)?;
+        let code = plan.run(
+            &repo,
+            RunOptions {
+                stage: &stage,
+                args: &self.args,
+                yes: self.yes,
+                dry_run: self.dry_run.dry_run,
+            },
+        )?;
+        Ok(Code::of(code))
+    }
+}
+
+fn render(from: &Owner, listed: &[Listed]) -> String {
+    let place = match from.label() {
+        l if l.is_empty() => "the repository".to_owned(),
+        l => l,
+    };
+    if listed.is_empty() {
+        return format!(
+            "No tasks in {place} yet: add a [tasks.<name>] table with `run` and `description` to shell.toml, cluster.toml or app.toml (docs/tasks.md)\n"
+        );
+    }
+    let mut out = format!("Tasks of {place}\n");
+    let width = listed.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for task in listed {
+        let mut notes = Vec::new();
+        if let Some(stages) = &task.stages {
+            notes.push(format!("only {}", stages.join(", ")));
+        }
+        if task.confirm {
+            notes.push("asks first".to_owned());
+        }
+        if !task.depends.is_empty() {
+            notes.push(format!("after {}", task.depends.join(", ")));
+        }
+        let notes = match notes.is_empty() {
+            true => String::new(),
+            false => format!("  [{}]", notes.join("; ")),
+        };
+        out.push_str(&format!(
+            "  {:width$}  {}{notes}\n",
+            task.name,
+            escape_controls(&task.description)
+        ));
+    }
+    out.push_str("Run one: cargo xtask task NAME [--stage STAGE] [-- ARGS]\n");
+    out
+}
