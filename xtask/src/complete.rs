@@ -57,7 +57,8 @@ pub fn tasks(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
     let Ok(tasks) = crate::tasks::Tasks::new(&repo) else {
         return Vec::new();
     };
-    let listed = match current.to_string_lossy().contains(':') {
+    let current = current.to_string_lossy();
+    let listed = match current.contains(':') {
         true => tasks.list_all(),
         false => std::env::current_dir()
             .map_err(anyhow::Error::from)
@@ -67,6 +68,7 @@ pub fn tasks(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
     listed
         .unwrap_or_default()
         .into_iter()
+        .filter(|t| t.name.starts_with(current.as_ref()))
         .map(|t| {
             let help = (!t.description.is_empty()).then(|| t.description.into());
             CompletionCandidate::new(t.name).help(help)
@@ -88,9 +90,12 @@ pub fn tools() -> Vec<CompletionCandidate> {
     candidates(names.unwrap_or_default())
 }
 
-/// `xtask __complete INDEX -- xtask WORDS...`: the candidates for word
-/// INDEX, one a line. Handled before the normal parse.
+/// `xtask __complete [--describe] INDEX -- xtask WORDS...`: the candidates
+/// for word INDEX, one a line; with `--describe`, a tab and the
+/// description after each that has one. Handled before the normal parse.
 pub fn run(mut cmd: clap::Command, args: &[OsString]) -> u8 {
+    let describe = args.first().is_some_and(|a| a == "--describe");
+    let args = &args[usize::from(describe)..];
     let index = args
         .first()
         .and_then(|i| i.to_str())
@@ -102,14 +107,18 @@ pub fn run(mut cmd: clap::Command, args: &[OsString]) -> u8 {
         .cloned()
         .collect();
     let (Some(index), false) = (index, words.is_empty()) else {
-        eprintln!("usage: xtask __complete INDEX -- xtask WORDS...");
+        eprintln!("usage: xtask __complete [--describe] INDEX -- xtask WORDS...");
         return 2;
     };
     let cwd = std::env::current_dir().ok();
     match clap_complete::engine::complete(&mut cmd, words, index, cwd.as_deref()) {
         Ok(found) => {
             for candidate in found {
-                crate::outln!("{}", candidate.get_value().to_string_lossy());
+                let value = candidate.get_value().to_string_lossy();
+                match candidate.get_help().filter(|_| describe) {
+                    Some(help) => crate::outln!("{value}\t{}", one_line(&help.to_string())),
+                    None => crate::outln!("{value}"),
+                }
             }
             0
         }
@@ -117,8 +126,14 @@ pub fn run(mut cmd: clap::Command, args: &[OsString]) -> u8 {
     }
 }
 
-/// How each script finds the binary: $STAGECRAFT_XTASK, else the built
-/// binary of the repository around the current folder, else `cargo xtask`.
+/// A description as a completion menu shows it: its first line, no tabs.
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").replace('\t', " ")
+}
+
+/// How `cargo xtask completions` scripts find the binary: $STAGECRAFT_XTASK,
+/// else the built binary of the repository around the current folder, else
+/// `cargo xtask`.
 const FIND_BINARY_POSIX: &str = r#"_stagecraft_xtask() {
   if [ -n "${STAGECRAFT_XTASK-}" ]; then "$STAGECRAFT_XTASK" "$@"; return; fi
   local dir=$PWD
@@ -127,44 +142,7 @@ const FIND_BINARY_POSIX: &str = r#"_stagecraft_xtask() {
 }
 "#;
 
-pub fn script(shell: ShellKind) -> String {
-    match shell {
-        ShellKind::Bash => format!(
-            r#"# Stagecraft: completion of `cargo xtask ...` for bash.
-# Load it with: source <(cargo xtask completions bash)
-{FIND_BINARY_POSIX}_stagecraft_cargo() {{
-  if [ "${{COMP_WORDS[1]}}" = xtask ] && [ "$COMP_CWORD" -ge 2 ]; then
-    local IFS=$'\n'
-    COMPREPLY=($(_stagecraft_xtask __complete "$((COMP_CWORD - 1))" -- xtask "${{COMP_WORDS[@]:2}}" 2>/dev/null))
-    return 0
-  fi
-  if [ -n "$_stagecraft_cargo_fallback" ] && declare -F "$_stagecraft_cargo_fallback" >/dev/null; then
-    "$_stagecraft_cargo_fallback" "$@"
-  fi
-}}
-_stagecraft_cargo_fallback=$(complete -p cargo 2>/dev/null | sed -n 's/.*-F \([^ ]*\).*/\1/p')
-[ "$_stagecraft_cargo_fallback" = _stagecraft_cargo ] && _stagecraft_cargo_fallback=
-complete -o default -F _stagecraft_cargo cargo
-"#
-        ),
-        ShellKind::Zsh => format!(
-            r#"# Stagecraft: completion of `cargo xtask ...` for zsh (after compinit).
-# Load it with: source <(cargo xtask completions zsh)
-{FIND_BINARY_POSIX}_stagecraft_cargo() {{
-  if [[ ${{words[2]}} == xtask && $CURRENT -ge 3 ]]; then
-    local -a found
-    found=(${{(f)"$(_stagecraft_xtask __complete $((CURRENT - 2)) -- xtask "${{(@)words[3,-1]}}" 2>/dev/null)"}})
-    compadd -a found
-    return
-  fi
-  (( $+functions[_cargo] )) && _cargo "$@"
-}}
-compdef _stagecraft_cargo cargo
-"#
-        ),
-        ShellKind::Fish => r#"# Stagecraft: completion of `cargo xtask ...` for fish.
-# Load it with: cargo xtask completions fish | source
-function __stagecraft_xtask
+const FIND_BINARY_FISH: &str = r#"function __stagecraft_xtask
     if set -q STAGECRAFT_XTASK
         $STAGECRAFT_XTASK $argv
         return
@@ -179,16 +157,54 @@ function __stagecraft_xtask
         cargo xtask $argv
     end
 end
-function __stagecraft_xtask_candidates
-    set -l before (commandline -opc)
-    set -l words xtask $before[3..-1] (commandline -ct)
-    if test (count $words) -eq (math (count $before) - 1)
-        set words $words ''
-    end
-    __stagecraft_xtask __complete (math (count $words) - 1) -- $words 2>/dev/null
-end
-complete -c cargo -n '__fish_seen_subcommand_from xtask' -f -a '(__stagecraft_xtask_candidates)'
-"#
-        .to_owned(),
+"#;
+
+/// The script of `cargo xtask completions SHELL`: the binary's finder, the
+/// shell's completion of xtask words (the stage shells load the same file),
+/// and the hook on `cargo`.
+pub fn script(shell: ShellKind) -> String {
+    match shell {
+        ShellKind::Bash => format!(
+            r#"# Stagecraft: completion of `cargo xtask ...` for bash.
+# Load it with: source <(cargo xtask completions bash)
+{FIND_BINARY_POSIX}{}
+_stagecraft_cargo() {{
+  if [ "${{COMP_WORDS[1]}}" = xtask ] && [ "$COMP_CWORD" -ge 2 ]; then
+    _stagecraft_complete 1
+    return 0
+  fi
+  if [ -n "$_stagecraft_cargo_fallback" ] && declare -F "$_stagecraft_cargo_fallback" >/dev/null; then
+    "$_stagecraft_cargo_fallback" "$@"
+  fi
+}}
+_stagecraft_cargo_fallback=$(complete -p cargo 2>/dev/null | sed -n 's/.*-F \([^ ]*\).*/\1/p')
+[ "$_stagecraft_cargo_fallback" = _stagecraft_cargo ] && _stagecraft_cargo_fallback=
+complete -o default -F _stagecraft_cargo cargo
+"#,
+            crate::shells::COMPLETE_BASH
+        ),
+        ShellKind::Zsh => format!(
+            r#"# Stagecraft: completion of `cargo xtask ...` for zsh (after compinit).
+# Load it with: source <(cargo xtask completions zsh)
+{FIND_BINARY_POSIX}{}
+_stagecraft_cargo() {{
+  if [[ ${{words[2]}} == xtask && $CURRENT -ge 3 ]]; then
+    _stagecraft_complete 1
+    return
+  fi
+  (( $+functions[_cargo] )) && _cargo "$@"
+}}
+compdef _stagecraft_cargo cargo
+"#,
+            crate::shells::COMPLETE_ZSH
+        ),
+        ShellKind::Fish => format!(
+            r#"# Stagecraft: completion of `cargo xtask ...` for fish.
+# Load it with: cargo xtask completions fish | source
+{FIND_BINARY_FISH}{}
+complete -c cargo -n '__fish_seen_subcommand_from xtask' -f -a '(__stagecraft_complete 1)'
+"#,
+            crate::shells::COMPLETE_FISH
+        ),
     }
 }

@@ -323,6 +323,11 @@ impl<'r> Tasks<'r> {
                 ),
             ));
         }
+        for key in task.env.keys() {
+            if let Some(problem) = environment::var_name_problem(key.get_ref()) {
+                return Err(file.error_at(&key.span(), format!("task `{name}`: env: {problem}")));
+            }
+        }
         if let Some(stages) = &task.stages {
             let known = self.repo.stage_names()?;
             for stage in stages {

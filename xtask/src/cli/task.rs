@@ -109,11 +109,13 @@ fn render(from: &Owner, listed: &[Listed]) -> String {
             true => String::new(),
             false => format!("  [{}]", notes.join("; ")),
         };
-        out.push_str(&format!(
-            "  {:width$}  {}{notes}\n",
+        let line = format!(
+            "  {:width$}  {}{notes}",
             task.name,
             escape_controls(&task.description)
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out.push_str("Run one: cargo xtask task NAME [--stage STAGE] [-- ARGS]\n");
     out

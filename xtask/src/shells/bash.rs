@@ -9,7 +9,10 @@ use crate::quote;
 #[cfg(feature = "ops")]
 pub const DETECT: &str = include_str!("detect.bash");
 
-pub const FILES: &[(&str, &str)] = &[("bashrc", include_str!("bash.rc"))];
+pub const FILES: &[(&str, &str)] = &[
+    ("bashrc", include_str!("bash.rc")),
+    ("complete.bash", super::COMPLETE_BASH),
+];
 
 pub fn args(dir: &Path) -> Vec<OsString> {
     vec![

@@ -25,6 +25,14 @@ function xtask
   $__xtask_exe $argv
 end
 
+# Completion of `xtask ...` (commands, stages, apps, tasks with their
+# descriptions), from the same binary.
+function __stagecraft_xtask
+  $__xtask_exe $argv
+end
+source (status dirname)/complete.fish
+complete -c xtask -f -a '(__stagecraft_complete 0)'
+
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
 function stage
   if test (count $argv) -eq 0

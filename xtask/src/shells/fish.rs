@@ -9,7 +9,10 @@ use crate::quote;
 #[cfg(feature = "ops")]
 pub const DETECT: &str = include_str!("detect.fish");
 
-pub const FILES: &[(&str, &str)] = &[("init.fish", include_str!("fish.fish"))];
+pub const FILES: &[(&str, &str)] = &[
+    ("init.fish", include_str!("fish.fish")),
+    ("complete.fish", super::COMPLETE_FISH),
+];
 
 pub fn args(dir: &Path) -> Vec<OsString> {
     let init = dir.join("init.fish");

@@ -25,6 +25,12 @@ use crate::environment::{Entry, StageEnv};
 use crate::fsx;
 use crate::process::{self, Cmd};
 
+/// The completion of `xtask ...` words, per shell: loaded by the stage
+/// shells and by the `cargo xtask completions` scripts.
+pub const COMPLETE_BASH: &str = include_str!("complete.bash");
+pub const COMPLETE_ZSH: &str = include_str!("zsh/complete.zsh");
+pub const COMPLETE_FISH: &str = include_str!("complete.fish");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShellKind {
     Bash,

@@ -13,6 +13,7 @@ pub const DETECT: &str = include_str!("zsh/detect.zsh");
 pub const FILES: &[(&str, &str)] = &[
     (".zshenv", include_str!("zsh/zshenv.zsh")),
     (".zshrc", include_str!("zsh/zshrc.zsh")),
+    ("complete.zsh", super::COMPLETE_ZSH),
 ];
 
 pub fn args(_dir: &Path) -> Vec<OsString> {

@@ -19,5 +19,6 @@ mod run;
 mod shell;
 mod snapshots;
 mod stage_env;
+mod tasks;
 mod ux;
 mod wrong_cluster;

@@ -31,6 +31,14 @@ unset __xtask_path_prefix
 # between (`cargo xtask ...` still rebuilds what changed).
 xtask() { "$__xtask_exe" "$@"; }
 
+# Completion of `xtask ...` (commands, stages, apps, tasks with their
+# descriptions), from the same binary; with zsh's completion system
+# (compinit in the user's .zshrc), as every zsh completion needs.
+_stagecraft_xtask() { "$__xtask_exe" "$@"; }
+source ${${(%):-%x}:h}/complete.zsh
+_stagecraft_xtask_words() { _stagecraft_complete 0; }
+(( $+functions[compdef] )) && compdef _stagecraft_xtask_words xtask
+
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
 stage() {
   if [ $# -eq 0 ]; then echo "usage: stage <name> [--cluster C] [--app A]; now in $XTASK_STAGE" >&2; return 2; fi

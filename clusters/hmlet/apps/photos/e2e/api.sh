@@ -9,14 +9,18 @@ body=$(mktemp)
 trap 'rm -f "$body"' EXIT
 failed=0
 
-# expect NAME STATUS PATH TEXT: GET PATH answers STATUS with TEXT in its body.
+# expect NAME STATUS PATH TEXT [CURL ARGS]: GET PATH answers STATUS with
+# TEXT in its body.
 expect() {
+  name=$1 want=$2 path=$3 text=$4
+  shift 4
+  : > "$body"
   status=$(curl --silent --show-error --max-time 10 --output "$body" \
-    --write-out '%{http_code}' "$@" "$base$3" 2>&1) || status="no answer ($status)"
-  if [ "$status" = "$2" ] && grep -qF -- "$4" "$body"; then
-    echo "ok    $1"
+    --write-out '%{http_code}' "$@" "$base$path" 2>&1) || status="no answer ($status)"
+  if [ "$status" = "$want" ] && grep -qF -- "$text" "$body"; then
+    echo "ok    $name"
   else
-    echo "FAIL  $1: GET $base$3 gave $status: $(head -c 300 "$body")" >&2
+    echo "FAIL  $name: GET $base$path gave $status: $(head -c 300 "$body")" >&2
     failed=$((failed + 1))
   fi
 }

@@ -1,0 +1,790 @@
+//! Tasks: `[tasks.*]` of shell.toml, cluster.toml and app.toml, listed and
+//! run through the real binary in a copy of the example monorepo; the
+//! example's own tasks against a fake kubectl and real HTTP servers on
+//! 127.0.0.1; completion in real bash, zsh and fish.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use crate::support::{STAGE_DB_PASSWORD, TestRepo, XTASK};
+use crate::tmux::Tmux;
+
+const APP: &str = "clusters/hmlet/apps/photos";
+
+/// Appends `text` to a config file of the test repository.
+fn append(repo: &TestRepo, rel: &str, text: &str) {
+    let mut file = repo.read(rel);
+    file.push_str(text);
+    repo.write(rel, &file);
+}
+
+/// A task that writes what it got, one `key=value` a line, to `$OUT`.
+fn probe_repo() -> (TestRepo, std::path::PathBuf) {
+    let mut repo = TestRepo::example();
+    let out = repo.tmp.join("probe.out");
+    repo.env.insert("OUT".into(), out.display().to_string());
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        r#"
+[tasks.probe]
+description = "prints what it got"
+dir = "src"
+run = [
+    'printf "bucket=%s\nlimit=%s\npwd=%s\ngreeting=%s\nkubeconfig=%s\napp=%s\n" "$PHOTOS_BUCKET" "$PHOTOS_UPLOAD_LIMIT_MB" "$PWD" "$GREETING" "$KUBECONFIG" "$XTASK_APP" >> "$OUT"',
+    'for a in "$@"; do printf "arg=%s\n" "$a" >> "$OUT"; done',
+]
+env = { GREETING = "hello from ${XTASK_STAGE} (${PHOTOS_DB_NAME})" }
+
+[tasks.fails]
+description = "stops at its second line"
+run = ["echo line-one", "exit 7", "echo never-printed"]
+"#,
+    );
+    (repo, out)
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn listing_shows_the_scopes_of_the_folder_and_json_parses() {
+    let repo = TestRepo::example();
+    let run = repo.run_in(APP, ["task"]);
+    run.ok()
+        .stdout_has("Tasks of hmlet/photos")
+        .stdout_has("photos:db-shell")
+        .stdout_has("psql into the stage's photos database")
+        .stdout_has("photos:e2e")
+        .stdout_has("[only local, test, stage]")
+        .stdout_has("hmlet:smoke")
+        .stdout_has("check ");
+    // The nearest scope first: the app's, the cluster's, the repository's.
+    let at = |needle: &str| run.stdout.find(needle).unwrap();
+    assert!(at("photos:db-shell") < at("hmlet:smoke") && at("hmlet:smoke") < at("check "));
+
+    let json = repo.run_in(APP, ["task", "--json"]).ok().json();
+    let names: Vec<(&str, &str)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["scope"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("photos:db-shell", "hmlet/photos"),
+            ("photos:e2e", "hmlet/photos"),
+            ("hmlet:smoke", "hmlet"),
+            ("check", ""),
+        ]
+    );
+    let e2e = &json[1];
+    assert_eq!(e2e["stages"], serde_json::json!(["local", "test", "stage"]));
+    assert_eq!(e2e["run"], serde_json::json!(["sh e2e/api.sh"]));
+    assert!(
+        e2e["defined_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("clusters/hmlet/apps/photos/app.toml:"),
+        "{e2e}"
+    );
+
+    // At the root: the repository's only.
+    let json = repo.run(["task", "--json"]).ok().json();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["check"]);
+    let run = repo.run(["task"]);
+    run.ok().stdout_has("Tasks of the repository");
+    assert!(!run.stdout.contains("photos:"), "{}", run.stdout);
+    // The cluster's folder: the cluster's and the repository's.
+    let run = repo.run_in("clusters/hmlet", ["task"]);
+    run.ok().stdout_has("hmlet:smoke").stdout_has("check ");
+    assert!(!run.stdout.contains("photos:"), "{}", run.stdout);
+    // --app names the scope from anywhere.
+    repo.run(["task", "--app", "photos"])
+        .ok()
+        .stdout_has("photos:e2e");
+}
+
+#[test]
+fn a_task_runs_in_its_stage_environment_and_dir_with_the_extra_args() {
+    let (mut repo, out) = probe_repo();
+    // Stale Stagecraft variables of the caller's never reach a task.
+    repo.env.insert("XTASK_APP".into(), "stale".into());
+    repo.run(["task", "photos:probe", "--", "a b", "--flag"])
+        .ok();
+    let got = read(&out);
+    let root = repo.root.display().to_string();
+    for line in [
+        // From the app's [stages.local.vars], the stage's default.
+        "bucket=photos-local".to_owned(),
+        "limit=50".to_owned(),
+        format!("pwd={root}/{APP}/src"),
+        // The task's env, interpolated from the stage environment.
+        "greeting=hello from local (photos)".to_owned(),
+        format!("kubeconfig={root}/deps/kube/views/hmlet-local.yaml"),
+        "app=photos".to_owned(),
+        "arg=a b".to_owned(),
+        "arg=--flag".to_owned(),
+    ] {
+        assert!(got.lines().any(|l| l == line), "{line:?} not in:\n{got}");
+    }
+
+    // Another stage, named bare from the app's folder.
+    fs::remove_file(&out).unwrap();
+    repo.run_in(APP, ["task", "probe", "--stage", "test"]).ok();
+    let got = read(&out);
+    assert!(got.contains("bucket=hmlet-photos-test\n"), "{got}");
+    assert!(got.contains("greeting=hello from test (photos)\n"), "{got}");
+    assert!(!got.contains("arg="), "no extra args: {got}");
+}
+
+#[test]
+fn the_first_failing_line_stops_the_task_and_its_exit_code_passes_through() {
+    let (repo, _) = probe_repo();
+    let run = repo.run_in(APP, ["task", "fails"]);
+    assert_eq!(run.code, Some(7), "{run:#?}");
+    assert!(run.stdout.contains("line-one"), "{run:#?}");
+    assert!(!run.stdout.contains("never-printed"), "{run:#?}");
+    run.stderr_has("task `photos:fails` failed (line 2 of its `run`): `exit 7` exited with code 7")
+        .stderr_has("clusters/hmlet/apps/photos/app.toml:");
+    // Appended args reach the last line when no line reads them.
+    append(
+        &repo,
+        "shell.toml",
+        "\n[tasks.exits]\nrun = \"exit\"\n[tasks.killed]\nrun = \"kill -TERM $$\"\n",
+    );
+    assert_eq!(repo.run(["task", "exits", "--", "42"]).code, Some(42));
+    let run = repo.run(["task", "killed"]);
+    assert_eq!(run.code, Some(143), "{run:#?}");
+    run.stderr_has("was killed by signal 15");
+}
+
+#[test]
+fn depends_run_first_and_once_in_a_diamond() {
+    let mut repo = TestRepo::example();
+    let log = repo.tmp.join("order.log");
+    repo.env.insert("LOG".into(), log.display().to_string());
+    // top needs left and right; both need base (the repository's, found
+    // from the app's scope) and left also cluster's shared (by name).
+    append(
+        &repo,
+        "shell.toml",
+        "\n[tasks.base]\nrun = 'echo \"base $XTASK_CLUSTER\" >> \"$LOG\"'\n",
+    );
+    append(
+        &repo,
+        "clusters/hmlet/cluster.toml",
+        "\n[tasks.shared]\ndepends = [\"base\"]\nrun = 'echo shared >> \"$LOG\"'\n",
+    );
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        r#"
+[tasks.top]
+depends = ["left", "right"]
+run = 'echo "top $*" >> "$LOG"'
+[tasks.left]
+depends = ["base", "hmlet:shared"]
+run = 'echo left >> "$LOG"'
+[tasks.right]
+depends = ["base"]
+run = 'echo right >> "$LOG"'
+"#,
+    );
+    repo.run_in(APP, ["task", "top", "--", "x"]).ok();
+    // The repository's task runs in the repository's scope (its only cluster).
+    assert_eq!(read(&log), "base hmlet\nshared\nleft\nright\ntop x\n");
+
+    // A failing dependency stops what depends on it.
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        "[tasks.broken]\nrun = \"false\"\n[tasks.after]\ndepends = [\"broken\"]\nrun = 'echo after >> \"$LOG\"'\n",
+    );
+    fs::remove_file(&log).unwrap();
+    let run = repo.run_in(APP, ["task", "after"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    run.stderr_has("task `photos:broken` failed");
+    assert_eq!(read(&log), "");
+}
+
+#[test]
+fn a_cycle_is_refused_before_anything_runs() {
+    let mut repo = TestRepo::example();
+    let marker = repo.tmp.join("ran");
+    repo.env.insert("MARK".into(), marker.display().to_string());
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        "\n[tasks.one]\ndepends = [\"two\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.two]\ndepends = [\"three\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.three]\ndepends = [\"one\"]\nrun = 'touch \"$MARK\"'\n",
+    );
+    let text = repo.read(&format!("{APP}/app.toml"));
+    let line = text
+        .lines()
+        .position(|l| l == "depends = [\"one\"]")
+        .unwrap()
+        + 1;
+    let run = repo.run_in(APP, ["task", "one"]);
+    run.fails()
+        .stderr_has(&format!("clusters/hmlet/apps/photos/app.toml:{line}:"))
+        .stderr_has("depends on itself: photos:one → photos:two → photos:three → photos:one; nothing was run")
+        .stderr_has("hint: remove one of these `depends`");
+    assert!(!marker.exists(), "a task ran");
+    // Listing finds it too.
+    repo.run_in(APP, ["task"])
+        .fails()
+        .stderr_has("depends on itself");
+}
+
+#[test]
+fn config_mistakes_name_file_line_and_fix() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[tasks.lint]\nrun = \"true\"\ndescripton = \"x\"\n",
+            ":3:1: unknown field `descripton`",
+            "did you mean `description`?",
+        ),
+        (
+            "[tasks.lint]\nrun = \"true\"\ndepends = [\"chek\"]\n",
+            ":3:12: task `photos:lint` depends on `chek`: unknown task `chek` in hmlet/photos",
+            "did you mean `check`?",
+        ),
+        (
+            "[tasks.lint]\nrun = \"true\"\ndepends = [\"hmlet:smok\"]\n",
+            ":3:12: task `photos:lint` depends on `hmlet:smok`: unknown task of hmlet",
+            "did you mean `smoke`?",
+        ),
+        (
+            "[tasks.lint]\nrun = \"true\"\nstages = [\"local\", \"prdo\"]\n",
+            ":3:20: task `lint`: `stages` names a stage that does not exist: `prdo`",
+            "did you mean `prod`?",
+        ),
+        (
+            "[tasks.lint]\ndescription = \"nothing\"\n",
+            ":1:8: task `lint` has nothing to run",
+            "give it `run",
+        ),
+        (
+            "[tasks.lint]\nrun = 7\n",
+            ":2:7: invalid type: integer `7`, expected a command line, or a list of command lines",
+            "",
+        ),
+        (
+            "[tasks.\"a:b\"]\nrun = \"true\"\n",
+            ":1:8: task `a:b`: a task's name is letters, digits",
+            "hint: rename it",
+        ),
+        (
+            "[tasks.lint]\nrun = \"true\"\nenv = { \"BAD-NAME\" = \"x\" }\n",
+            ":3:9:",
+            "",
+        ),
+    ];
+    for (tasks, error, hint) in cases {
+        let repo = TestRepo::example();
+        let rel = format!("{APP}/app.toml");
+        append(&repo, &rel, &format!("\n{tasks}"));
+        let offset = repo.read(&rel).lines().count() - tasks.lines().count();
+        // Lines in the cases count from the appended text.
+        let error = shift_line(error, offset);
+        // Listing checks every task it shows, as running one does.
+        let run = repo.run_in(APP, ["task"]);
+        run.fails()
+            .stderr_has(&format!("clusters/hmlet/apps/photos/app.toml{error}"))
+            .stderr_has(hint);
+    }
+    // An unknown task from the command line suggests the closest.
+    let repo = TestRepo::example();
+    repo.run_in(APP, ["task", "db-shel"])
+        .fails()
+        .stderr_has("unknown task `db-shel` in hmlet/photos")
+        .stderr_has("did you mean `db-shell`?");
+    repo.run(["task", "phtos:e2e"])
+        .fails()
+        .stderr_has("no app or cluster is named `phtos`")
+        .stderr_has("did you mean `photos`?");
+}
+
+/// `:3:1: ...` with 3 moved down by `offset` lines.
+fn shift_line(error: &str, offset: usize) -> String {
+    let rest = &error[1..];
+    let (line, tail) = rest.split_once(':').unwrap();
+    format!(":{}:{tail}", line.parse::<usize>().unwrap() + offset)
+}
+
+#[test]
+fn a_task_for_some_stages_refuses_the_others_before_anything_runs() {
+    let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    let marker = repo.tmp.join("ran");
+    repo.env.insert("MARK".into(), marker.display().to_string());
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        "\n[tasks.seed]\ndescription = \"loads fixtures\"\nstages = [\"local\", \"test\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.reset]\ndepends = [\"seed\"]\nrun = 'touch \"$MARK\"'\n",
+    );
+    let run = repo.run(["task", "photos:seed", "--stage", "prod", "--yes"]);
+    run.fails()
+        .stderr_has(
+            "task `photos:seed` runs only on local, test (clusters/hmlet/apps/photos/app.toml:",
+        )
+        .stderr_has("not on prod; nothing was run");
+    // Through a dependency too, without asking first.
+    let run = repo.run(["task", "photos:reset", "--stage", "prod"]);
+    run.fails().stderr_has(
+        "task `photos:seed` (which `photos:reset` depends on) runs only on local, test",
+    );
+    assert!(!run.stderr.contains("needs --yes"), "{run:#?}");
+    assert!(!marker.exists(), "a task ran");
+    repo.run(["task", "photos:seed", "--stage", "test"]).ok();
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_protected_stage_without_a_terminal_needs_yes() {
+    let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    let marker = repo.tmp.join("ran");
+    repo.env.insert("MARK".into(), marker.display().to_string());
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        "\n[tasks.rotate]\nrun = 'echo \"$PHOTOS_DB_PASSWORD\" > \"$MARK\"'\n\n[tasks.careful]\nconfirm = true\nrun = 'touch \"$MARK\"'\n",
+    );
+    let run = repo.run(["task", "photos:rotate", "--stage", "prod"]);
+    run.fails().stderr_has(
+        "stage prod is protected: task photos:rotate needs --yes when there is no terminal to confirm on; nothing was run",
+    );
+    assert!(!marker.exists(), "a task ran");
+    repo.run(["task", "photos:rotate", "--stage", "prod", "--yes"])
+        .ok();
+    assert_eq!(
+        read(&marker),
+        format!("{}\n", crate::support::PROD_DB_PASSWORD)
+    );
+    fs::remove_file(&marker).unwrap();
+    // confirm = true asks on any stage.
+    repo.run(["task", "photos:careful"])
+        .fails()
+        .stderr_has("task photos:careful asks for confirmation (`photos:careful` has confirm = true): it needs --yes");
+    assert!(!marker.exists(), "a task ran");
+    repo.run(["task", "photos:careful", "--yes"]).ok();
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_protected_stage_on_a_terminal_asks_for_its_name_first() {
+    let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    let marker = repo.tmp.join("ran");
+    repo.env.insert("MARK".into(), marker.display().to_string());
+    append(
+        &repo,
+        &format!("{APP}/app.toml"),
+        "\n[tasks.migrate]\nrun = 'echo \"migrated $XTASK_STAGE\" | tee \"$MARK\"'\n",
+    );
+    let env = repo.base_env();
+    let base = repo.home.parent().unwrap();
+    let args = ["task", "photos:migrate", "--stage", "prod"];
+    let t = Tmux::start(base, &repo.root, &env, XTASK, &args);
+    t.wait_for("task photos:migrate on protected stage prod. Type the stage name to confirm:");
+    t.send_line("prd");
+    t.wait_for("not confirmed: nothing was run");
+    t.wait_for("EXIT:1");
+    drop(t);
+    assert!(!marker.exists(), "a refused task ran");
+
+    let t = Tmux::start(base, &repo.root, &env, XTASK, &args);
+    t.wait_for("Type the stage name to confirm:");
+    t.send_line("prod");
+    t.wait_for("migrated prod");
+    t.wait_for("EXIT:0");
+    assert_eq!(read(&marker), "migrated prod\n");
+}
+
+#[test]
+fn a_dry_run_prints_the_exact_commands_and_runs_none() {
+    let (mut repo, out) = probe_repo();
+    repo.provide_example_secrets();
+    let run = repo.run_in(
+        APP,
+        ["task", "probe", "--stage", "prod", "--dry-run", "--", "x y"],
+    );
+    run.ok()
+        .stdout_has("# photos:probe (clusters/hmlet/apps/photos/app.toml:")
+        .stdout_has(&format!(
+            "cd {}/{APP}/src && sh -c 'for a in \"$@\"; do printf \"arg=%s\\n\" \"$a\" >> \"$OUT\"; done' photos:probe 'x y'",
+            repo.root.display()
+        ));
+    assert!(!out.exists(), "a dry run ran the task");
+    assert!(!run.stdout.contains(STAGE_DB_PASSWORD), "{run:#?}");
+}
+
+#[test]
+fn the_example_db_shell_runs_psql_in_the_stage_cluster_with_no_password_anywhere() {
+    let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    let log = repo.tmp.join("kubectl.log");
+    repo.env
+        .insert("KUBECTL_LOG".into(), log.display().to_string());
+    // A recording kubectl: argv a line each, then its KUBECONFIG and env.
+    let bin = repo.root.join("deps/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let kubectl = bin.join("kubectl");
+    fs::write(
+        &kubectl,
+        "#!/bin/sh\n[ \"$1\" = config ] && exit 1\nfor a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done >> \"$KUBECTL_LOG\"\nprintf 'KUBECONFIG %s\\n' \"$KUBECONFIG\" >> \"$KUBECTL_LOG\"\nenv >> \"$KUBECTL_LOG.env\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        &kubectl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    repo.run([
+        "task",
+        "photos:db-shell",
+        "--stage",
+        "stage",
+        "--",
+        "-c",
+        "select 1",
+    ])
+    .ok();
+    let got = read(&log);
+    let args: Vec<&str> = got.lines().filter_map(|l| l.strip_prefix("arg ")).collect();
+    assert_eq!(
+        args,
+        [
+            "exec",
+            "--namespace",
+            "photos",
+            "-i",
+            "statefulset/postgresql",
+            "--",
+            "psql",
+            "--username",
+            "photos",
+            "--dbname",
+            "photos",
+            "-c",
+            "select 1",
+        ],
+        "no -t without a terminal"
+    );
+    assert!(
+        got.contains(&format!(
+            "KUBECONFIG {}/deps/kube/views/hmlet-stage.yaml",
+            repo.root.display()
+        )),
+        "{got}"
+    );
+    assert!(
+        !got.contains(STAGE_DB_PASSWORD),
+        "a password on argv: {got}"
+    );
+}
+
+/// A loopback HTTP server that answers GET /healthz per Host header (the
+/// stage's gateway) and records the hosts it was asked for.
+struct Gateway {
+    port: u16,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gateway {
+    fn start(status_of: fn(&str) -> u16) -> Gateway {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(64) {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut host = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(h) = line.to_ascii_lowercase().strip_prefix("host: ") {
+                        host = h.trim().to_owned();
+                    }
+                }
+                let path = request.split(' ').nth(1).unwrap_or("").to_owned();
+                log.lock().unwrap().push(format!("{host}{path}"));
+                let status = status_of(&host);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+                );
+            }
+        });
+        Gateway { port, asked }
+    }
+}
+
+/// The example with its test stage's gateway on `port` and its hosts under
+/// `.localhost` (which curl resolves to 127.0.0.1 by itself).
+fn example_behind(port: u16) -> TestRepo {
+    let repo = TestRepo::example();
+    let envs = repo.read("envs/test.toml").replace(
+        "DOMAIN = \"test.localtest.me\"",
+        "DOMAIN = \"test.localhost\"",
+    );
+    repo.write("envs/test.toml", &envs);
+    let cluster = repo
+        .read("clusters/hmlet/cluster.toml")
+        .replace("http_port = 8080", &format!("http_port = {port}"));
+    repo.write("clusters/hmlet/cluster.toml", &cluster);
+    repo
+}
+
+#[test]
+fn the_example_smoke_task_checks_every_app_through_the_gateway() {
+    let gateway = Gateway::start(|host| {
+        if host.starts_with("photos.") {
+            503
+        } else {
+            200
+        }
+    });
+    let repo = example_behind(gateway.port);
+    let run = repo.run(["task", "hmlet:smoke", "--stage", "test"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let port = gateway.port;
+    run.stdout_has(&format!(
+        "ok    http://api.photos.test.localhost:{port}/healthz (200)"
+    ))
+    .stderr_has(&format!(
+        "FAIL  http://photos.test.localhost:{port}/healthz"
+    ))
+    .stderr_has("503")
+    .stderr_has("smoke: 1 of 2 apps are not healthy on stage test");
+    let mut asked = gateway.asked.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            format!("api.photos.test.localhost:{port}/healthz"),
+            format!("photos.test.localhost:{port}/healthz"),
+        ]
+    );
+
+    let healthy = Gateway::start(|_| 200);
+    let repo = example_behind(healthy.port);
+    repo.run(["task", "hmlet:smoke", "--stage", "test"])
+        .ok()
+        .stdout_has("smoke: 2 of 2 apps healthy on stage test");
+}
+
+#[test]
+fn the_example_e2e_task_passes_against_the_real_photos_api_of_its_stage() {
+    // The real photos API, its database and Redis stood in by listeners.
+    let database = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = |bucket: &str| {
+        Command::new("python3")
+            .arg(crate::support::workspace().join(format!("{APP}/src/server.py")))
+            .env("PORT", port.to_string())
+            .env(
+                "DATABASE_URL",
+                format!(
+                    "postgresql://photos@127.0.0.1:{}/photos",
+                    database.local_addr().unwrap().port()
+                ),
+            )
+            .env(
+                "REDIS_URL",
+                format!("redis://127.0.0.1:{}/0", redis.local_addr().unwrap().port()),
+            )
+            .env("PHOTOS_BUCKET", bucket)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3")
+    };
+    let wait_up = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "photos-api did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let repo = example_behind(port);
+
+    let mut api = server("hmlet-photos-test");
+    wait_up();
+    let run = repo.run(["task", "photos:e2e", "--stage", "test"]);
+    let _ = api.kill();
+    let _ = api.wait();
+    run.ok()
+        .stdout_has("ok    the API is alive")
+        .stdout_has("ok    its database is reachable")
+        .stdout_has("ok    it is stage test's deployment")
+        .stdout_has(&format!(
+            "e2e: all checks passed against http://api.photos.test.localhost:{port}"
+        ));
+
+    // Another stage's deployment behind the URL: the e2e test says so.
+    let mut api = server("hmlet-photos-stage");
+    wait_up();
+    let run = repo.run(["task", "photos:e2e", "--stage", "test"]);
+    let _ = api.kill();
+    let _ = api.wait();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    run.stderr_has("FAIL  it is stage test's deployment");
+}
+
+/// `xtask task <Tab>` in a stage shell of each shell, as a user types it.
+fn completes_in_a_stage_shell(shell: &str, rc: (&str, &str), press: &[&str]) {
+    let repo = TestRepo::example();
+    let path = repo.home.join(rc.0);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, rc.1).unwrap();
+    let program = ["/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(shell))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{shell} is not installed"));
+    let mut env = repo.base_env();
+    env.push(("SHELL".to_owned(), program.display().to_string()));
+    let base = repo.home.parent().unwrap();
+    let t = Tmux::start(base, &repo.root.join(APP), &env, XTASK, &["shell", "local"]);
+    t.wait_for_words("🐣 local hmlet/photos prompt>");
+    t.type_text("xtask task ");
+    for key in press {
+        t.send_key(key);
+    }
+    let screen = t.wait_for("photos:db-shell");
+    for needle in [
+        "photos:e2e",
+        "hmlet:smoke",
+        "check",
+        "psql into the stage's photos database",
+        "curl every app's /healthz",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{shell}: {needle:?} not on:\n{screen}"
+        );
+    }
+    // One candidate left: it is completed in place.
+    t.send_key("C-c");
+    t.type_text("xtask task photos:e");
+    t.send_key("Tab");
+    t.wait_for("xtask task photos:e2e");
+}
+
+#[test]
+fn completion_offers_task_names_with_descriptions_in_bash() {
+    completes_in_a_stage_shell("bash", (".bashrc", "PS1='prompt> '\n"), &["Tab", "Tab"]);
+}
+
+#[test]
+fn completion_offers_task_names_with_descriptions_in_zsh() {
+    completes_in_a_stage_shell(
+        "zsh",
+        (
+            ".zshrc",
+            "autoload -Uz compinit && compinit -u -d $HOME/.zcompdump\nPS1='prompt> '\n",
+        ),
+        &["Tab"],
+    );
+}
+
+#[test]
+fn completion_offers_task_names_with_descriptions_in_fish() {
+    completes_in_a_stage_shell(
+        "fish",
+        (
+            ".config/fish/config.fish",
+            "function fish_prompt; printf 'prompt> '; end\n",
+        ),
+        &["Tab"],
+    );
+}
+
+#[test]
+fn cargo_xtask_completion_scripts_offer_task_names() {
+    let repo = TestRepo::example();
+    let dir = repo.tmp.join("completions");
+    fs::create_dir_all(&dir).unwrap();
+    for shell in ["bash", "fish"] {
+        let script = repo.run(["completions", shell]).ok().stdout.clone();
+        fs::write(dir.join(shell), script).unwrap();
+    }
+    let run = |program: &str, args: &[&str], code: String| {
+        let out = Command::new(program)
+            .args(args)
+            .arg(code)
+            .current_dir(repo.root.join(APP))
+            .env("HOME", &repo.home)
+            .env("STAGECRAFT_XTASK", XTASK)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bash = |line: &str| {
+        run(
+            "bash",
+            &["--norc", "-c"],
+            format!(
+                "source {}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; read -ra COMP_WORDS <<< \"$COMP_LINE\"; COMP_CWORD=2; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                dir.join("bash").display()
+            ),
+        )
+    };
+    // Bash splits `photos:d` at the colon and replaces only `d`.
+    assert_eq!(bash("cargo xtask task photos:d"), "db-shell\n");
+    let got = bash("cargo xtask task photos:");
+    assert!(
+        got.contains("db-shell  (psql into the stage's photos database"),
+        "{got}"
+    );
+    assert!(
+        got.contains("e2e       (the API's end-to-end checks"),
+        "{got}"
+    );
+    // From the root, `hmlet:` offers the cluster's tasks.
+    let got = run(
+        "fish",
+        &["--no-config", "-c"],
+        format!(
+            "cd {}; source {}; complete -C 'cargo xtask task hmlet:'",
+            repo.root.display(),
+            dir.join("fish").display()
+        ),
+    );
+    assert_eq!(
+        got.trim(),
+        "hmlet:smoke\tcurl every app's /healthz through the stage's gateway"
+    );
+}
