@@ -148,6 +148,23 @@ context = "."
 
 [vars]
 # Variables of {name} in every stage; per stage under [stages.<stage>.vars].
+
+# Tasks: {name}'s everyday commands, run in a stage's environment.
+# `cargo xtask task` in this folder lists them; `{name}:<task>` runs one
+# from anywhere (`cargo xtask task {name}:logs --stage test -- --since 1h`).
+# [tasks.logs]
+# description = "follow the logs of {name} in the stage"
+# run = "kubectl logs --namespace {name} deployment/{name} --follow"
+# # Where it may run (default: every stage).
+# stages = ["local", "test"]
+# # Tasks run first, each once: `name`, `app:name`, `cluster:name`.
+# depends = []
+# # Where its lines run, from this folder (default: this folder).
+# dir = "."
+# # Ask before it runs (protected stages always ask; --yes confirms).
+# confirm = false
+# # Extra variables, as [vars]: `${{VAR}}` from the stage environment.
+# env = {{ LOG_PREFIX = "{name}-${{XTASK_STAGE}}" }}
 "#
     );
     let mut files = vec![

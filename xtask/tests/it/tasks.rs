@@ -788,3 +788,52 @@ fn cargo_xtask_completion_scripts_offer_task_names() {
         "hmlet:smoke\tcurl every app's /healthz through the stage's gateway"
     );
 }
+
+#[test]
+fn init_app_scaffolds_a_commented_task_that_runs_once_uncommented() {
+    let mut repo = TestRepo::example();
+    repo.run(["init", "app", "checkout", "--cluster", "hmlet"])
+        .ok();
+    let rel = "clusters/hmlet/apps/checkout/app.toml";
+    let text = repo.read(rel);
+    let start = text
+        .find("# [tasks.logs]")
+        .expect("a commented [tasks] example");
+    // The example as a user turns it on: its lines uncommented.
+    let mut on = text[..start].to_owned();
+    for line in text[start..].lines() {
+        on.push_str(line.strip_prefix("# ").unwrap_or(line));
+        on.push('\n');
+    }
+    repo.write(rel, &on);
+    let dir = "clusters/hmlet/apps/checkout";
+    let json = repo.run_in(dir, ["task", "--json"]).ok().json();
+    let logs = &json[0];
+    assert_eq!(logs["name"], "checkout:logs");
+    assert_eq!(logs["stages"], serde_json::json!(["local", "test"]));
+    // It runs: kubectl (a recording one) gets the app's deployment.
+    let bin = repo.root.join("deps/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = repo.tmp.join("kubectl.log");
+    repo.env
+        .insert("KUBECTL_LOG".into(), log.display().to_string());
+    fs::write(
+        bin.join("kubectl"),
+        "#!/bin/sh\n[ \"$1\" = config ] && exit 1\necho \"$LOG_PREFIX $*\" >> \"$KUBECTL_LOG\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        bin.join("kubectl"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    repo.run_in(dir, ["task", "logs", "--", "--since", "1h"])
+        .ok();
+    assert_eq!(
+        read(&log),
+        "checkout-local logs --namespace checkout deployment/checkout --follow --since 1h\n"
+    );
+    repo.run_in(dir, ["task", "logs", "--stage", "prod"])
+        .fails()
+        .stderr_has("runs only on local, test");
+}

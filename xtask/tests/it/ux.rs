@@ -217,10 +217,17 @@ fn var_set_edits_in_place_and_explain_shows_it() {
         .stdout_has("CACHE_TTL=300")
         .stdout_has(&format!("{file}:{line}"));
     // Every other byte, comments included, is what it was: the new table
-    // and line are added after the last one.
+    // and line are added after the last stage table, before the tasks.
+    let tasks = before
+        .find("\n# The app's tasks")
+        .expect("the example's tasks");
     assert_eq!(
         after,
-        format!("{before}\n[stages.test.vars]\nCACHE_TTL = \"300\"\n")
+        format!(
+            "{}\n[stages.test.vars]\nCACHE_TTL = \"300\"\n{}",
+            &before[..tasks],
+            &before[tasks..]
+        )
     );
 
     // Overwriting changes the value only; get reads it back.
@@ -369,7 +376,7 @@ fn completion_scripts_load_in_real_shells_and_complete_app_names() {
         "bash",
         &["--norc", "-c"],
         &format!(
-            "source {bash}; COMP_WORDS=(cargo xtask app deploy ph); COMP_CWORD=4; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            "source {bash}; COMP_LINE='cargo xtask app deploy ph'; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=(cargo xtask app deploy ph); COMP_CWORD=4; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
         ),
     );
     assert_eq!(got, "photos\n");
@@ -377,7 +384,7 @@ fn completion_scripts_load_in_real_shells_and_complete_app_names() {
         "bash",
         &["--norc", "-c"],
         &format!(
-            "source {bash}; COMP_WORDS=(cargo xtask shell ''); COMP_CWORD=3; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            "source {bash}; COMP_LINE='cargo xtask shell '; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=(cargo xtask shell ''); COMP_CWORD=3; _stagecraft_cargo; printf '%s\\n' \"${{COMPREPLY[@]}}\""
         ),
     );
     for stage in ["local", "test", "stage", "prod"] {
