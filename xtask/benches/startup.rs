@@ -41,6 +41,25 @@ fn main() {
     let mut results = Vec::new();
     let env_local = time(runs, &app_dir, &home, XTASK, &["env", "local"]);
     let list = time(runs.min(100), &root, &home, XTASK, &["list", "--json"]);
+    // Tasks: the listing of an app's folder, Tab after `xtask task `, and
+    // a task's own cost over `run` of the same `sh -c true`.
+    let task_list = time(runs, &app_dir, &home, XTASK, &["task", "--json"]);
+    let task_complete = time(
+        runs,
+        &app_dir,
+        &home,
+        XTASK,
+        &["__complete", "--describe", "2", "--", "xtask", "task", ""],
+    );
+    let run_sh = time(
+        runs,
+        &app_dir,
+        &home,
+        XTASK,
+        &["run", "local", "--", "sh", "-c", "true"],
+    );
+    let task_run = time(runs, &app_dir, &home, XTASK, &["task", "noop"]);
+    let task_deps = time(runs, &app_dir, &home, XTASK, &["task", "seed"]);
 
     let mut comparisons = Vec::new();
     if let Some(mise) = find(&["mise"]) {
@@ -77,6 +96,37 @@ fn main() {
         None => (Duration::from_millis(10), Duration::from_millis(60)),
     };
     results.insert(0, ("xtask list --json (20x25)", list, Some(list_budget)));
+    // A task starts like `run`: at most 1.3x of it; with three dependencies
+    // (four environments, four processes), at most 4.5x.
+    results.insert(1, ("xtask run local -- sh -c true", run_sh, None));
+    results.insert(
+        2,
+        (
+            "xtask task noop (sh -c true)",
+            task_run,
+            Some(run_sh.median.mul_f64(1.3)),
+        ),
+    );
+    results.insert(
+        3,
+        (
+            "xtask task seed (3 depends)",
+            task_deps,
+            Some(run_sh.median.mul_f64(4.5)),
+        ),
+    );
+    results.insert(
+        4,
+        ("xtask task --json (app scope)", task_list, Some(env_budget)),
+    );
+    results.insert(
+        5,
+        (
+            "completion of `xtask task ` (app scope)",
+            task_complete,
+            Some(env_budget),
+        ),
+    );
     results.insert(
         0,
         ("xtask env local (app scope)", env_local, Some(env_budget)),
@@ -218,7 +268,7 @@ fn generate(root: &Path) -> Vec<(String, String)> {
     };
     write(
         "shell.toml",
-        "[project]\nname = \"bench\"\ndefault_stage = \"local\"\n",
+        "[project]\nname = \"bench\"\ndefault_stage = \"local\"\n\n[tasks.lint]\ndescription = \"lint everything\"\nrun = \"true\"\n\n[tasks.fmt]\ndescription = \"format everything\"\nrun = [\"true\", \"true\"]\n",
     );
     let mut comm = String::from("[vars]\n");
     for i in 0..10 {
@@ -250,6 +300,7 @@ fn generate(root: &Path) -> Vec<(String, String)> {
             )
             .unwrap();
         }
+        text.push_str("[tasks.smoke]\ndescription = \"curl every app\"\nrun = \"true\"\n");
         write(&format!("clusters/{cluster}/cluster.toml"), &text);
         for a in 0..APPS {
             let app = format!("app{a:02}");
@@ -265,6 +316,12 @@ fn generate(root: &Path) -> Vec<(String, String)> {
                 )
                 .unwrap();
             }
+            text.push_str(concat!(
+                "[tasks.noop]\ndescription = \"does nothing\"\nrun = \"true\"\n",
+                "[tasks.seed]\ndescription = \"loads fixtures\"\ndepends = [\"noop\", \"smoke\", \"lint\"]\nrun = \"true\"\n",
+                "[tasks.e2e]\ndescription = \"the e2e suite\"\nstages = [\"local\", \"test\"]\nrun = \"true\"\n",
+                "[tasks.e2e.env]\nURL = \"${APP_URL}/healthz\"\n",
+            ));
             write(&format!("clusters/{cluster}/apps/{app}/app.toml"), &text);
         }
     }

@@ -156,8 +156,7 @@ pub struct Listed {
 /// The tasks of a repository, for one command.
 pub struct Tasks<'r> {
     repo: &'r Repo,
-    /// Every (cluster, app), for qualified names.
-    apps: Vec<(String, String)>,
+    /// The clusters, read once (qualified names ask for them).
     clusters: Vec<String>,
 }
 
@@ -207,18 +206,34 @@ pub struct RunOptions<'a> {
 
 impl<'r> Tasks<'r> {
     pub fn new(repo: &'r Repo) -> Result<Tasks<'r>> {
-        let clusters = repo.cluster_names()?;
+        Ok(Tasks {
+            repo,
+            clusters: repo.cluster_names()?,
+        })
+    }
+
+    /// The clusters that have an app named `app`: a look per cluster, not
+    /// a listing of every app (a task's start stays as cheap as `run`'s).
+    fn clusters_with_app(&self, app: &str) -> Vec<&str> {
+        if !crate::repo::is_dns_label(app) {
+            return Vec::new();
+        }
+        self.clusters
+            .iter()
+            .filter(|c| self.repo.app_dir(c, app).join("app.toml").is_file())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every (cluster, app): listings and suggestions only.
+    fn all_apps(&self) -> Result<Vec<(String, String)>> {
         let mut apps = Vec::new();
-        for cluster in &clusters {
-            for app in repo.app_names(cluster)? {
+        for cluster in &self.clusters {
+            for app in self.repo.app_names(cluster)? {
                 apps.push((cluster.clone(), app));
             }
         }
-        Ok(Tasks {
-            repo,
-            apps,
-            clusters,
-        })
+        Ok(apps)
     }
 
     fn file(&self, owner: &Owner) -> Result<File<'r>> {
@@ -236,8 +251,7 @@ impl<'r> Tasks<'r> {
             Owner::Repo => id.name.clone(),
             Owner::Cluster(c) => format!("{c}:{}", id.name),
             Owner::App { cluster, app } => {
-                let same = self.apps.iter().filter(|(_, a)| a == app).count();
-                if same > 1 || self.clusters.contains(app) {
+                if self.clusters_with_app(app).len() > 1 || self.clusters.contains(app) {
                     format!("{cluster}/{app}:{}", id.name)
                 } else {
                     format!("{app}:{}", id.name)
@@ -262,11 +276,8 @@ impl<'r> Tasks<'r> {
         for cluster in &self.clusters {
             out.extend(self.owned(&Owner::Cluster(cluster.clone()))?);
         }
-        for (cluster, app) in &self.apps {
-            out.extend(self.owned(&Owner::App {
-                cluster: cluster.clone(),
-                app: app.clone(),
-            })?);
+        for (cluster, app) in self.all_apps()? {
+            out.extend(self.owned(&Owner::App { cluster, app })?);
         }
         Ok(out)
     }
@@ -400,22 +411,25 @@ impl<'r> Tasks<'r> {
             return Ok(Owner::Repo);
         }
         if let Some((cluster, app)) = scope.split_once('/') {
-            if self.apps.iter().any(|(c, a)| c == cluster && a == app) {
+            if self.clusters_with_app(app).contains(&cluster) {
                 return Ok(Owner::App {
                     cluster: cluster.to_owned(),
                     app: app.to_owned(),
                 });
             }
-            let names: Vec<String> = self.apps.iter().map(|(c, a)| format!("{c}/{a}")).collect();
+            let names: Vec<String> = self
+                .all_apps()?
+                .iter()
+                .map(|(c, a)| format!("{c}/{a}"))
+                .collect();
             return Err(suggest::unknown("app", scope, &names));
         }
         let mut found: Vec<Owner> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| a == scope)
-            .map(|(c, a)| Owner::App {
-                cluster: c.clone(),
-                app: a.clone(),
+            .clusters_with_app(scope)
+            .into_iter()
+            .map(|c| Owner::App {
+                cluster: c.to_owned(),
+                app: scope.to_owned(),
             })
             .collect();
         if self.clusters.iter().any(|c| c == scope) {
@@ -425,7 +439,7 @@ impl<'r> Tasks<'r> {
             1 => Ok(found.remove(0)),
             0 => {
                 let mut names = self.clusters.clone();
-                names.extend(self.apps.iter().map(|(_, a)| a.clone()));
+                names.extend(self.all_apps()?.into_iter().map(|(_, a)| a));
                 Err(anyhow!(
                     "no app or cluster is named `{scope}`\n  hint: {}",
                     suggest::hint("app or cluster", scope, &names)
@@ -588,7 +602,7 @@ impl Plan<'_> {
         for step in &self.steps {
             prepared.push(self.prepare(repo, step, stage, secrets)?);
         }
-        for (step, (env, dir)) in self.steps.iter().zip(&prepared) {
+        for (index, (step, (env, dir))) in self.steps.iter().zip(&prepared).enumerate() {
             let task = step.task();
             let args: &[OsString] = match step.qualified == target {
                 true => options.args,
@@ -621,10 +635,18 @@ impl Plan<'_> {
                 if code != 0 {
                     let which = match lines.len() {
                         1 => String::new(),
-                        _ => format!(" (line {} of its `run`)", n + 1),
+                        _ => format!("line {} of its `run`, ", n + 1),
+                    };
+                    let not_run: Vec<&str> = self.steps[index + 1..]
+                        .iter()
+                        .map(|s| s.qualified.as_str())
+                        .collect();
+                    let not_run = match not_run.is_empty() {
+                        true => String::new(),
+                        false => format!("; not run: {}", not_run.join(", ")),
                     };
                     ui::print_error(&anyhow!(
-                        "task `{}` failed{which}: `{}` {}; {} stopped it",
+                        "task `{}` failed: `{}` {} ({which}{}){not_run}",
                         step.qualified,
                         ui::escape_controls(&line),
                         describe_code(code),

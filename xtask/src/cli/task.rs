@@ -117,6 +117,11 @@ fn render(from: &Owner, listed: &[Listed]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    if *from == Owner::Repo {
+        out.push_str(
+            "Clusters and apps have tasks of their own: run `cargo xtask task` in their folder, or pass --cluster/--app\n",
+        );
+    }
     out.push_str("Run one: cargo xtask task NAME [--stage STAGE] [-- ARGS]\n");
     out
 }

@@ -150,6 +150,12 @@ fn entering_and_leaving_a_stage_shell_rebuilds_nothing() {
     // `xtask` is the built binary: no cargo needed.
     t.send_line("(PATH=/usr/bin:/bin; command -v cargo || echo NO-CARGO; xtask env local | grep '^export XTASK_STAGE=')");
     t.wait_for("NO-CARGO\nexport XTASK_STAGE='local'");
+    // Tasks are plain commands there, in the shell's stage, with no build
+    // and no hand-over (the everyday binary runs them).
+    t.send_line("(PATH=/usr/bin:/bin; xtask task --app photos | grep -c 'photos:e2e'; xtask task photos:e2e --dry-run | grep -c 'stage local$'; echo TASKS=$?)");
+    t.wait_for("1\n1\nTASKS=0");
+    t.send_line("echo TASK-BUILDS=$(cargo xtask task 2>&1 | grep -cE 'Compiling|xtask-ops')");
+    t.wait_for_within("TASK-BUILDS=0", BUILD);
     // An ops command hands over to xtask-ops, which cargo builds once.
     t.send_line("xtask deps list > deps.out 2>&1; echo DEPS=$?; grep -c kubectl deps.out");
     t.wait_for_within("DEPS=0\n1", BUILD);

@@ -157,8 +157,7 @@ fn the_first_failing_line_stops_the_task_and_its_exit_code_passes_through() {
     assert_eq!(run.code, Some(7), "{run:#?}");
     assert!(run.stdout.contains("line-one"), "{run:#?}");
     assert!(!run.stdout.contains("never-printed"), "{run:#?}");
-    run.stderr_has("task `photos:fails` failed (line 2 of its `run`): `exit 7` exited with code 7")
-        .stderr_has("clusters/hmlet/apps/photos/app.toml:");
+    run.stderr_has("task `photos:fails` failed: `exit 7` exited with code 7 (line 2 of its `run`, clusters/hmlet/apps/photos/app.toml:");
     // Appended args reach the last line when no line reads them.
     append(
         &repo,
@@ -216,7 +215,8 @@ run = 'echo right >> "$LOG"'
     fs::remove_file(&log).unwrap();
     let run = repo.run_in(APP, ["task", "after"]);
     assert_eq!(run.code, Some(1), "{run:#?}");
-    run.stderr_has("task `photos:broken` failed");
+    run.stderr_has("task `photos:broken` failed: `false` exited with code 1 (clusters/hmlet/apps/photos/app.toml:")
+        .stderr_has("); not run: photos:after\n");
     assert_eq!(read(&log), "");
 }
 
