@@ -11,7 +11,8 @@
 //! (an unknown name, a cycle, a stage it is not for, a missing
 //! confirmation) refuses before the first line runs.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -158,6 +159,9 @@ pub struct Tasks<'r> {
     repo: &'r Repo,
     /// The clusters, read once (qualified names ask for them).
     clusters: Vec<String>,
+    /// Per app name: whether `app:` alone is ambiguous (an app of that name
+    /// in several clusters, or a cluster of that name).
+    ambiguous: RefCell<HashMap<String, bool>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,6 +213,7 @@ impl<'r> Tasks<'r> {
         Ok(Tasks {
             repo,
             clusters: repo.cluster_names()?,
+            ambiguous: RefCell::default(),
         })
     }
 
@@ -251,7 +256,14 @@ impl<'r> Tasks<'r> {
             Owner::Repo => id.name.clone(),
             Owner::Cluster(c) => format!("{c}:{}", id.name),
             Owner::App { cluster, app } => {
-                if self.clusters_with_app(app).len() > 1 || self.clusters.contains(app) {
+                let ambiguous = *self
+                    .ambiguous
+                    .borrow_mut()
+                    .entry(app.clone())
+                    .or_insert_with(|| {
+                        self.clusters_with_app(app).len() > 1 || self.clusters.contains(app)
+                    });
+                if ambiguous {
                     format!("{cluster}/{app}:{}", id.name)
                 } else {
                     format!("{app}:{}", id.name)
@@ -340,6 +352,14 @@ impl<'r> Tasks<'r> {
             }
         }
         if let Some(stages) = &task.stages {
+            if stages.is_empty() {
+                return Err(file.error_at(
+                    &key.span(),
+                    format!(
+                        "task `{name}`: `stages = []` lets it run on no stage\n  hint: name the stages it is for, or remove `stages` to allow every stage"
+                    ),
+                ));
+            }
             let known = self.repo.stage_names()?;
             for stage in stages {
                 if !known.contains(stage.get_ref()) {

@@ -208,6 +208,40 @@ impl TestRepo {
         Run::from(cmd.output().unwrap())
     }
 
+    /// The `completions` scripts of `shells`, written to files: their paths.
+    pub fn completion_scripts(&self, shells: &[&str]) -> Vec<PathBuf> {
+        let dir = self.tmp.join("completions");
+        fs::create_dir_all(&dir).unwrap();
+        shells
+            .iter()
+            .map(|shell| {
+                let path = dir.join(shell);
+                fs::write(&path, &self.run(["completions", shell]).ok().stdout).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    /// `program ARGS CODE` in `dir` (a shell running completion code, with
+    /// STAGECRAFT_XTASK set as a user's would be): its stdout. It must
+    /// succeed and print nothing on stderr.
+    pub fn shell_code(&self, dir: &str, program: &str, args: &[&str], code: &str) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .arg(code)
+            .current_dir(self.root.join(dir))
+            .env("HOME", &self.home)
+            .env("STAGECRAFT_XTASK", XTASK)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Every file under the root with its contents, to show that a command
     /// wrote nothing.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {

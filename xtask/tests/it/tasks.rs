@@ -48,6 +48,35 @@ run = ["echo line-one", "exit 7", "echo never-printed"]
     (repo, out)
 }
 
+/// The example (its secrets provided) with `tasks` added to photos'
+/// app.toml; `$MARK` names a file the tasks touch, to tell whether any ran.
+fn marked(tasks: &str) -> (TestRepo, std::path::PathBuf) {
+    let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    let marker = repo.tmp.join("ran");
+    repo.env.insert("MARK".into(), marker.display().to_string());
+    append(&repo, &format!("{APP}/app.toml"), tasks);
+    (repo, marker)
+}
+
+/// A kubectl in deps/bin that runs `body` (`config`, which Stagecraft asks
+/// to make the one-context view, finds no cluster: there is none here).
+fn fake_kubectl(repo: &TestRepo, body: &str) {
+    let bin = repo.root.join("deps/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let kubectl = bin.join("kubectl");
+    fs::write(
+        &kubectl,
+        format!("#!/bin/sh\n[ \"$1\" = config ] && exit 1\n{body}\n"),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &kubectl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+}
+
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
@@ -222,12 +251,7 @@ run = 'echo right >> "$LOG"'
 
 #[test]
 fn a_cycle_is_refused_before_anything_runs() {
-    let mut repo = TestRepo::example();
-    let marker = repo.tmp.join("ran");
-    repo.env.insert("MARK".into(), marker.display().to_string());
-    append(
-        &repo,
-        &format!("{APP}/app.toml"),
+    let (repo, marker) = marked(
         "\n[tasks.one]\ndepends = [\"two\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.two]\ndepends = [\"three\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.three]\ndepends = [\"one\"]\nrun = 'touch \"$MARK\"'\n",
     );
     let text = repo.read(&format!("{APP}/app.toml"));
@@ -270,6 +294,11 @@ fn config_mistakes_name_file_line_and_fix() {
             "[tasks.lint]\nrun = \"true\"\nstages = [\"local\", \"prdo\"]\n",
             ":3:20: task `lint`: `stages` names a stage that does not exist: `prdo`",
             "did you mean `prod`?",
+        ),
+        (
+            "[tasks.lint]\nrun = \"true\"\nstages = []\n",
+            ":1:8: task `lint`: `stages = []` lets it run on no stage",
+            "remove `stages` to allow every stage",
         ),
         (
             "[tasks.lint]\ndescription = \"nothing\"\n",
@@ -326,13 +355,7 @@ fn shift_line(error: &str, offset: usize) -> String {
 
 #[test]
 fn a_task_for_some_stages_refuses_the_others_before_anything_runs() {
-    let mut repo = TestRepo::example();
-    repo.provide_example_secrets();
-    let marker = repo.tmp.join("ran");
-    repo.env.insert("MARK".into(), marker.display().to_string());
-    append(
-        &repo,
-        &format!("{APP}/app.toml"),
+    let (repo, marker) = marked(
         "\n[tasks.seed]\ndescription = \"loads fixtures\"\nstages = [\"local\", \"test\"]\nrun = 'touch \"$MARK\"'\n\n[tasks.reset]\ndepends = [\"seed\"]\nrun = 'touch \"$MARK\"'\n",
     );
     let run = repo.run(["task", "photos:seed", "--stage", "prod", "--yes"]);
@@ -354,13 +377,7 @@ fn a_task_for_some_stages_refuses_the_others_before_anything_runs() {
 
 #[test]
 fn a_protected_stage_without_a_terminal_needs_yes() {
-    let mut repo = TestRepo::example();
-    repo.provide_example_secrets();
-    let marker = repo.tmp.join("ran");
-    repo.env.insert("MARK".into(), marker.display().to_string());
-    append(
-        &repo,
-        &format!("{APP}/app.toml"),
+    let (repo, marker) = marked(
         "\n[tasks.rotate]\nrun = 'echo \"$PHOTOS_DB_PASSWORD\" > \"$MARK\"'\n\n[tasks.careful]\nconfirm = true\nrun = 'touch \"$MARK\"'\n",
     );
     let run = repo.run(["task", "photos:rotate", "--stage", "prod"]);
@@ -386,15 +403,8 @@ fn a_protected_stage_without_a_terminal_needs_yes() {
 
 #[test]
 fn a_protected_stage_on_a_terminal_asks_for_its_name_first() {
-    let mut repo = TestRepo::example();
-    repo.provide_example_secrets();
-    let marker = repo.tmp.join("ran");
-    repo.env.insert("MARK".into(), marker.display().to_string());
-    append(
-        &repo,
-        &format!("{APP}/app.toml"),
-        "\n[tasks.migrate]\nrun = 'echo \"migrated $XTASK_STAGE\" | tee \"$MARK\"'\n",
-    );
+    let (repo, marker) =
+        marked("\n[tasks.migrate]\nrun = 'echo \"migrated $XTASK_STAGE\" | tee \"$MARK\"'\n");
     let env = repo.base_env();
     let base = repo.home.parent().unwrap();
     let args = ["task", "photos:migrate", "--stage", "prod"];
@@ -440,19 +450,10 @@ fn the_example_db_shell_runs_psql_in_the_stage_cluster_with_no_password_anywhere
     repo.env
         .insert("KUBECTL_LOG".into(), log.display().to_string());
     // A recording kubectl: argv a line each, then its KUBECONFIG and env.
-    let bin = repo.root.join("deps/bin");
-    fs::create_dir_all(&bin).unwrap();
-    let kubectl = bin.join("kubectl");
-    fs::write(
-        &kubectl,
-        "#!/bin/sh\n[ \"$1\" = config ] && exit 1\nfor a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done >> \"$KUBECTL_LOG\"\nprintf 'KUBECONFIG %s\\n' \"$KUBECONFIG\" >> \"$KUBECTL_LOG\"\nenv >> \"$KUBECTL_LOG.env\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(
-        &kubectl,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    fake_kubectl(
+        &repo,
+        "for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done >> \"$KUBECTL_LOG\"\nprintf 'KUBECONFIG %s\\n' \"$KUBECONFIG\" >> \"$KUBECTL_LOG\"",
+    );
     repo.run([
         "task",
         "photos:db-shell",
@@ -730,28 +731,10 @@ fn completion_offers_task_names_with_descriptions_in_fish() {
 #[test]
 fn cargo_xtask_completion_scripts_offer_task_names() {
     let repo = TestRepo::example();
-    let dir = repo.tmp.join("completions");
-    fs::create_dir_all(&dir).unwrap();
-    for shell in ["bash", "fish"] {
-        let script = repo.run(["completions", shell]).ok().stdout.clone();
-        fs::write(dir.join(shell), script).unwrap();
-    }
-    let run = |program: &str, args: &[&str], code: String| {
-        let out = Command::new(program)
-            .args(args)
-            .arg(code)
-            .current_dir(repo.root.join(APP))
-            .env("HOME", &repo.home)
-            .env("STAGECRAFT_XTASK", XTASK)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scripts = repo.completion_scripts(&["bash", "fish"]);
+    let dir = scripts[0].parent().unwrap();
+    let run =
+        |program: &str, args: &[&str], code: String| repo.shell_code(APP, program, args, &code);
     let bash = |line: &str| {
         run(
             "bash",
@@ -812,21 +795,10 @@ fn init_app_scaffolds_a_commented_task_that_runs_once_uncommented() {
     assert_eq!(logs["name"], "checkout:logs");
     assert_eq!(logs["stages"], serde_json::json!(["local", "test"]));
     // It runs: kubectl (a recording one) gets the app's deployment.
-    let bin = repo.root.join("deps/bin");
-    fs::create_dir_all(&bin).unwrap();
     let log = repo.tmp.join("kubectl.log");
     repo.env
         .insert("KUBECTL_LOG".into(), log.display().to_string());
-    fs::write(
-        bin.join("kubectl"),
-        "#!/bin/sh\n[ \"$1\" = config ] && exit 1\necho \"$LOG_PREFIX $*\" >> \"$KUBECTL_LOG\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(
-        bin.join("kubectl"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    fake_kubectl(&repo, "echo \"$LOG_PREFIX $*\" >> \"$KUBECTL_LOG\"");
     repo.run_in(dir, ["task", "logs", "--", "--since", "1h"])
         .ok();
     assert_eq!(

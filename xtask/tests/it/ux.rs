@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::cluster::{Fixture, commands_of, comparable, fixture, lines};
 use crate::deps::{Tool, deps_toml};
 use crate::http::Server;
-use crate::support::{TestRepo, XTASK, kubeconfig, test_tool};
+use crate::support::{TestRepo, kubeconfig, test_tool};
 
 /// The fakes of kind, kubectl, helm and skaffold as the pinned tools, served
 /// by a loopback server: `up` installs them like real downloads.
@@ -344,33 +344,9 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
 #[test]
 fn completion_scripts_load_in_real_shells_and_complete_app_names() {
     let repo = TestRepo::example();
-    let script = |shell: &str| repo.run(["completions", shell]).ok().stdout.clone();
-    let dir = repo.tmp.join("completions");
-    fs::create_dir_all(&dir).unwrap();
-    for shell in ["bash", "zsh", "fish"] {
-        fs::write(dir.join(shell), script(shell)).unwrap();
-    }
-    let run = |program: &str, args: &[&str], code: &str| {
-        let out = Command::new(program)
-            .args(args)
-            .arg(code)
-            .current_dir(&repo.root)
-            .env("HOME", &repo.home)
-            .env("STAGECRAFT_XTASK", XTASK)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{program}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.stderr.is_empty(),
-            "{program} complained: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scripts = repo.completion_scripts(&["bash", "zsh", "fish"]);
+    let dir = scripts[0].parent().unwrap();
+    let run = |program: &str, args: &[&str], code: &str| repo.shell_code("", program, args, code);
     let bash = dir.join("bash").display().to_string();
     let got = run(
         "bash",
