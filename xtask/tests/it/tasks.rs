@@ -692,8 +692,19 @@ fn completes_in_a_stage_shell(shell: &str, rc: (&str, &str), press: &[&str]) {
             "{shell}: {needle:?} not on:\n{screen}"
         );
     }
-    // One candidate left: it is completed in place.
+    // A fresh command line (a shell busy drawing its menu may take the
+    // first Ctrl-C for the menu alone); then one candidate left is
+    // completed in place.
     t.send_key("C-c");
+    t.wait_until("an empty command line", |t| {
+        let rows = t.rows();
+        let last = rows.iter().rev().find(|r| !r.trim().is_empty())?;
+        if last.trim_end().ends_with("prompt>") {
+            return Some(());
+        }
+        t.send_key("C-c");
+        None
+    });
     t.type_text("xtask task photos:e");
     t.send_key("Tab");
     t.wait_for("xtask task photos:e2e");
