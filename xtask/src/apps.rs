@@ -38,6 +38,9 @@ pub struct Release {
     pub timeout: String,
     /// Indices of the releases deployed before this one.
     pub needs: Vec<usize>,
+    /// The key of its checksum of secret values (`values::checksum`), read
+    /// from its Secret in the cluster; None until then.
+    pub checksum_key: Option<String>,
 }
 
 /// A variable a release's containers get.
@@ -375,6 +378,7 @@ impl App {
                     routing: routing.clone(),
                     timeout: r.timeout.clone().unwrap_or_else(|| timeout.clone()),
                     needs: Vec::new(),
+                    checksum_key: None,
                     name,
                 };
                 Ok((

@@ -210,6 +210,10 @@ pub fn deploy(
         jobs,
         options.keep_going,
         &|release| {
+            // Its checksum key first: what is deployed, and so the
+            // digest, depends on it.
+            let kubectl = tools.kubectl(&target.kube).no_stdin();
+            let release = &values::with_checksum_key(&runner, kubectl, release, true)?;
             let watch = Watch {
                 tools: &tools,
                 target: &target,
@@ -772,6 +776,7 @@ mod tests {
             routing: crate::cluster::Routing::Ingress,
             timeout: "5m".into(),
             needs,
+            checksum_key: None,
         }
     }
 

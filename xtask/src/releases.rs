@@ -157,7 +157,7 @@ pub enum Diff {
 /// installed, else `diff -u` of `helm get manifest` and `helm template`,
 /// through a private temporary folder removed on every exit path.
 pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
-    let tools = tools(repo, &[Tool::Helm])?;
+    let tools = tools(repo, &[Tool::Helm, Tool::Kubectl])?;
     let kube = &at.target.kube;
     if !runner.dry_run {
         at.target.connect()?;
@@ -175,6 +175,9 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
     };
     let mut out = Vec::new();
     for release in &at.releases {
+        // The checksum the live release has: under its Secret's key.
+        let kubectl = tools.kubectl(kube).no_stdin();
+        let release = &values::with_checksum_key(&runner, kubectl, release, false)?;
         if has_plugin {
             let values = HelmValues::new(release, &[])?;
             let cmd = tools.helm(
@@ -407,6 +410,8 @@ pub fn dev(repo: &Repo, at: &AppAt, app: &str, runner: Runner) -> Result<Dev> {
     // cluster first, through stdin.
     let values_dir = fsx::private_temp_dir("stagecraft-dev")?;
     for release in &at.releases {
+        let kubectl = tools.kubectl(&target.kube).no_stdin();
+        let release = &values::with_checksum_key(&runner, kubectl, release, true)?;
         if let Some(secret) = values::secret_manifest(release, true) {
             runner.run(&values::apply_secret(
                 tools.kubectl(&target.kube),

@@ -4,12 +4,14 @@
 //! containers' environment, the hosts routed to it), then `--set`. What
 //! helm gets never holds a secret: secret variables reach the containers
 //! from a Kubernetes Secret applied through stdin, and the pod template
-//! carries a checksum of the environment so that pods roll when it changes.
+//! carries a checksum of the environment so that pods roll when it changes
+//! (keyed for secret values, with a key that lives in that Secret).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
+use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -20,6 +22,10 @@ use crate::process::Cmd;
 
 /// The annotation on the pod template that changes with the environment.
 pub const CHECKSUM_ANNOTATION: &str = "stagecraft.dev/env-checksum";
+
+/// The annotation of a release's Secret that holds the key of its
+/// checksum: whoever may read it may read the secret values anyway.
+pub const CHECKSUM_KEY_ANNOTATION: &str = "stagecraft.dev/checksum-key";
 
 /// What Stagecraft adds to a release's values (none of it secret).
 pub fn generated(release: &Release) -> Value {
@@ -88,20 +94,83 @@ pub fn secret_name(release: &Release) -> String {
     format!("{}-stagecraft-env", release.name)
 }
 
-/// SHA-256 of the names and values the containers get: a change rolls the
-/// pods. An unresolved secret counts as its name only.
+/// A digest of the names and values the containers get: a change rolls
+/// the pods. It sits in the pod template and in helm's values, where
+/// whoever reads pods or releases sees it, so a secret value counts only
+/// under the release's checksum key (HMAC-SHA256): a plain hash of a
+/// password would let them guess it offline. Without the key (a render, a
+/// dry run) and for an unresolved secret, a secret counts by its name
+/// only. Without secret values, it is the SHA-256 of the rest.
 pub fn checksum(release: &Release) -> String {
-    let mut hash = Sha256::new();
+    let mut bytes = Vec::new();
     for var in &release.env {
-        hash.update(var.name.as_bytes());
-        hash.update([0]);
-        match &var.value {
-            Some(value) => hash.update(value.as_bytes()),
-            None => hash.update(b"\xffunresolved"),
+        bytes.extend_from_slice(var.name.as_bytes());
+        bytes.push(0);
+        match (&var.value, var.secret, &release.checksum_key) {
+            (Some(value), false, _) | (Some(value), true, Some(_)) => {
+                bytes.extend_from_slice(value.as_bytes())
+            }
+            _ => bytes.extend_from_slice(b"\xffsecret"),
         }
-        hash.update([0]);
+        bytes.push(0);
     }
-    crate::download::hex(&hash.finalize())
+    match &release.checksum_key {
+        Some(key) => {
+            let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(&bytes);
+            crate::download::hex(&mac.finalize().into_bytes())
+        }
+        None => crate::download::hex(&Sha256::digest(&bytes)),
+    }
+}
+
+/// The release with its checksum key, when it has secret variables: the
+/// key its Secret in the cluster holds, else (`create`, for what applies
+/// the Secret) a new random one, which that Secret then keeps. A dry run
+/// prints the question and goes on without a key.
+pub fn with_checksum_key(
+    runner: &crate::process::Runner,
+    kubectl: Cmd,
+    release: &Release,
+    create: bool,
+) -> Result<Release> {
+    let mut keyed = release.clone();
+    if !release.env.iter().any(|v| v.secret) {
+        return Ok(keyed);
+    }
+    let jsonpath = format!(
+        "jsonpath={{.metadata.annotations.{}}}",
+        CHECKSUM_KEY_ANNOTATION.replace('.', "\\.")
+    );
+    let read = kubectl
+        .args(["get", "secret", &secret_name(release)])
+        .args(["--namespace", &release.namespace, "--ignore-not-found"])
+        .args(["--output", &jsonpath]);
+    let found = runner.ask(&read)?;
+    let found = found.trim();
+    let key = if found.len() == 64 && found.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some(found.to_owned())
+    } else if create && !runner.dry_run {
+        Some(random_key()?)
+    } else {
+        None
+    };
+    if let Some(key) = &key {
+        crate::ui::register_secret(key);
+    }
+    keyed.checksum_key = key;
+    Ok(keyed)
+}
+
+/// 32 random bytes, hex.
+fn random_key() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| anyhow!("cannot read random bytes for a checksum key: {e}"))?;
+    Ok(crate::download::hex(&bytes))
 }
 
 /// The Secret of the release's secret variables, as `kubectl apply`
@@ -123,7 +192,7 @@ pub fn secret_manifest(release: &Release, reveal: bool) -> Option<Value> {
     if data.is_empty() {
         return None;
     }
-    Some(json!({
+    let mut secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
@@ -136,7 +205,15 @@ pub fn secret_manifest(release: &Release, reveal: bool) -> Option<Value> {
         },
         "type": "Opaque",
         "stringData": data,
-    }))
+    });
+    if let Some(key) = &release.checksum_key {
+        let key = match reveal {
+            true => key.clone(),
+            false => crate::ui::MASK.to_owned(),
+        };
+        secret["metadata"]["annotations"] = json!({ CHECKSUM_KEY_ANNOTATION: key });
+    }
+    Some(secret)
 }
 
 /// `kubectl apply` (`kubectl` with its kubeconfig and context) of the
@@ -260,4 +337,82 @@ fn chart_files(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::EnvVar;
+
+    fn release(vars: &[(&str, &str, bool)], key: Option<&str>) -> Release {
+        Release {
+            app: "a".into(),
+            name: "r".into(),
+            chart: "c".into(),
+            version: None,
+            namespace: "n".into(),
+            values: vec![],
+            image: None,
+            env: vars
+                .iter()
+                .map(|(name, value, secret)| EnvVar {
+                    name: (*name).into(),
+                    value: Some((*value).into()),
+                    secret: *secret,
+                })
+                .collect(),
+            hosts: vec![],
+            routing: crate::cluster::Routing::Ingress,
+            timeout: "5m".into(),
+            needs: vec![],
+            checksum_key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_secret_value_counts_only_under_the_key() {
+        let with = |password: &str, key: Option<&str>| {
+            checksum(&release(
+                &[("USER", "u", false), ("PASSWORD", password, true)],
+                key,
+            ))
+        };
+        // No key: the password does not count (nothing to guess it from).
+        assert_eq!(with("one", None), with("two", None));
+        // The key: it does, and the same inputs give the same checksum.
+        let key = Some("k".repeat(64));
+        let key = key.as_deref();
+        assert_ne!(with("one", key), with("two", key));
+        assert_eq!(with("one", key), with("one", key));
+        // Another key, another checksum: nobody without it can test
+        // passwords against it.
+        assert_ne!(with("one", key), with("one", Some(&"j".repeat(64))));
+        // Plain values count without a key.
+        let plain = |user: &str| checksum(&release(&[("USER", user, false)], None));
+        assert_ne!(plain("u"), plain("v"));
+    }
+
+    #[test]
+    fn the_key_is_in_the_secret_and_masked_unless_revealed() {
+        let keyed = release(&[("PASSWORD", "p", true)], Some("abc"));
+        let shown = secret_manifest(&keyed, true).unwrap();
+        assert_eq!(
+            shown["metadata"]["annotations"][CHECKSUM_KEY_ANNOTATION],
+            "abc"
+        );
+        let masked = secret_manifest(&keyed, false).unwrap();
+        assert_eq!(
+            masked["metadata"]["annotations"][CHECKSUM_KEY_ANNOTATION],
+            crate::ui::MASK
+        );
+        let unkeyed = release(&[("PASSWORD", "p", true)], None);
+        assert!(secret_manifest(&unkeyed, true).unwrap()["metadata"]["annotations"].is_null());
+    }
+
+    #[test]
+    fn random_keys_are_new_each_time() {
+        let (a, b) = (random_key().unwrap(), random_key().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
 }

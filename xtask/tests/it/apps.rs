@@ -552,19 +552,27 @@ fn dev_runs_skaffold_in_the_app_with_the_stage_profile_and_kubeconfig() {
     let apply = format!(
         "kubectl --kubeconfig {k} --context kind-hmlet-test apply --server-side --field-manager=stagecraft --force-conflicts --filename=-"
     );
+    let key_of = |release: &str| {
+        format!(
+            "kubectl --kubeconfig {k} --context kind-hmlet-test get secret {release}-stagecraft-env --namespace photos --ignore-not-found --output jsonpath={{.metadata.annotations.stagecraft\\.dev/checksum-key}}"
+        )
+    };
     assert_eq!(
         lines(&calls),
         [
             f.identity_query("test", "kind-hmlet-test"),
-            // The Secrets of postgresql's and photos-api's secret variables.
+            // The Secrets of postgresql's and photos-api's secret variables,
+            // each after its checksum key is read.
+            key_of("postgresql"),
             apply.clone(),
+            key_of("photos-api"),
             apply,
             format!(
                 "skaffold dev --profile test --kube-context kind-hmlet-test --kubeconfig {k} --default-repo localhost:5001"
             )
         ]
     );
-    assert_eq!(calls[3].kubeconfig, k);
+    assert_eq!(calls[5].kubeconfig, k);
     // skaffold.yaml reads what Stagecraft adds from $STAGECRAFT_VALUES_DIR,
     // a private folder gone when skaffold ends.
     let added: serde_json::Value = serde_json::from_str(

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::process::Command;
 
+use sha2::Digest;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::apps::{app_fixture, stdin_values, with_real_helm};
@@ -257,7 +258,9 @@ fn no_render_shows_a_secret_and_the_checksum_follows_the_secrets() {
     );
     assert_eq!(revealed.matches(STAGE_DB_PASSWORD).count(), 2, "{revealed}");
 
-    // A new password: the pods that get it roll, the others do not.
+    // A render (no cluster, no checksum key) never hashes a secret value:
+    // its checksum is the same whatever the password (deploys key it with
+    // the release's Secret: only_what_changed_is_deployed...).
     let checksums = |repo: &TestRepo| {
         let (_, annotations) = container_env(&documents(&render(repo, "photos", "stage", false)));
         annotations
@@ -274,9 +277,12 @@ fn no_render_shows_a_secret_and_the_checksum_follows_the_secrets() {
     );
     repo.env
         .insert("PHOTOS_DB_PASSWORD".into(), "a-rotated-password".into());
-    let after = checksums(&repo);
-    assert_ne!(before["photos-api"], after["photos-api"]);
-    assert_ne!(before["postgresql"], after["postgresql"]);
+    assert_eq!(
+        checksums(&repo),
+        before,
+        "a render's checksum follows a secret"
+    );
+    assert!(!revealed.contains("checksum-key"), "{revealed}");
 }
 
 /// The Kubernetes version of the kind node image (clusters/hmlet/kind.yaml).
@@ -428,6 +434,75 @@ fn secrets_reach_the_cluster_through_stdin_only() {
         composed.as_str()
     );
     assert_eq!(secret_of("photos-api")["metadata"]["namespace"], "photos");
+
+    // The checksum on the pod template is keyed: with the key kept in the
+    // Secret (stdin only), never on an argv or in helm's values; and it is
+    // not the plain SHA-256 a reader of pods could test passwords against.
+    let key = secret_of("postgresql")["metadata"]["annotations"]["stagecraft.dev/checksum-key"]
+        .as_str()
+        .expect("the Secret keeps its checksum key")
+        .to_owned();
+    assert!(
+        key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key}"
+    );
+    assert_ne!(
+        key,
+        secret_of("photos-api")["metadata"]["annotations"]["stagecraft.dev/checksum-key"],
+        "a key per release"
+    );
+    assert!(
+        !calls.iter().any(|c| c.line().contains(&key)),
+        "the key on an argv"
+    );
+    for (line, body) in &stdin {
+        if line.starts_with("helm\t") {
+            assert!(!body.contains(&key), "the key in helm's values: {body}");
+        }
+    }
+    let shown = |stdin: &[(String, String)], release: &str| {
+        stdin_values(stdin, release)["podAnnotations"]["stagecraft.dev/env-checksum"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The digest anyone can compute from names and values.
+    let plain_sha256 = |vars: &[(&str, &str)]| -> String {
+        let mut bytes = Vec::new();
+        for (name, value) in vars {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(value.as_bytes());
+            bytes.push(0);
+        }
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_ne!(
+        shown(&stdin, "postgresql"),
+        plain_sha256(&[
+            ("POSTGRES_DB", "photos"),
+            ("POSTGRES_USER", "photos"),
+            ("POSTGRES_PASSWORD", STAGE_DB_PASSWORD),
+        ]),
+        "the plain SHA-256 of the password"
+    );
+    // The control: a release without secrets gets exactly that digest
+    // (nothing to hide, so no key), which shows the formula above is the
+    // one a reader of pods would try.
+    deploy(&f, &["frontend", "--stage", "stage"]).ok();
+    assert_eq!(
+        shown(&f.take_stdin(), "frontend"),
+        plain_sha256(&[
+            (
+                "PHOTOS_API_URL",
+                "http://photos-api.photos.svc.cluster.local:80"
+            ),
+            ("PUBLIC_URL", "https://photos.stage.hmlet.example"),
+        ])
+    );
 }
 
 #[test]
