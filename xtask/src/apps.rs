@@ -355,7 +355,7 @@ impl App {
                 }
                 let mut hosts = Vec::new();
                 for host in &r.hosts {
-                    hosts.push(expand_host(env, host.get_ref()).map_err(|e| {
+                    hosts.push(crate::routes::expand_host(env, host.get_ref()).map_err(|e| {
                         self.file.error_at(&host.span(), format!("hosts of {name}: {e}"))
                     })?);
                 }
@@ -581,55 +581,9 @@ pub fn deploy_order(releases: &[Release]) -> Vec<usize> {
     order
 }
 
-/// The hostnames of the cluster's apps in this stage, with `${VAR}` filled
-/// from each app's environment (secrets are never needed for names).
+/// The hostnames of the cluster's apps in this stage.
 pub fn hostnames(repo: &Repo, target: &Target) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for app in repo.app_names(&target.cluster)? {
-        let file = repo.app(&target.cluster, &app)?;
-        if let Some(host) = file.value.hosts.first() {
-            return Err(file.error_at(
-                &host.span(),
-                "`hosts` belongs to the release that serves them\n  hint: move it into that [[releases]] entry: hosts = [\"...\"]",
-            ));
-        }
-        if file.value.releases.iter().all(|r| r.hosts.is_empty()) {
-            continue;
-        }
-        let scope = Scope::app(&target.cluster, &app);
-        let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
-        for release in &file.value.releases {
-            for host in &release.hosts {
-                let name = expand_host(&env, host.get_ref()).map_err(|e| {
-                    file.error_at(
-                        &host.span(),
-                        format!("hosts of {}: {e}", release.name.get_ref()),
-                    )
-                })?;
-                out.push(name);
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn expand_host(env: &StageEnv, template: &str) -> std::result::Result<String, String> {
-    let host = env.expand(template)?;
-    let valid = !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-        });
-    if valid {
-        Ok(host.to_ascii_lowercase())
-    } else {
-        Err(format!(
-            "`{template}` gives `{host}`, which is not a hostname"
-        ))
-    }
+    crate::routes::hostnames(repo, &target.stage, &target.cluster, None)
 }
 
 /// The directory of a chart for `helm lint` (only local charts lint).

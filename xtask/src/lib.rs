@@ -22,6 +22,7 @@ mod kube;
 mod process;
 mod quote;
 mod repo;
+mod routes;
 mod shells;
 mod suggest;
 mod tasks;

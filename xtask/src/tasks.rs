@@ -622,7 +622,7 @@ impl Plan<'_> {
         for step in &self.steps {
             prepared.push(self.prepare(repo, step, stage, secrets)?);
         }
-        for (index, (step, (env, dir))) in self.steps.iter().zip(&prepared).enumerate() {
+        for (index, (step, ready)) in self.steps.iter().zip(&prepared).enumerate() {
             let task = step.task();
             let args: &[OsString] = match step.qualified == target {
                 true => options.args,
@@ -637,7 +637,7 @@ impl Plan<'_> {
                     stage.name
                 );
             } else {
-                env.prepare_kubeconfig(repo);
+                ready.env.prepare_kubeconfig(repo);
             }
             for (n, (line, line_args)) in with_args(lines, args).into_iter().enumerate() {
                 let cmd = Cmd::new("sh")
@@ -645,8 +645,8 @@ impl Plan<'_> {
                     .arg(&line)
                     .arg(&step.qualified)
                     .args(line_args)
-                    .dir(dir)
-                    .full_env(env.child_env());
+                    .dir(&ready.dir)
+                    .full_env(ready.child.clone());
                 if options.dry_run {
                     crate::outln!("{cmd}");
                     continue;
@@ -686,7 +686,7 @@ impl Plan<'_> {
         step: &Step,
         stage: &Stage,
         secrets: Secrets,
-    ) -> Result<(StageEnv, PathBuf)> {
+    ) -> Result<Prepared> {
         let task = step.task();
         let scope = step.id.owner.scope(repo)?;
         let env = environment::resolve_with(repo, stage, &scope, secrets, |model| {
@@ -717,8 +717,23 @@ impl Plan<'_> {
                 path
             }
         };
-        Ok((env, dir))
+        // The scope's hostnames in this stage (`hmlet:smoke` curls them).
+        let mut child = env.child_env();
+        if let Some(cluster) = &scope.cluster {
+            let hosts = crate::routes::hostnames(repo, stage, cluster, scope.app.as_deref())?;
+            child.push(("XTASK_HOSTS".to_owned(), hosts.join(" ")));
+        }
+        Ok(Prepared { child, env, dir })
     }
+}
+
+/// A step, ready to run: found before the first line of any step runs.
+struct Prepared {
+    /// The child's complete environment.
+    child: Vec<(String, String)>,
+    /// The stage environment it came from (its kubeconfig).
+    env: StageEnv,
+    dir: PathBuf,
 }
 
 /// The folder of the file that defines an owner's tasks.

@@ -15,7 +15,7 @@ pub const RESTORE_VAR: &str = "XTASK_RESTORE";
 
 /// The variables Stagecraft sets itself: never inherited from a user's
 /// environment into a stage (a stale `XTASK_APP` would name the wrong app).
-pub const STAGECRAFT_VARS: [&str; 8] = [
+pub const STAGECRAFT_VARS: [&str; 9] = [
     "XTASK_ROOT",
     "XTASK_STAGE",
     "XTASK_CLUSTER",
@@ -23,6 +23,7 @@ pub const STAGECRAFT_VARS: [&str; 8] = [
     "XTASK_PROMPT",
     "XTASK_KUBE_CONTEXT",
     "XTASK_HTTP_PORT",
+    "XTASK_HOSTS",
     RESTORE_VAR,
 ];
 

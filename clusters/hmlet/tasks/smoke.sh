@@ -1,12 +1,19 @@
 #!/bin/sh
-# hmlet:smoke: GET every app's /healthz through the stage's gateway
-# ($SMOKE_URLS, from cluster.toml). One line per URL; fails when any answer
-# is not 2xx. Extra arguments go to curl (`-- --insecure`).
+# hmlet:smoke: GET /healthz of every host the cluster's releases have in
+# the stage ($XTASK_HOSTS), through the stage's gateway ($XTASK_HTTP_PORT;
+# $SMOKE_SCHEME, default http). One line per host; fails when any answer is
+# not 2xx. Extra arguments go to curl (`-- --insecure`).
 set -u
+scheme=${SMOKE_SCHEME:-http}
 failed=0
 total=0
-for url in $SMOKE_URLS; do
+if [ -z "${XTASK_HOSTS-}" ]; then
+  echo "smoke: no app of $XTASK_CLUSTER has hosts on stage $XTASK_STAGE: nothing to check" >&2
+  exit 1
+fi
+for host in $XTASK_HOSTS; do
   total=$((total + 1))
+  url="$scheme://$host:$XTASK_HTTP_PORT/healthz"
   if answer=$(curl --silent --show-error --fail --max-time 10 --output /dev/null \
     --write-out '%{http_code}' "$@" "$url" 2>&1); then
     echo "ok    $url ($answer)"
@@ -16,7 +23,7 @@ for url in $SMOKE_URLS; do
   fi
 done
 if [ "$failed" -gt 0 ]; then
-  echo "smoke: $failed of $total apps are not healthy on stage $XTASK_STAGE" >&2
+  echo "smoke: $failed of $total hosts are not healthy on stage $XTASK_STAGE" >&2
   exit 1
 fi
-echo "smoke: $total of $total apps healthy on stage $XTASK_STAGE"
+echo "smoke: $total of $total hosts healthy on stage $XTASK_STAGE"

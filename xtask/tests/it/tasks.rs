@@ -36,6 +36,7 @@ description = "prints what it got"
 dir = "src"
 run = [
     'printf "bucket=%s\nlimit=%s\npwd=%s\ngreeting=%s\nkubeconfig=%s\napp=%s\n" "$PHOTOS_BUCKET" "$PHOTOS_UPLOAD_LIMIT_MB" "$PWD" "$GREETING" "$KUBECONFIG" "$XTASK_APP" >> "$OUT"',
+    'printf "hosts=%s\n" "$XTASK_HOSTS" >> "$OUT"',
     'for a in "$@"; do printf "arg=%s\n" "$a" >> "$OUT"; done',
 ]
 env = { GREETING = "hello from ${XTASK_STAGE} (${PHOTOS_DB_NAME})" }
@@ -164,6 +165,8 @@ fn a_task_runs_in_its_stage_environment_and_dir_with_the_extra_args() {
         "greeting=hello from local (photos)".to_owned(),
         format!("kubeconfig={root}/deps/kube/views/hmlet-local.yaml"),
         "app=photos".to_owned(),
+        // The app's own hostnames in the stage.
+        "hosts=api.photos.localtest.me".to_owned(),
         "arg=a b".to_owned(),
         "arg=--flag".to_owned(),
     ] {
@@ -576,7 +579,7 @@ fn the_example_smoke_task_checks_every_app_through_the_gateway() {
         "FAIL  http://photos.test.localhost:{port}/healthz"
     ))
     .stderr_has("503")
-    .stderr_has("smoke: 1 of 2 apps are not healthy on stage test");
+    .stderr_has("smoke: 1 of 2 hosts are not healthy on stage test");
     let mut asked = gateway.asked.lock().unwrap().clone();
     asked.sort();
     assert_eq!(
@@ -591,7 +594,20 @@ fn the_example_smoke_task_checks_every_app_through_the_gateway() {
     let repo = example_behind(healthy.port);
     repo.run(["task", "hmlet:smoke", "--stage", "test"])
         .ok()
-        .stdout_has("smoke: 2 of 2 apps healthy on stage test");
+        .stdout_has("smoke: 2 of 2 hosts healthy on stage test");
+
+    // A new app with hosts is checked too, with no edit of the task.
+    let gateway = Gateway::start(|_| 200);
+    let repo = example_behind(gateway.port);
+    repo.run(["init", "app", "checkout", "--cluster", "hmlet"])
+        .ok();
+    repo.run(["task", "hmlet:smoke", "--stage", "test"])
+        .ok()
+        .stdout_has(&format!(
+            "ok    http://checkout.test.localhost:{}/healthz (200)",
+            gateway.port
+        ))
+        .stdout_has("smoke: 3 of 3 hosts healthy on stage test");
 }
 
 #[test]

@@ -1,0 +1,69 @@
+//! The hostnames routed to apps' releases in a stage: `[[releases]] hosts`
+//! with `${VAR}` from each app's environment (secrets are never needed
+//! for names). Light: tasks get them as `XTASK_HOSTS`; the operations use
+//! them for the hosts file, `up`'s URLs and `doctor`.
+
+use anyhow::Result;
+
+use crate::environment::{self, Secrets, StageEnv};
+use crate::repo::{Repo, Scope, Stage};
+
+/// The hostnames of the cluster's apps (every app, or `only` one), sorted,
+/// each once.
+pub fn hostnames(
+    repo: &Repo,
+    stage: &Stage,
+    cluster: &str,
+    only: Option<&str>,
+) -> Result<Vec<String>> {
+    let apps = match only {
+        Some(app) => vec![app.to_owned()],
+        None => repo.app_names(cluster)?,
+    };
+    let mut out = Vec::new();
+    for app in apps {
+        let file = repo.app(cluster, &app)?;
+        if let Some(host) = file.value.hosts.first() {
+            return Err(file.error_at(
+                &host.span(),
+                "`hosts` belongs to the release that serves them\n  hint: move it into that [[releases]] entry: hosts = [\"...\"]",
+            ));
+        }
+        if file.value.releases.iter().all(|r| r.hosts.is_empty()) {
+            continue;
+        }
+        let env = environment::resolve(repo, stage, &Scope::app(cluster, &app), Secrets::Skip)?;
+        for release in &file.value.releases {
+            for host in &release.hosts {
+                let name = expand_host(&env, host.get_ref()).map_err(|e| {
+                    file.error_at(
+                        &host.span(),
+                        format!("hosts of {}: {e}", release.name.get_ref()),
+                    )
+                })?;
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A `hosts` entry with `${VAR}` from `env`, checked to be a hostname.
+pub fn expand_host(env: &StageEnv, template: &str) -> std::result::Result<String, String> {
+    let host = env.expand(template)?;
+    let valid = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        });
+    if valid {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{template}` gives `{host}`, which is not a hostname"
+        ))
+    }
+}
