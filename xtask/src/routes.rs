@@ -3,7 +3,11 @@
 //! for names). Light: tasks get them as `XTASK_HOSTS`; the operations use
 //! them for the hosts file, `up`'s URLs and `doctor`.
 
+use std::sync::Arc;
+
 use anyhow::Result;
+
+use crate::config::{AppToml, Loaded};
 
 use crate::environment::{self, Secrets, StageEnv};
 use crate::repo::{Repo, Scope, Stage};
@@ -22,21 +26,46 @@ pub fn hostnames(
     };
     let mut out = Vec::new();
     for app in apps {
-        let file = repo.app(cluster, &app)?;
+        if let Some(hosts) = AppHosts::of(repo, cluster, &app)? {
+            let env = environment::resolve(repo, stage, &Scope::app(cluster, &app), Secrets::Skip)?;
+            out.extend(hosts.expand(&env)?);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// An app whose releases have hosts.
+pub struct AppHosts {
+    file: Arc<Loaded<AppToml>>,
+}
+
+impl AppHosts {
+    /// None when no release of the app has hosts.
+    pub fn of(repo: &Repo, cluster: &str, app: &str) -> Result<Option<AppHosts>> {
+        let file = repo.app(cluster, app)?;
         if let Some(host) = file.value.hosts.first() {
             return Err(file.error_at(
                 &host.span(),
                 "`hosts` belongs to the release that serves them\n  hint: move it into that [[releases]] entry: hosts = [\"...\"]",
             ));
         }
-        if file.value.releases.iter().all(|r| r.hosts.is_empty()) {
-            continue;
-        }
-        let env = environment::resolve(repo, stage, &Scope::app(cluster, &app), Secrets::Skip)?;
-        for release in &file.value.releases {
+        Ok(file
+            .value
+            .releases
+            .iter()
+            .any(|r| !r.hosts.is_empty())
+            .then_some(AppHosts { file }))
+    }
+
+    /// The hostnames, with `${VAR}` from `env` (the app's environment).
+    pub fn expand(&self, env: &StageEnv) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for release in &self.file.value.releases {
             for host in &release.hosts {
-                let name = expand_host(&env, host.get_ref()).map_err(|e| {
-                    file.error_at(
+                let name = expand_host(env, host.get_ref()).map_err(|e| {
+                    self.file.error_at(
                         &host.span(),
                         format!("hosts of {}: {e}", release.name.get_ref()),
                     )
@@ -44,10 +73,10 @@ pub fn hostnames(
                 out.push(name);
             }
         }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 /// A `hosts` entry with `${VAR}` from `env`, checked to be a hostname.

@@ -719,8 +719,24 @@ impl Plan<'_> {
         };
         // The scope's hostnames in this stage (`hmlet:smoke` curls them).
         let mut child = env.child_env();
-        if let Some(cluster) = &scope.cluster {
-            let hosts = crate::routes::hostnames(repo, stage, cluster, scope.app.as_deref())?;
+        let hosts = match (&scope.cluster, &scope.app) {
+            // Without an `env` of its own, the task's environment is the
+            // app's: no second resolution.
+            (Some(cluster), Some(app)) if task.env.is_empty() => {
+                Some(match crate::routes::AppHosts::of(repo, cluster, app)? {
+                    Some(hosts) => hosts.expand(&env)?,
+                    None => Vec::new(),
+                })
+            }
+            (Some(cluster), app) => Some(crate::routes::hostnames(
+                repo,
+                stage,
+                cluster,
+                app.as_deref(),
+            )?),
+            (None, _) => None,
+        };
+        if let Some(hosts) = hosts {
             child.push(("XTASK_HOSTS".to_owned(), hosts.join(" ")));
         }
         Ok(Prepared { child, env, dir })
