@@ -17,8 +17,8 @@ _stagecraft_complete() {
   # Readline replaces only what follows the last word-break character.
   case $COMP_WORDBREAKS in *:*) strip=${cur%"${cur##*:}"} ;; esac
   case $cur in *=*) case $COMP_WORDBREAKS in *=*) strip=${cur%"${cur##*=}"} ;; esac ;; esac
-  local IFS=$'\n'
-  found=($(_stagecraft_xtask __complete --describe "$(( ${#words[@]} - 1 ))" -- "${words[@]}" 2>/dev/null))
+  # One candidate a line, never glob-expanded (descriptions hold `*`).
+  mapfile -t found < <(_stagecraft_xtask __complete --describe "$(( ${#words[@]} - 1 ))" -- "${words[@]}" 2>/dev/null)
   for entry in "${found[@]}"; do
     values+=("${entry%%$'\t'*}")
     case $entry in *$'\t'*) helps+=("${entry#*$'\t'}") ;; *) helps+=("") ;; esac
