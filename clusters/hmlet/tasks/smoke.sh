@@ -14,7 +14,8 @@ fi
 for host in $XTASK_HOSTS; do
   total=$((total + 1))
   url="$scheme://$host:$XTASK_HTTP_PORT/healthz"
-  if answer=$(curl --silent --show-error --fail --max-time 10 --output /dev/null \
+  # --location: a gateway that redirects to HTTPS is followed to the app.
+  if answer=$(curl --silent --show-error --fail --location --max-time 10 --output /dev/null \
     --write-out '%{http_code}' "$@" "$url" 2>&1); then
     echo "ok    $url ($answer)"
   else

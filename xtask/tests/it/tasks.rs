@@ -501,8 +501,9 @@ fn the_example_db_shell_runs_psql_in_the_stage_cluster_with_no_password_anywhere
     );
 }
 
-/// A loopback HTTP server that answers GET /healthz per Host header (the
-/// stage's gateway) and records the hosts it was asked for.
+/// A loopback HTTP server that answers per Host header and path (the
+/// stage's gateway) and records what it was asked for. A 3xx redirects to
+/// `/moved` on the same host.
 struct Gateway {
     port: u16,
     asked: Arc<Mutex<Vec<String>>>,
@@ -510,6 +511,10 @@ struct Gateway {
 
 impl Gateway {
     fn start(status_of: fn(&str) -> u16) -> Gateway {
+        Gateway::routes(move |host, _| status_of(host))
+    }
+
+    fn routes(status_of: impl Fn(&str, &str) -> u16 + Send + 'static) -> Gateway {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -532,10 +537,14 @@ impl Gateway {
                 }
                 let path = request.split(' ').nth(1).unwrap_or("").to_owned();
                 log.lock().unwrap().push(format!("{host}{path}"));
-                let status = status_of(&host);
+                let status = status_of(&host, &path);
+                let location = match status {
+                    300..=399 => format!("Location: http://{host}/moved\r\n"),
+                    _ => String::new(),
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+                    "HTTP/1.1 {status} X\r\n{location}Content-Length: 3\r\nConnection: close\r\n\r\nok\n"
                 );
             }
         });
@@ -595,6 +604,30 @@ fn the_example_smoke_task_checks_every_app_through_the_gateway() {
     repo.run(["task", "hmlet:smoke", "--stage", "test"])
         .ok()
         .stdout_has("smoke: 2 of 2 hosts healthy on stage test");
+
+    // A gateway that redirects (to HTTPS, say) is followed to the app: a
+    // redirect is not taken for health.
+    let gateway = Gateway::routes(|host, path| match (host.starts_with("photos."), path) {
+        (true, "/healthz") => 308,
+        (true, _) => 503,
+        _ => 200,
+    });
+    let repo = example_behind(gateway.port);
+    repo.run(["task", "hmlet:smoke", "--stage", "test"])
+        .fails()
+        .stderr_has(&format!(
+            "FAIL  http://photos.test.localhost:{}/healthz",
+            gateway.port
+        ))
+        .stderr_has("503");
+    assert!(
+        gateway
+            .asked
+            .lock()
+            .unwrap()
+            .contains(&format!("photos.test.localhost:{}/moved", gateway.port)),
+        "the redirect was not followed"
+    );
 
     // A new app with hosts is checked too, with no edit of the task.
     let gateway = Gateway::start(|_| 200);
