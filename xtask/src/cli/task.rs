@@ -87,10 +87,15 @@ fn render(from: &Owner, listed: &[Listed]) -> String {
         l if l.is_empty() => "the repository".to_owned(),
         l => l,
     };
+    let root_hint = "Clusters and apps have tasks of their own: run `cargo xtask task` in their folder, or pass --cluster/--app\n";
     if listed.is_empty() {
-        return format!(
+        let mut out = format!(
             "No tasks in {place} yet: add a [tasks.<name>] table with `run` and `description` to shell.toml, cluster.toml or app.toml (docs/tasks.md)\n"
         );
+        if *from == Owner::Repo {
+            out.push_str(root_hint);
+        }
+        return out;
     }
     let mut out = format!("Tasks of {place}\n");
     let width = listed.iter().map(|t| t.name.len()).max().unwrap_or(0);
@@ -118,9 +123,7 @@ fn render(from: &Owner, listed: &[Listed]) -> String {
         out.push('\n');
     }
     if *from == Owner::Repo {
-        out.push_str(
-            "Clusters and apps have tasks of their own: run `cargo xtask task` in their folder, or pass --cluster/--app\n",
-        );
+        out.push_str(root_hint);
     }
     out.push_str("Run one: cargo xtask task NAME [--stage STAGE] [-- ARGS]\n");
     out
