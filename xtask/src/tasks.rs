@@ -11,7 +11,7 @@
 //! (an unknown name, a cycle, a stage it is not for, a missing
 //! confirmation) refuses before the first line runs.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::ops::Range;
@@ -162,6 +162,8 @@ pub struct Tasks<'r> {
     /// Per app name: whether `app:` alone is ambiguous (an app of that name
     /// in several clusters, or a cluster of that name).
     ambiguous: RefCell<HashMap<String, bool>>,
+    /// The stage names, listed once (every `stages` is checked against them).
+    stage_names: OnceCell<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -214,6 +216,7 @@ impl<'r> Tasks<'r> {
             repo,
             clusters: repo.cluster_names()?,
             ambiguous: RefCell::default(),
+            stage_names: OnceCell::new(),
         })
     }
 
@@ -360,7 +363,10 @@ impl<'r> Tasks<'r> {
                     ),
                 ));
             }
-            let known = self.repo.stage_names()?;
+            if self.stage_names.get().is_none() {
+                let _ = self.stage_names.set(self.repo.stage_names()?);
+            }
+            let known = self.stage_names.get().expect("listed above");
             for stage in stages {
                 if !known.contains(stage.get_ref()) {
                     return Err(file.error_at(
@@ -368,7 +374,7 @@ impl<'r> Tasks<'r> {
                         format!(
                             "task `{name}`: `stages` names a stage that does not exist: `{}`\n  hint: {}",
                             stage.get_ref(),
-                            suggest::hint("stage", stage.get_ref(), &known)
+                            suggest::hint("stage", stage.get_ref(), known)
                         ),
                     ));
                 }
