@@ -723,24 +723,23 @@ impl Plan<'_> {
                 path
             }
         };
-        // The scope's hostnames in this stage (`hmlet:smoke` curls them).
+        // A cluster's or an app's hostnames in this stage (`hmlet:smoke`
+        // curls them); the repository's tasks get none.
         let mut child = env.child_env();
-        let hosts = match (&scope.cluster, &scope.app) {
+        let hosts = match &step.id.owner {
+            Owner::Repo => None,
+            Owner::Cluster(cluster) => Some(crate::routes::hostnames(repo, stage, cluster, None)?),
             // Without an `env` of its own, the task's environment is the
             // app's: no second resolution.
-            (Some(cluster), Some(app)) if task.env.is_empty() => {
+            Owner::App { cluster, app } if task.env.is_empty() => {
                 Some(match crate::routes::AppHosts::of(repo, cluster, app)? {
                     Some(hosts) => hosts.expand(&env)?,
                     None => Vec::new(),
                 })
             }
-            (Some(cluster), app) => Some(crate::routes::hostnames(
-                repo,
-                stage,
-                cluster,
-                app.as_deref(),
-            )?),
-            (None, _) => None,
+            Owner::App { cluster, app } => {
+                Some(crate::routes::hostnames(repo, stage, cluster, Some(app))?)
+            }
         };
         if let Some(hosts) = hosts {
             child.push(("XTASK_HOSTS".to_owned(), hosts.join(" ")));

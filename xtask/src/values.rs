@@ -7,6 +7,7 @@
 //! carries a checksum of the environment so that pods roll when it changes
 //! (keyed for secret values, with a key that lives in that Secret).
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -128,16 +129,16 @@ pub fn checksum(release: &Release) -> String {
 /// The release with its checksum key, when it has secret variables: the
 /// key its Secret in the cluster holds, else (`create`, for what applies
 /// the Secret) a new random one, which that Secret then keeps. A dry run
-/// prints the question and goes on without a key.
-pub fn with_checksum_key(
+/// prints the question and goes on without a key. The release as it is
+/// when there is no key to add.
+pub fn with_checksum_key<'r>(
     runner: &crate::process::Runner,
     kubectl: Cmd,
-    release: &Release,
+    release: &'r Release,
     create: bool,
-) -> Result<Release> {
-    let mut keyed = release.clone();
+) -> Result<Cow<'r, Release>> {
     if !release.env.iter().any(|v| v.secret) {
-        return Ok(keyed);
+        return Ok(Cow::Borrowed(release));
     }
     let jsonpath = format!(
         "jsonpath={{.metadata.annotations.{}}}",
@@ -156,11 +157,13 @@ pub fn with_checksum_key(
     } else {
         None
     };
-    if let Some(key) = &key {
-        crate::ui::register_secret(key);
-    }
-    keyed.checksum_key = key;
-    Ok(keyed)
+    let Some(key) = key else {
+        return Ok(Cow::Borrowed(release));
+    };
+    crate::ui::register_secret(&key);
+    let mut keyed = release.clone();
+    keyed.checksum_key = Some(key);
+    Ok(Cow::Owned(keyed))
 }
 
 /// 32 random bytes, hex.

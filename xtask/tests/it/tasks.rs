@@ -212,7 +212,7 @@ fn depends_run_first_and_once_in_a_diamond() {
     append(
         &repo,
         "shell.toml",
-        "\n[tasks.base]\nrun = 'echo \"base $XTASK_CLUSTER\" >> \"$LOG\"'\n",
+        "\n[tasks.base]\nrun = 'echo \"base $XTASK_CLUSTER ${XTASK_HOSTS-no-hosts}\" >> \"$LOG\"'\n",
     );
     append(
         &repo,
@@ -235,8 +235,12 @@ run = 'echo right >> "$LOG"'
 "#,
     );
     repo.run_in(APP, ["task", "top", "--", "x"]).ok();
-    // The repository's task runs in the repository's scope (its only cluster).
-    assert_eq!(read(&log), "base hmlet\nshared\nleft\nright\ntop x\n");
+    // The repository's task runs in the repository's scope (its only
+    // cluster), and gets no hostnames: those are a cluster's or an app's.
+    assert_eq!(
+        read(&log),
+        "base hmlet no-hosts\nshared\nleft\nright\ntop x\n"
+    );
 
     // A failing dependency stops what depends on it.
     append(
