@@ -1,35 +1,61 @@
-//! The light `xtask` binary (the root workspace's, what `cargo xtask` runs)
-//! hands every other command to `xtask-ops` (xtask/ops/Cargo.toml, the same
-//! sources with the `ops` feature), which cargo builds on first use: the
-//! everyday path never resolves nor compiles the download stack.
+//! The light `xtask` binary hands every operation (deps, cluster, app, up,
+//! ...) to the `stagecraft` binary of the same checkout, which cargo builds
+//! on first use: the everyday path never resolves nor compiles the
+//! download stack.
+//!
+//! The nested cargo builds in a target folder of its own (`<target>/ops`),
+//! so it never waits on the lock of the cargo that runs this binary, and it
+//! gets the environment the user's shell has (`user_env`: without what
+//! `cargo run` and rustup added for this process, and without a stage
+//! shell's overlay), so that `cargo xtask ...` and a stage shell's `xtask
+//! ...` give it the same fingerprints: switching between them rebuilds
+//! nothing. The stage shell a command runs in travels in the variables
+//! Stagecraft owns (XTASK_*), which no build reads.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
+use anyhow::{Result, anyhow};
+use stagecraft_core::cli::{Code, Command, Ctx, Operations};
+use stagecraft_core::process::{self, Cmd};
+use stagecraft_core::user_env::{self, user_env};
 
-use crate::process::{self, Cmd};
+const FULL_PACKAGE: &str = "stagecraft";
 
-const OPS_BIN: &str = "xtask-ops";
+/// Hands the operations over: it replaces this process with
+/// `stagecraft ARGS`, whose output, exit status and signals are the user's.
+pub struct Handoff;
 
-/// Runs `xtask-ops ARGS`, replacing this process: its output, exit status
-/// and signals are the user's. Through cargo when cargo is at hand (so the
-/// binary is up to date), else the one cargo built last. Returns only when
-/// it cannot start.
-pub fn to_ops(args: &[OsString]) -> anyhow::Error {
-    let manifest = ops_manifest();
-    let cargo = std::env::var_os("CARGO").map(PathBuf::from).or_else(|| {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        process::find_on_path("cargo", &path, None)
-    });
-    let built = ops_dir()
-        .map(|dir| dir.join("target/debug").join(OPS_BIN))
-        .filter(|path| process::is_executable(path));
-    let cmd = match (cargo, manifest, built) {
-        (Some(cargo), Some(manifest), _) => Cmd::new(cargo)
-            .args(["run", "--quiet", "--bin", OPS_BIN])
+impl Operations for Handoff {
+    fn run(&self, _command: Command, args: &[OsString], _ctx: &Ctx) -> Result<Code> {
+        Err(to_full(args))
+    }
+}
+
+/// `stagecraft ARGS` in place of this process: through cargo when cargo is
+/// at hand (so the binary is up to date), else the one cargo built last.
+/// Returns only when it cannot start.
+fn to_full(args: &[OsString]) -> anyhow::Error {
+    let env = handoff_env();
+    let target = target_dir();
+    let built = target.join("debug").join(FULL_PACKAGE);
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .unwrap_or_default();
+    // The cargo the user's shell runs (rustup's proxy), found the same way
+    // from `cargo xtask` and from a stage shell; else the one that ran us.
+    let cargo = process::find_on_path("cargo", &path, None)
+        .or_else(|| std::env::var_os("CARGO").map(PathBuf::from));
+    let cmd = match (cargo, workspace_manifest()) {
+        (Some(cargo), Some(manifest)) => Cmd::new(cargo)
+            .args(["run", "--quiet", "--package", FULL_PACKAGE, "--bin"])
+            .arg(FULL_PACKAGE)
             .arg("--manifest-path")
             .arg(manifest)
+            .arg("--target-dir")
+            .arg(&target)
             .args([
                 "--config",
                 "term.progress.when='always'",
@@ -38,29 +64,49 @@ pub fn to_ops(args: &[OsString]) -> anyhow::Error {
                 "--",
             ])
             .args(args),
-        (_, _, Some(binary)) => Cmd::new(binary).args(args),
+        _ if process::is_executable(&built) => Cmd::new(built).args(args),
         _ => {
             return anyhow!(
-                "this command needs the {OPS_BIN} binary, and there is no cargo to build it\n  hint: run it as `cargo xtask ...` from the repository"
+                "this command needs the {FULL_PACKAGE} binary, and there is no cargo to build it\n  hint: run it as `cargo xtask ...` from the repository, or install it: cargo install --locked --path crates/stagecraft"
             );
         }
     };
-    // The environment as it is: cargo must see the toolchain it was run with.
-    let env = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
     cmd.full_env(env).exec()
 }
 
-/// xtask/ops of the checkout this binary was built from, if it is still
-/// there.
-fn ops_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops");
-    dir.is_dir().then_some(dir)
+/// The user's own environment, plus the stage shell this runs in (what
+/// `stagecraft` needs to default to the shell's stage).
+fn handoff_env() -> Vec<(String, String)> {
+    let mut env = user_env().clone();
+    for (name, value) in std::env::vars() {
+        if name.starts_with("XTASK_") || name == user_env::RESTORE_VAR {
+            env.insert(name, value);
+        }
+    }
+    env.into_iter().collect()
 }
 
-fn ops_manifest() -> Option<PathBuf> {
-    ops_dir()
-        .map(|dir| dir.join("Cargo.toml"))
-        .filter(|manifest| manifest.is_file())
+/// `<target>/ops`, beside the folder cargo built this binary in
+/// (`<target>/debug/xtask`), whatever CARGO_TARGET_DIR said.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let target = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("ops")
+}
+
+/// The checkout this binary was built from.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_owned()
+}
+
+fn workspace_manifest() -> Option<PathBuf> {
+    Some(workspace_root().join("Cargo.toml")).filter(|m| m.is_file())
 }

@@ -1,5 +1,8 @@
-//! `xtask`: the everyday binary (`cargo xtask ...`).
+//! `xtask`: the light binary `cargo xtask ...` runs. The everyday commands
+//! run here; the others are handed over to the `stagecraft` binary.
+
+mod handoff;
 
 fn main() -> std::process::ExitCode {
-    stagecraft::cli::main()
+    stagecraft_core::cli::main(&handoff::Handoff)
 }

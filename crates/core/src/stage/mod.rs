@@ -1,0 +1,10 @@
+//! A stage as users enter it: its environment (the layered variables and
+//! the built-ins), the user's own shell started in it, one command in
+//! several stages at once, the confirmation of protected stages, and the
+//! hostnames its apps are routed by.
+
+pub mod confirm;
+pub mod environment;
+pub mod fanout;
+pub mod routes;
+pub mod shells;

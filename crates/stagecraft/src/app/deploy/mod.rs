@@ -1,0 +1,310 @@
+//! Deploys: the releases of some apps of one cluster, `helm upgrade
+//! --install`ed in dependency order, in parallel, to one stage. A release
+//! whose chart, values and image are what its last successful deploy had
+//! is left alone. What the user sees (a live table, lines) is an
+//! [`Observer`] of the caller's; the stage's webhook hears of each app as
+//! its releases finish.
+
+mod notify;
+mod schedule;
+mod watch;
+
+use anyhow::{Result, bail};
+use stagecraft_core::process::Runner;
+use stagecraft_core::repo::Repo;
+use stagecraft_core::stage::confirm;
+use stagecraft_core::stage::environment::Secrets;
+use stagecraft_core::suggest;
+
+use crate::app::model::{self, Plan, Release, deploy_order};
+use crate::app::values::{self, HelmValues};
+use crate::cluster::{Target, identity};
+use crate::tools::helm_record;
+use crate::tools::toolbox::{Planned, Tool, Toolbox};
+use notify::Notifier;
+pub use schedule::{Done, Finished, Outcome, execute};
+use watch::Watch;
+
+/// What `app deploy` and `cluster deploy` were asked for.
+pub struct Options {
+    pub stage: Option<String>,
+    /// Releases deployed at once.
+    pub jobs: usize,
+    /// `RELEASE.KEY=VALUE`.
+    pub sets: Vec<String>,
+    pub dry_run: bool,
+    /// Confirms a protected stage.
+    pub yes: bool,
+    /// Ship a work tree with uncommitted changes to a protected stage.
+    pub allow_dirty: bool,
+    /// Deploy unchanged releases too.
+    pub force: bool,
+    /// After a failure, go on with what does not need the failed release.
+    pub keep_going: bool,
+}
+
+/// What the user sees while a deploy runs.
+pub trait Observer: Sync {
+    fn begin(&self, _releases: &[Release], _target: &Target) {}
+    fn started(&self, _release: &Release) {}
+    fn finished(&self, _release: &Release, _done: &Finished) {}
+    fn end(&self) {}
+}
+
+/// The end of a deploy.
+pub struct Report {
+    pub target: String,
+    pub releases: Vec<Release>,
+    pub finished: Vec<Finished>,
+}
+
+impl Report {
+    pub fn failed(&self) -> Vec<String> {
+        self.releases
+            .iter()
+            .zip(&self.finished)
+            .filter(|(_, f)| matches!(f.outcome, Outcome::Failed { .. }))
+            .map(|(r, _)| r.id())
+            .collect()
+    }
+
+    /// Ok when every release deployed or was unchanged.
+    pub fn result(&self) -> Result<()> {
+        let failed = self.failed();
+        if !failed.is_empty() {
+            bail!(
+                "the deploy to {} failed: {}",
+                self.target,
+                failed.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// A table: release, namespace, result, time, and the tail of a
+    /// failure; in deploy order; then the counts.
+    pub fn summary(&self) -> String {
+        let width = self
+            .releases
+            .iter()
+            .map(|r| r.id().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let mut out = format!(
+            "{:width$}  {:<12} {:<12} {:>7}\n",
+            "release", "namespace", "result", "time"
+        );
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for i in deploy_order(&self.releases) {
+            let (release, done) = (&self.releases[i], &self.finished[i]);
+            let (result, detail) = match &done.outcome {
+                Outcome::Deployed => ("deployed", String::new()),
+                Outcome::Unchanged => ("unchanged", String::new()),
+                Outcome::Failed { error } => ("failed", error.clone()),
+                Outcome::Skipped { because } => {
+                    ("skipped", format!("it needs {because}, which failed"))
+                }
+                Outcome::NotStarted => ("not started", String::new()),
+            };
+            match counts.iter_mut().find(|(r, _)| *r == result) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((result, 1)),
+            }
+            let time = match done.outcome {
+                Outcome::NotStarted | Outcome::Skipped { .. } => "-".to_owned(),
+                _ => format!("{:.1}s", done.duration.as_secs_f64()),
+            };
+            out.push_str(&format!(
+                "{:width$}  {:<12} {:<12} {:>7}\n",
+                release.id(),
+                release.namespace,
+                result,
+                time
+            ));
+            for line in detail.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+        let counts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        out.push_str(&format!("{}\n", counts.join(", ")));
+        out
+    }
+}
+
+/// Deploys `apps` of `cluster`. A protected stage is confirmed before the
+/// first command; a dry run prints every command and runs none.
+pub fn deploy(
+    repo: &Repo,
+    cluster: &str,
+    apps: &[String],
+    options: &Options,
+    observer: &dyn Observer,
+    planned: &Planned,
+) -> Result<Report> {
+    let stage = repo.stage_or_default(options.stage.as_deref())?;
+    let target = Target::new(repo, cluster, stage)?;
+    // The Secrets need the secret values; a dry run shows them masked and
+    // never asks a password store.
+    let secrets = if options.dry_run {
+        Secrets::Skip
+    } else {
+        Secrets::Resolve
+    };
+    let plan = model::plan(repo, &target, apps, secrets)?;
+    check_sets(&plan, &options.sets)?;
+    if !options.dry_run {
+        target.require_kubeconfig()?;
+        confirm::clean_tree(&repo.root, &target.stage, options.allow_dirty, "deploy")?;
+        confirm::protected(&target.stage, options.yes, "deploy", Some(&target.name()))?;
+    }
+    let runner = Runner {
+        dry_run: options.dry_run,
+    };
+    let tools = Toolbox::find(repo, &[Tool::Helm, Tool::Kubectl], planned)?;
+    identity::verify(repo, &target, &tools, runner)?;
+    let helm = HelmFeatures::of(&runner, &tools, &target)?;
+    let jobs = if options.dry_run { 1 } else { options.jobs };
+    if !options.dry_run {
+        observer.begin(&plan.releases, &target);
+    }
+    let notifier = Notifier::new(&target, &plan, options.dry_run);
+    let has_dependents = |release: &Release| {
+        let i = plan.releases.iter().position(|r| r.id() == release.id());
+        plan.releases
+            .iter()
+            .any(|r| i.is_some_and(|i| r.needs.contains(&i)))
+    };
+    let finished = execute(
+        &plan.releases,
+        jobs,
+        options.keep_going,
+        &|release| {
+            // Its checksum key first: what is deployed, and so the
+            // digest, depends on it.
+            let kubectl = tools.kubectl(&target.kube).no_stdin();
+            let release = &values::with_checksum_key(&runner, kubectl, release, true)?;
+            let watch = Watch {
+                tools: &tools,
+                target: &target,
+                release,
+            };
+            let sets = sets_for(release, &options.sets);
+            let digest = values::digest(release, &sets)?;
+            if !options.force && helm.labels && watch.unchanged(&runner, &digest)? {
+                return Ok(Done::Unchanged);
+            }
+            if let Some(secret) = values::secret_manifest(release, true) {
+                runner.run(&values::apply_secret(watch.kubectl(), release, &secret))?;
+            }
+            let helm_values = HelmValues::new(release, &sets)?;
+            let mut upgrade = tools.helm(
+                &target.kube,
+                &[
+                    "upgrade",
+                    "--install",
+                    &release.name,
+                    &release.chart,
+                    "--namespace",
+                    &release.namespace,
+                    "--create-namespace",
+                ],
+            );
+            upgrade = helm_values.apply(upgrade).args([
+                "--wait",
+                "--timeout",
+                &release.timeout,
+                helm.rollback,
+            ]);
+            if helm.labels {
+                upgrade = upgrade.arg(helm_record::label_arg(&digest));
+            }
+            if runner.dry_run {
+                runner.run(&upgrade)?;
+            } else {
+                watch.upgrade(upgrade)?;
+            }
+            if has_dependents(release) {
+                watch.crds_established(&runner)?;
+            }
+            Ok(Done::Deployed)
+        },
+        &|release| {
+            notifier.started(release);
+            if !options.dry_run {
+                observer.started(release);
+            }
+        },
+        &|release, done: &Finished| {
+            if !options.dry_run {
+                observer.finished(release, done);
+            }
+            notifier.finished(release, &done.outcome);
+        },
+    );
+    if !options.dry_run {
+        observer.end();
+    }
+    notifier.send_the_rest();
+    Ok(Report {
+        target: target.name(),
+        releases: plan.releases,
+        finished,
+    })
+}
+
+/// What the installed helm can do.
+struct HelmFeatures {
+    /// The flag that rolls back a failed upgrade: helm 4's
+    /// `--rollback-on-failure`, helm 3's `--atomic`.
+    rollback: &'static str,
+    /// `--labels` on the release's record (helm 3.13 and later).
+    labels: bool,
+}
+
+impl HelmFeatures {
+    fn of(runner: &Runner, tools: &Toolbox, target: &Target) -> Result<HelmFeatures> {
+        let version = runner.ask(
+            &tools
+                .helm_offline(&target.kube)
+                .args(["version", "--short"]),
+        )?;
+        let version = crate::tools::version_in(&version).unwrap_or_default();
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Ok(HelmFeatures {
+            // A dry run knows no version: it shows what the pinned helm gets.
+            rollback: if major == 3 {
+                "--atomic"
+            } else {
+                "--rollback-on-failure"
+            },
+            labels: major > 3 || (major == 3 && minor >= 13) || runner.dry_run,
+        })
+    }
+}
+
+/// `--set photos-api.replicaCount=4`: the release's part of the command
+/// line's values.
+pub fn sets_for(release: &Release, sets: &[String]) -> Vec<String> {
+    sets.iter()
+        .filter_map(|s| {
+            s.strip_prefix(&format!("{}.", release.name))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn check_sets(plan: &Plan, sets: &[String]) -> Result<()> {
+    let names: Vec<String> = plan.releases.iter().map(|r| r.name.clone()).collect();
+    for set in sets {
+        let release = set.split_once('.').map_or(set.as_str(), |(r, _)| r);
+        if !names.iter().any(|n| n == release) || !set.contains('=') {
+            bail!(
+                "--set {set}: write RELEASE.KEY=VALUE; unknown release `{release}`\n  hint: {}",
+                suggest::hint("release", release, &names)
+            );
+        }
+    }
+    Ok(())
+}

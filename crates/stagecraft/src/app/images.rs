@@ -1,0 +1,99 @@
+//! Images: `docker build` of an app's `[[images]]`, tagged with the git
+//! sha (`-dirty` for a changed tree), pushed to the stage's registry.
+
+use std::path::{Component, PathBuf};
+
+use anyhow::Result;
+
+use crate::app::model::{self, App};
+use crate::cluster::Target;
+use crate::tools::toolbox::{Planned, Tool, Toolbox};
+use stagecraft_core::process::Runner;
+use stagecraft_core::repo::{Repo, Scope};
+use stagecraft_core::stage::environment::{self, Secrets};
+use stagecraft_core::ui;
+
+/// How `build` goes about it.
+pub struct Options {
+    /// An image of a clean tree's sha that docker already has is left
+    /// alone (a `-dirty` tag always rebuilds).
+    pub skip_unchanged: bool,
+    /// Check first that the stage's kubeconfig reaches the stage's
+    /// cluster (`up` checked it moments before, in bootstrap).
+    pub check_cluster: bool,
+}
+
+/// Builds and pushes an app's images as `<registry>/<image>:<git sha>`.
+pub fn build(
+    repo: &Repo,
+    target: &Target,
+    app_name: &str,
+    runner: &Runner,
+    options: &Options,
+    planned: &Planned,
+) -> Result<()> {
+    let skip_unchanged = options.skip_unchanged;
+    let app = App::load(repo, &target.cluster, app_name)?;
+    let scope = Scope::app(&target.cluster, app_name);
+    let env = environment::resolve(repo, &target.stage, &scope, Secrets::Skip)?;
+    let registry = model::registry(target, &env)?;
+    let tag = model::image_tag(repo);
+    if app.file.value.images.is_empty() {
+        if !runner.dry_run && !ui::quiet() {
+            stagecraft_core::outln!("{app_name} has no [[images]]: nothing to build");
+        }
+        return Ok(());
+    }
+    // Pushes for a stage whose cluster this machine reaches check first
+    // that it is the stage's cluster (CI building without a kubeconfig
+    // pushes to the registry only).
+    let reaches_cluster = options.check_cluster && target.source().is_file();
+    let needs: &[Tool] = if reaches_cluster {
+        &[Tool::Docker, Tool::Kubectl]
+    } else {
+        &[Tool::Docker]
+    };
+    let tools = Toolbox::find(repo, needs, planned)?;
+    if reaches_cluster {
+        crate::cluster::identity::verify(repo, target, &tools, *runner)?;
+    }
+    for image in &app.file.value.images {
+        let reference = format!("{registry}/{}:{tag}", image.name);
+        let clean = !tag.ends_with("-dirty") && tag != "dev";
+        if skip_unchanged
+            && clean
+            && runner
+                .probe(
+                    &tools
+                        .docker()
+                        .args(["image", "inspect", "--format", "{{.Id}}", &reference]),
+                )
+                .is_some()
+        {
+            if !runner.dry_run && !ui::quiet() {
+                stagecraft_core::outln!("✔ {reference}: unchanged");
+            }
+            continue;
+        }
+        // `context = "."` is the app folder itself, without a trailing `/.`.
+        let context: PathBuf = app
+            .dir
+            .join(&image.context)
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .collect();
+        let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
+        runner.run(
+            &tools
+                .docker()
+                .args(["build", "--tag", &reference, "--file"])
+                .arg(&dockerfile)
+                .arg(&context),
+        )?;
+        runner.run(&tools.docker().args(["push", &reference]))?;
+        if !runner.dry_run && !ui::quiet() {
+            stagecraft_core::outln!("+ {reference}: built and pushed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+use anyhow::{Context, Result};
+use stagecraft_core::cli::{Code, Ctx, StageArg};
+
+use crate::app::releases::{self, AppAt, Diff};
+use crate::app::{deploy, images};
+use crate::cli::progress::{self, DeployDisplay};
+use crate::tools::toolbox::Planned;
+use stagecraft_core::cli::app::*;
+use stagecraft_core::process::{Cmd, Runner};
+use stagecraft_core::repo::Repo;
+use stagecraft_core::stage::confirm;
+use stagecraft_core::stage::environment::Secrets;
+use stagecraft_core::ui;
+
+pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
+    let repo = ctx.repo()?;
+    match args.command {
+        AppCommand::Deploy(args) => {
+            let cluster = cluster_of_apps(ctx, &repo, &args.apps)?;
+            let apps = match args.with_needs {
+                true => crate::app::model::with_needs(&repo, &cluster, &args.apps)?,
+                false => args.apps.clone(),
+            };
+            let report = deploy::deploy(
+                &repo,
+                &cluster,
+                &apps,
+                &super::deploy_options(&args.flags),
+                &DeployDisplay::new(),
+                &Planned::default(),
+            )?;
+            progress::print_summary(&report, args.flags.dry_run.dry_run);
+            report.result()?;
+            Ok(Code::OK)
+        }
+        AppCommand::Render(RenderArgs { which, reveal }) => {
+            let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Resolve)?;
+            let runner = Runner {
+                dry_run: which.dry_run.dry_run,
+            };
+            releases::render(&repo, &at, runner, reveal, |manifests| {
+                stagecraft_core::out!("{manifests}")
+            })?;
+            Ok(Code::OK)
+        }
+        AppCommand::Values(args) => on_release(ctx, &repo, &args.of, |at, release| {
+            let mut settings = crate::app::provenance::settings(&repo, release, &[])?;
+            if let Some(key) = &args.explain {
+                settings = crate::app::provenance::explain(settings, key, release)?;
+            }
+            if args.json.json {
+                return stagecraft_core::cli::print_json(&settings);
+            }
+            stagecraft_core::outln!(
+                "# {} in stage {} (namespace {})",
+                release.id(),
+                at.target.stage.name,
+                release.namespace
+            );
+            for setting in &settings {
+                let shown = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if args.explain.is_some() {
+                    stagecraft_core::outln!(
+                        "{} = {}",
+                        setting.key,
+                        ui::escape_controls(&shown(&setting.value))
+                    );
+                    for (i, origin) in setting.chain.iter().enumerate() {
+                        let how = if i == 0 { "set" } else { "overridden" };
+                        stagecraft_core::outln!(
+                            "  {:<11} {:<10} {}  ({})",
+                            origin.layer,
+                            how,
+                            origin.at,
+                            ui::escape_controls(&shown(&origin.value))
+                        );
+                    }
+                } else {
+                    stagecraft_core::outln!(
+                        "{} = {}    # {}",
+                        setting.key,
+                        ui::escape_controls(&shown(&setting.value)),
+                        setting.chain[0].at
+                    );
+                }
+            }
+            Ok(Code::OK)
+        }),
+        AppCommand::Lint(args) => {
+            let cluster = cluster_of_apps(ctx, &repo, std::slice::from_ref(&args.app))?;
+            releases::lint(&repo, &cluster, &args.app, |linted| match &linted.error {
+                None => stagecraft_core::outln!(
+                    "- {} {}: a repository chart, not linted",
+                    linted.stage,
+                    linted.release
+                ),
+                Some(None) => stagecraft_core::outln!("✔ {} {}", linted.stage, linted.release),
+                Some(Some(_)) => stagecraft_core::outln!(
+                    "{} {} {}",
+                    ui::paint(ui::RED_BOLD, "✘"),
+                    linted.stage,
+                    linted.release
+                ),
+            })?;
+            Ok(Code::OK)
+        }
+        AppCommand::Diff(args) => {
+            let at = app_at(ctx, &repo, &args.app, &args.stage, Secrets::Resolve)?;
+            let runner = Runner {
+                dry_run: args.dry_run.dry_run,
+            };
+            for diff in releases::diff(&repo, &at, runner)? {
+                match diff {
+                    Diff::NoChanges(id) => stagecraft_core::outln!("= {id}: no changes"),
+                    Diff::Changes(text) => stagecraft_core::out!("{text}"),
+                }
+            }
+            Ok(Code::OK)
+        }
+        AppCommand::Build(BuildArgs {
+            which,
+            yes,
+            allow_dirty,
+        }) => {
+            let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Skip)?;
+            let runner = Runner {
+                dry_run: which.dry_run.dry_run,
+            };
+            if !runner.dry_run {
+                let stage = &at.target.stage;
+                let on = at.target.name();
+                confirm::clean_tree(&repo.root, stage, allow_dirty, "build")?;
+                confirm::protected(stage, yes, "build and push", Some(&on))?;
+            }
+            let planned = Planned::default();
+            let options = images::Options {
+                skip_unchanged: false,
+                check_cluster: true,
+            };
+            images::build(&repo, &at.target, &which.app, &runner, &options, &planned)?;
+            Ok(Code::OK)
+        }
+        AppCommand::Dev(args) => {
+            let dry_run = args.dry_run.dry_run;
+            let secrets = if dry_run {
+                Secrets::Skip
+            } else {
+                Secrets::Resolve
+            };
+            let at = app_at(ctx, &repo, &args.app, &args.stage, secrets)?;
+            let dev = releases::dev(&repo, &at, &args.app, Runner { dry_run })?;
+            if dry_run {
+                stagecraft_core::outln!("{}", dev.cmd);
+                return Ok(Code::OK);
+            }
+            pass_through(dev.cmd.clone())
+        }
+        AppCommand::Status(args) => {
+            let at = app_at(ctx, &repo, &args.app, &args.stage, Secrets::Skip)?;
+            let rows = releases::status(&repo, &at)?;
+            if args.json.json {
+                return stagecraft_core::cli::print_json(&rows);
+            }
+            for row in &rows {
+                stagecraft_core::outln!(
+                    "{:<16} {:<12} {:<16} rev {}",
+                    row.release,
+                    row.namespace,
+                    row.status,
+                    row.revision.map_or("-".to_owned(), |r| r.to_string())
+                );
+            }
+            Ok(Code::OK)
+        }
+        AppCommand::Logs(args) => on_release(ctx, &repo, &args.which, |at, release| {
+            pass_through(releases::logs(&repo, at, release, args.follow)?)
+        }),
+        AppCommand::Terminal(TerminalArgs { which, yes }) => {
+            on_release(ctx, &repo, &which, |at, release| {
+                let on = at.target.name();
+                confirm::protected(&at.target.stage, yes, "a shell in a pod", Some(&on))?;
+                pass_through(releases::terminal(&repo, at, release)?)
+            })
+        }
+        AppCommand::PortForward(args) => on_release(ctx, &repo, &args.which, |at, release| {
+            pass_through(releases::port_forward(&repo, at, release, &args.port)?)
+        }),
+        AppCommand::Delete(DeleteArgs { which, yes }) => {
+            let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Skip)?;
+            let runner = Runner {
+                dry_run: which.dry_run.dry_run,
+            };
+            releases::delete(&repo, &at, runner, yes, |release| {
+                if !runner.dry_run {
+                    ui::say(&format!("- {} uninstalled", release.id()));
+                }
+            })?;
+            Ok(Code::OK)
+        }
+    }
+}
+
+/// Runs an interactive tool with the terminal; its exit code passes
+/// through.
+fn pass_through(cmd: Cmd) -> Result<Code> {
+    Ok(Code::of(cmd.status()?))
+}
+
+/// The cluster the apps belong to: this folder's, else where they are
+/// found.
+fn cluster_of_apps(ctx: &Ctx, repo: &Repo, apps: &[String]) -> Result<String> {
+    let first = apps.first().context("name at least one app")?;
+    let scope = repo.scope(&ctx.cwd, None, Some(first))?;
+    let cluster = scope.cluster.expect("an app's scope has its cluster");
+    for app in apps {
+        repo.scope(&ctx.cwd, Some(&cluster), Some(app))?;
+    }
+    Ok(cluster)
+}
+
+fn app_at(ctx: &Ctx, repo: &Repo, app: &str, stage: &StageArg, secrets: Secrets) -> Result<AppAt> {
+    let cluster = cluster_of_apps(ctx, repo, &[app.to_owned()])?;
+    AppAt::new(repo, &cluster, app, stage.stage.as_deref(), secrets)
+}
+
+/// `f` with the app in its stage and the release `which` names (or
+/// the app's main one); secrets are not needed to reach a release.
+fn on_release<T>(
+    ctx: &Ctx,
+    repo: &Repo,
+    which: &ReleaseArgs,
+    f: impl FnOnce(&AppAt, &crate::app::model::Release) -> Result<T>,
+) -> Result<T> {
+    let at = app_at(ctx, repo, &which.app, &which.stage, Secrets::Skip)?;
+    let release = at.release(which.release.as_deref(), &which.app)?;
+    f(&at, release)
+}

@@ -1,0 +1,224 @@
+use anyhow::{Result, bail};
+use stagecraft_core::cli::{Code, Ctx, StageArg};
+
+use crate::app::deploy;
+use crate::app::model;
+use crate::cli::progress::{self, DeployDisplay};
+use crate::cluster::hosts::{self, Outcome};
+use crate::cluster::{self, Target};
+use crate::tools::toolbox::Planned;
+use stagecraft_core::cli::cluster::*;
+use stagecraft_core::process::Runner;
+use stagecraft_core::quote::posix_line;
+use stagecraft_core::repo::Repo;
+use stagecraft_core::stage::confirm;
+use stagecraft_core::ui;
+
+pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
+    let repo = ctx.repo()?;
+    match args.command {
+        ClusterCommand::Bootstrap(BootstrapArgs { which, yes }) => {
+            let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+            let runner = Runner {
+                dry_run: which.dry_run.dry_run,
+            };
+            if !runner.dry_run {
+                let on = target.name();
+                confirm::protected(&target.stage, yes, "bootstrap", Some(&on))?;
+            }
+            cluster::bootstrap(&repo, &target, runner, &Planned::default())?;
+            Ok(Code::OK)
+        }
+        ClusterCommand::Status(args) => {
+            let target = target(ctx, &repo, args.cluster.as_deref(), &args.stage)?;
+            let status = cluster::status(&repo, &target)?;
+            if args.json.json {
+                return stagecraft_core::cli::print_json(&status);
+            }
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            stagecraft_core::outln!(
+                "cluster      {} ({}, stage {})",
+                target.name(),
+                status.target,
+                status.stage
+            );
+            stagecraft_core::outln!("exists       {}", yes(status.exists));
+            stagecraft_core::outln!(
+                "nodes ready  {}",
+                status.nodes_ready.as_deref().unwrap_or("-")
+            );
+            match &status.gateway {
+                Some(gateway) => {
+                    stagecraft_core::outln!(
+                        "gateway      {}/{} ({})",
+                        gateway.namespace,
+                        gateway.name,
+                        if gateway.programmed {
+                            "programmed"
+                        } else {
+                            "not programmed"
+                        }
+                    );
+                    for l in &gateway.listeners {
+                        stagecraft_core::outln!(
+                            "  listener   {} {} :{} ({} routes)",
+                            l.name,
+                            l.protocol,
+                            l.port,
+                            l.attached_routes
+                        );
+                    }
+                }
+                None => stagecraft_core::outln!("gateway      -"),
+            }
+            if let Some(up) = status.registry_up {
+                stagecraft_core::outln!(
+                    "registry     {}",
+                    if up { "up (localhost:5001)" } else { "down" }
+                );
+            }
+            stagecraft_core::outln!("kubeconfig   {}", status.kubeconfig);
+            stagecraft_core::outln!("  from       {}", status.source);
+            stagecraft_core::outln!("context      {}", status.context);
+            if let Some(identity) = &status.identity {
+                let show = |i: &Option<stagecraft_core::config::ClusterIdentity>| {
+                    i.as_ref()
+                        .map_or("-".to_owned(), |i| format!("uid {} at {}", i.uid, i.server))
+                };
+                stagecraft_core::outln!(
+                    "identity     {}",
+                    match identity.matches {
+                        Some(true) => "matches the record".to_owned(),
+                        Some(false) => ui::paint(
+                            ui::RED_BOLD,
+                            "ANOTHER cluster than the one on record: changes are refused"
+                        ),
+                        None if identity.recorded.is_none() =>
+                            "not pinned (cargo xtask cluster pin)".to_owned(),
+                        None => "unknown (the cluster does not answer)".to_owned(),
+                    }
+                );
+                stagecraft_core::outln!("  recorded   {}", show(&identity.recorded));
+                stagecraft_core::outln!("  live       {}", show(&identity.live));
+            }
+            Ok(Code::OK)
+        }
+        ClusterCommand::Pin(PinArgs { which, json }) => {
+            let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+            let pinned = cluster::identity::pin(&repo, &target, which.dry_run.dry_run)?;
+            if json.json {
+                return stagecraft_core::cli::print_json(&pinned);
+            }
+            let file = pinned
+                .file
+                .strip_prefix(&repo.root)
+                .unwrap_or(&pinned.file)
+                .display()
+                .to_string();
+            let now = format!("uid {} at {}", pinned.identity.uid, pinned.identity.server);
+            match (&pinned.previous, pinned.changed) {
+                (_, false) => ui::say(&format!(
+                    "✔ {}: already pinned to {now} ({file})",
+                    target.name()
+                )),
+                (previous, true) => {
+                    let verb = if which.dry_run.dry_run {
+                        "would pin"
+                    } else {
+                        "pinned"
+                    };
+                    let was = previous.as_ref().map_or(String::new(), |p| {
+                        format!(" (was uid {} at {})", p.uid, p.server)
+                    });
+                    ui::say(&format!("+ {}: {verb} {now}{was} in {file}", target.name()));
+                }
+            }
+            Ok(Code::OK)
+        }
+        ClusterCommand::Delete(HostsArgs { which, hosts_file }) => {
+            let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
+            let runner = Runner {
+                dry_run: which.dry_run.dry_run,
+            };
+            cluster::delete(&repo, &target, runner, &hosts::hosts_file(hosts_file))?;
+            Ok(Code::OK)
+        }
+        ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
+        ClusterCommand::Deploy(args) => {
+            let cluster = repo.cluster_or_only(&ctx.cwd, args.cluster.as_deref())?;
+            let apps = repo.app_names(&cluster)?;
+            let report = deploy::deploy(
+                &repo,
+                &cluster,
+                &apps,
+                &super::deploy_options(&args.options),
+                &DeployDisplay::new(),
+                &Planned::default(),
+            )?;
+            progress::print_summary(&report, args.options.dry_run.dry_run);
+            report.result()?;
+            Ok(Code::OK)
+        }
+    }
+}
+
+fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs) -> Result<Code> {
+    let target = target(ctx, repo, which.cluster.as_deref(), &which.stage)?;
+    if !target.provider.uses_hosts_file() {
+        bail!(
+            "stage {} is remote: its hostnames come from DNS, not the hosts file",
+            target.stage.name
+        );
+    }
+    let path = hosts::hosts_file(hosts_file);
+    let names = model::hostnames(repo, &target)?;
+    if names.is_empty() {
+        ui::say(&format!(
+            "no app of {} declares `hosts`: nothing to add",
+            target.cluster
+        ));
+        return Ok(Code::OK);
+    }
+    let name = target.name();
+    let block = hosts::block(&name, "127.0.0.1", &names);
+    match hosts::write_block(&path, &name, &block, which.dry_run.dry_run)? {
+        Outcome::Unchanged if which.dry_run.dry_run => {}
+        Outcome::Unchanged => ui::say(&format!(
+            "✔ {}: the {name} block is up to date",
+            path.display()
+        )),
+        Outcome::Written { backup } => ui::say(&format!(
+            "+ {}: wrote the {name} block ({} hosts; backup in {})",
+            path.display(),
+            names.len(),
+            backup.display()
+        )),
+        Outcome::NotWritable => {
+            let exe = std::env::current_exe()?;
+            let words = vec![
+                "sudo".to_owned(),
+                exe.display().to_string(),
+                "cluster".into(),
+                "add-hosts".into(),
+                target.cluster.clone(),
+                "--stage".into(),
+                target.stage.name.clone(),
+                "--hosts-file".into(),
+                path.display().to_string(),
+            ];
+            // sudo keeps the current folder, so the command finds this repository.
+            stagecraft_core::errln!(
+                "{} is not writable by you. Run:\n  {}",
+                path.display(),
+                posix_line(&words)
+            );
+            return Ok(Code::FAILED);
+        }
+    }
+    Ok(Code::OK)
+}
+
+fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: &StageArg) -> Result<Target> {
+    let cluster = repo.cluster_or_only(&ctx.cwd, cluster)?;
+    Target::new(repo, &cluster, stage.resolve(repo)?)
+}

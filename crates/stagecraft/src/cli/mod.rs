@@ -1,0 +1,56 @@
+//! The output of the operations: one module per command, each taking the
+//! arguments `stagecraft_core::cli` parsed and calling the domain modules;
+//! `progress.rs` has the observers (download bars, the deploy table). A
+//! command module never imports a sibling.
+
+mod app;
+mod cluster;
+mod deps;
+mod doctor;
+mod init;
+mod progress;
+mod up;
+mod var;
+
+use std::ffi::OsString;
+
+use anyhow::Result;
+use stagecraft_core::cli::{Code, Command, Ctx, DeployFlags, Operations};
+
+/// Runs every command itself: the `stagecraft` binary's operations.
+pub struct Full;
+
+impl Operations for Full {
+    fn run(&self, command: Command, _args: &[OsString], ctx: &Ctx) -> Result<Code> {
+        match command {
+            Command::Deps(args) => deps::run(args, ctx),
+            Command::Cluster(args) => cluster::run(args, ctx),
+            Command::App(args) => app::run(args, ctx),
+            Command::Var(args) => var::run(args, ctx),
+            Command::Init(args) => init::run(args, ctx),
+            Command::Doctor(args) => doctor::run(args, ctx),
+            Command::Up(args) => up::run(args, ctx),
+            Command::Down(args) => up::run_down(args, ctx),
+            Command::Shell(_)
+            | Command::Env(_)
+            | Command::Run(_)
+            | Command::List(_)
+            | Command::Task(_)
+            | Command::Completions(_) => unreachable!("the everyday commands run in the core"),
+        }
+    }
+}
+
+/// What `--stage`, `--jobs`, `--set`... of a deploy ask for.
+fn deploy_options(flags: &DeployFlags) -> crate::app::deploy::Options {
+    crate::app::deploy::Options {
+        stage: flags.stage.stage.clone(),
+        jobs: flags.jobs,
+        sets: flags.sets.clone(),
+        dry_run: flags.dry_run.dry_run,
+        yes: flags.yes,
+        allow_dirty: flags.allow_dirty,
+        force: flags.force,
+        keep_going: flags.keep_going,
+    }
+}

@@ -1,0 +1,152 @@
+//! What a provider's operations work with ([`Cx`]), and the steps they
+//! share: the apps' namespaces, a remote cluster that answers, a Docker
+//! daemon that answers, ready nodes.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use stagecraft_core::process::{Cmd, Runner};
+use stagecraft_core::repo::Repo;
+
+use super::target::Target;
+use crate::tools::toolbox::{Tool, Toolbox};
+
+/// The operations of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Bootstrap,
+    Status,
+    Delete,
+}
+
+/// What a provider's operations work with.
+pub struct Cx<'a> {
+    pub repo: &'a Repo,
+    pub target: &'a Target,
+    pub tools: &'a Toolbox,
+    pub runner: Runner,
+    /// `delete` removes the cluster's block from it.
+    pub hosts_file: Option<PathBuf>,
+}
+
+impl Cx<'_> {
+    pub fn kubectl(&self) -> Cmd {
+        self.tools.kubectl(&self.target.kube)
+    }
+
+    pub fn say(&self, text: &str) {
+        self.runner.say(text);
+    }
+}
+
+/// The namespaces of the cluster's apps: app.toml `namespace`, else the
+/// app's name.
+pub fn app_namespaces(repo: &Repo, cluster: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for app in repo.app_names(cluster)? {
+        let file = repo.app(cluster, &app)?;
+        out.push(file.value.namespace.clone().unwrap_or(app));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The apps' namespaces, created when absent.
+pub(super) fn namespaces(cx: &Cx) -> Result<()> {
+    let mut created = Vec::new();
+    let wanted = app_namespaces(cx.repo, &cx.target.cluster)?;
+    for ns in &wanted {
+        let exists =
+            cx.runner.probe(
+                &cx.kubectl()
+                    .args(["get", "namespace", ns, "--output", "name"]),
+            );
+        if exists.is_none() {
+            cx.runner
+                .run(&cx.kubectl().args(["create", "namespace", ns]))?;
+            created.push(ns.clone());
+        }
+    }
+    cx.say(&if created.is_empty() {
+        format!("✔ namespaces: already there ({})", wanted.join(", "))
+    } else {
+        format!("+ namespaces: created {}", created.join(", "))
+    });
+    Ok(())
+}
+
+/// The stage's kubeconfig file exists, holds its context, and the API
+/// server answers.
+pub(super) fn check_reachable(cx: &Cx) -> Result<()> {
+    let target = cx.target;
+    let file = target.source().display();
+    if !target.source().is_file() {
+        bail!(
+            "the kubeconfig of stage {} does not exist: {file} (context {})\n  \
+             hint: write the cluster's credentials there, e.g. `aws eks update-kubeconfig --name <cluster> --kubeconfig {file} --alias {}`",
+            target.stage.name,
+            target.context,
+            target.context
+        );
+    }
+    let list = cx
+        .tools
+        .cmd(Tool::Kubectl)
+        .args(["config", "get-contexts", "--output", "name", "--kubeconfig"])
+        .arg(target.source());
+    let contexts = cx.runner.ask(&list)?;
+    if !cx.runner.dry_run && !contexts.lines().any(|c| c.trim() == target.context) {
+        bail!(
+            "context {} is not in {file} (it has: {})\n  hint: fix `context` for stage {} (envs/{}.toml or clusters/{}/cluster.toml), or add the context to the file",
+            target.context,
+            if contexts.trim().is_empty() {
+                "none".to_owned()
+            } else {
+                contexts.split_whitespace().collect::<Vec<_>>().join(", ")
+            },
+            target.stage.name,
+            target.stage.name,
+            target.cluster
+        );
+    }
+    if !cx.runner.dry_run {
+        target.refresh_view()?;
+    }
+    cx.runner
+        .ask(&cx.kubectl().args(["version", "--request-timeout=10s"]))
+        .map_err(|e| {
+            e.context(format!(
+                "the API server of {} (context {}) does not answer",
+                target.name(),
+                target.context
+            ))
+        })?;
+    Ok(())
+}
+
+/// `docker info`: is the daemon answering? Checked before anything else.
+pub(super) fn check_docker_first(cx: &Cx) -> Result<()> {
+    let info = cx
+        .tools
+        .docker()
+        .args(["info", "--format", "{{.ServerVersion}}"]);
+    cx.runner.ask(&info).map(drop).map_err(|e| {
+        anyhow!(
+            "the Docker daemon is not answering, nothing was changed\n  {e:#}\n  hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and run the command again"
+        )
+    })
+}
+
+/// `ready/total` nodes, when the API answers.
+pub(super) fn nodes_ready(cx: &Cx) -> Option<String> {
+    let conditions = cx.runner.probe(&cx.kubectl().args([
+        "get",
+        "nodes",
+        "--output",
+        "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ]))?;
+    let total = conditions.lines().filter(|l| !l.trim().is_empty()).count();
+    let ready = conditions.lines().filter(|l| l.trim() == "True").count();
+    Some(format!("{ready}/{total}"))
+}

@@ -1,0 +1,31 @@
+//! The one integration test binary: runs the real `xtask` binary in temp
+//! copies of an example monorepo.
+
+mod support;
+mod tmux;
+
+mod apps;
+mod apps_day_two;
+mod architecture;
+mod cargo_xtask;
+mod cluster;
+mod cluster_lifecycle;
+mod deps;
+mod deps_pins;
+mod env;
+mod env_scope;
+mod errors;
+mod gateway;
+mod hardening;
+mod hardening_inputs;
+mod http;
+mod prompts;
+mod run;
+mod shell;
+mod snapshots;
+mod stage_env;
+mod stage_env_deploy;
+mod tasks;
+mod tasks_examples;
+mod ux;
+mod wrong_cluster;
