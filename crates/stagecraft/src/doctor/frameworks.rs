@@ -17,8 +17,9 @@ pub const SNIPPETS: &[Snippet] = &[
         framework: "powerlevel10k",
         shell: ShellKind::Zsh,
         file: "~/.zshrc, after ~/.p10k.zsh is sourced",
-        text: r#"function prompt_xtask() { [[ -n $XTASK_PROMPT ]] && p10k segment -f yellow -t "${XTASK_PROMPT//\%/%%}" }
-typeset -g POWERLEVEL9K_LEFT_PROMPT_ELEMENTS=(xtask "${POWERLEVEL9K_LEFT_PROMPT_ELEMENTS[@]}")"#,
+        text: r#"function prompt_stagecraft() { [[ -n $XTASK_PROMPT ]] && p10k segment -e -f 3 -t '${XTASK_PROMPT//\%/%%}' }
+function instant_prompt_stagecraft() { prompt_stagecraft }
+typeset -g POWERLEVEL9K_LEFT_PROMPT_ELEMENTS=(stagecraft "${POWERLEVEL9K_LEFT_PROMPT_ELEMENTS[@]}")"#,
     },
     Snippet {
         framework: "powerlevel9k",

@@ -238,7 +238,10 @@ fn switching_between_cargo_xtask_and_the_stage_shells_xtask_writes_nothing_under
     assert!(t.screen().contains("OUTSIDE=0"), "{}", t.screen());
     for round in 1..=4 {
         let out = std::fs::read_to_string(repo.root.join(format!("cargo{round}.out"))).unwrap();
-        assert!(out.contains("kubectl"), "cargo xtask deps list printed:\n{out}");
+        assert!(
+            out.contains("kubectl"),
+            "cargo xtask deps list printed:\n{out}"
+        );
         assert!(!out.contains("Compiling"), "round {round} compiled:\n{out}");
     }
     let after = files_under(&target_dir());
@@ -257,12 +260,20 @@ fn switching_between_cargo_xtask_and_the_stage_shells_xtask_writes_nothing_under
         .iter()
         .filter(|(path, stamp)| before.get(*path) != Some(stamp))
         .filter(|(path, _)| !rewritten_on_every_run(path))
-        .map(|(path, _)| path.strip_prefix(target_dir()).unwrap().display().to_string())
+        .map(|(path, _)| {
+            path.strip_prefix(target_dir())
+                .unwrap()
+                .display()
+                .to_string()
+        })
         .collect();
     assert!(
         after.len() == before.len(),
         "switching added files under the target folder: {:#?}",
-        after.keys().filter(|p| !before.contains_key(*p)).collect::<Vec<_>>()
+        after
+            .keys()
+            .filter(|p| !before.contains_key(*p))
+            .collect::<Vec<_>>()
     );
     assert!(
         written.is_empty(),

@@ -1,11 +1,12 @@
 //! The stage on every prompt, in the prompt setups people use: real bash,
 //! zsh and fish with real prompt frameworks (Debian's liquidprompt,
 //! powerlevel9k, powerline, zsh-autosuggestions, zsh-syntax-highlighting;
-//! npm's pure and spaceship), driven in tmux with a sandboxed HOME. For
-//! each: the prefix on the first prompt, after `cd`, after a failing
-//! command and after `stage test`; never a literal `$XTASK_PROMPT`; the
-//! cursor where the terminal shows it after a long line; and `doctor`
-//! reading the same prompt off a terminal of its own.
+//! npm's pure and spaceship; oh-my-zsh with powerlevel10k from the team's
+//! fixtures), driven in tmux with a sandboxed HOME. For each: the prefix
+//! on the first prompt, after `cd`, after a failing command and after
+//! `stage test`; never a literal `$XTASK_PROMPT` nor a fragment of prompt
+//! code; the cursor where the terminal shows it after a long line; and
+//! `doctor` reading the same prompt off a terminal of its own.
 
 use std::fs;
 use std::path::PathBuf;
@@ -43,9 +44,25 @@ const P9K: (&str, &str) = (
     "zsh-theme-powerlevel9k",
 );
 const NPM: (&str, &str) = ("{npm}/pure-prompt/pure.zsh", "npm: bash .ci/prompts.sh");
+const P10K: (&str, &str) = (
+    "{fixtures}/powerlevel10k/powerlevel10k.zsh-theme",
+    "../shared/fixtures/prompt-frameworks.tar.gz: bash .ci/prompts.sh",
+);
 
 fn npm_dir() -> PathBuf {
     workspace().join("target/prompt-frameworks/node_modules")
+}
+
+/// oh-my-zsh, powerlevel10k, liquidprompt, bash-preexec: the upstream
+/// trees of the team's fixtures, unpacked by .ci/prompts.sh.
+fn fixtures_dir() -> PathBuf {
+    workspace().join("target/prompt-frameworks/fixtures")
+}
+
+/// `{npm}` and `{fixtures}` in a setup's text.
+fn expand(text: &str) -> String {
+    text.replace("{npm}", &npm_dir().display().to_string())
+        .replace("{fixtures}", &fixtures_dir().display().to_string())
 }
 
 fn rc_file(shell: &str) -> &'static str {
@@ -64,7 +81,7 @@ fn program(shell: &str) -> String {
 /// user whose login shell it is.
 fn prepare(setup: &Setup) -> (TestRepo, Vec<(String, String)>) {
     for (path, package) in setup.needs {
-        let path = path.replace("{npm}", &npm_dir().display().to_string());
+        let path = expand(path);
         assert!(
             std::path::Path::new(&path).exists(),
             "{path} is missing: install {package} (.ci/run does)"
@@ -73,11 +90,7 @@ fn prepare(setup: &Setup) -> (TestRepo, Vec<(String, String)>) {
     let repo = TestRepo::example();
     let rc = repo.home.join(rc_file(setup.shell));
     fs::create_dir_all(rc.parent().unwrap()).unwrap();
-    fs::write(
-        &rc,
-        setup.rc.replace("{npm}", &npm_dir().display().to_string()),
-    )
-    .unwrap();
+    fs::write(&rc, expand(setup.rc)).unwrap();
     let mut env = repo.base_env();
     env.retain(|(k, _)| k != "NO_COLOR");
     env.push(("SHELL".to_owned(), program(setup.shell)));
@@ -186,6 +199,20 @@ fn cursor_follows_typing(t: &Tmux, input_prompt: Option<&str>) {
     });
 }
 
+/// What a prompt that splices text into a theme's own prompt code leaves
+/// on screen (as powerlevel10k's `❯+❯ }}` once was): never drawn.
+#[track_caller]
+fn no_fragments(region: &[String]) {
+    for row in region {
+        for fragment in ["${", "%{", "%}", "}}", "❯+", "+❯", "$'"] {
+            assert!(
+                !row.contains(fragment),
+                "a fragment {fragment:?} of prompt code on screen: {region:#?}"
+            );
+        }
+    }
+}
+
 /// `doctor --json`'s shell prompt check in the same HOME.
 fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::Value {
     let out = std::process::Command::new(XTASK)
@@ -223,6 +250,16 @@ fn check(setup: &Setup) {
     // Outside the repository: the shell switches in its own.
     t.send_line("echo m-stage; stage test");
     let region = wait_prompt(&t, Some("m-stage"), TEST);
+    for (marker, prefix) in [("m-cd", LOCAL), ("m-false", LOCAL)] {
+        let rows = t.rows();
+        if let Some(at) = rows.iter().position(|r| r.trim_end() == marker) {
+            let before: Vec<String> = rows[at.saturating_sub(3)..at].to_vec();
+            assert!(
+                before.iter().any(|r| squeeze(r).contains(&squeeze(prefix))),
+                "the prompt before {marker} showed the stage: {before:#?}"
+            );
+        }
+    }
     assert!(
         !region.iter().any(|r| r.contains(LOCAL)),
         "the previous stage's prefix is gone: {region:#?}"
@@ -234,6 +271,7 @@ fn check(setup: &Setup) {
             "the prefix is on the line you type on: {region:#?}"
         );
     }
+    no_fragments(&region);
     cursor_follows_typing(&t, setup.input_prompt);
     let screen = t.screen();
     assert!(
@@ -271,6 +309,26 @@ fn bash_liquidprompt() {
         shell: "bash",
         rc: "[[ $- = *i* ]] && source /usr/share/liquidprompt/liquidprompt\n",
         needs: &[LIQUIDPROMPT],
+        framework: Some("liquidprompt"),
+        input_prompt: None,
+        prompt_rows: None,
+    });
+}
+
+/// The upstream liquidprompt with bash-preexec loaded first (the team's
+/// fixtures): the prefix hook stays before bash-preexec's, which must be
+/// last.
+#[test]
+fn bash_upstream_liquidprompt_with_bash_preexec() {
+    check(&Setup {
+        shell: "bash",
+        rc: "[[ $- = *i* ]] || return\n\
+             source {fixtures}/bash-preexec/bash-preexec.sh\n\
+             source {fixtures}/liquidprompt/liquidprompt\n",
+        needs: &[
+            ("{fixtures}/bash-preexec/bash-preexec.sh", P10K.1),
+            ("{fixtures}/liquidprompt/liquidprompt", P10K.1),
+        ],
         framework: Some("liquidprompt"),
         input_prompt: None,
         prompt_rows: None,
@@ -422,6 +480,101 @@ fn zsh_theme_whose_hook_insists_on_running_last() {
     });
 }
 
+/// oh-my-zsh with powerlevel10k and one of its configurations, as the
+/// wizard writes them: gitstatus off (it would download its daemon),
+/// instant prompt off, or on with p10k's preamble first.
+fn p10k_rc(config: &str, instant: bool) -> &'static str {
+    let preamble = "if [[ -r \"${XDG_CACHE_HOME:-$HOME/.cache}/p10k-instant-prompt-${(%):-%n}.zsh\" ]]; then\n\
+           source \"${XDG_CACHE_HOME:-$HOME/.cache}/p10k-instant-prompt-${(%):-%n}.zsh\"\n\
+         fi\n";
+    let oh_my_zsh = "export ZSH={fixtures}/ohmyzsh\n\
+         ZSH_CUSTOM=$HOME/.oh-my-zsh-custom\n\
+         ZSH_CACHE_DIR=$HOME/.cache/oh-my-zsh\n\
+         ZSH_DISABLE_COMPFIX=true\n\
+         DISABLE_AUTO_UPDATE=true\n\
+         ZSH_THEME=powerlevel10k/powerlevel10k\n\
+         plugins=(git)\n\
+         mkdir -p $ZSH_CUSTOM/themes $ZSH_CACHE_DIR\n\
+         [[ -e $ZSH_CUSTOM/themes/powerlevel10k ]] || ln -s {fixtures}/powerlevel10k $ZSH_CUSTOM/themes/powerlevel10k\n\
+         source $ZSH/oh-my-zsh.sh\n";
+    let mode = if instant { "quiet" } else { "off" };
+    let rc = format!(
+        "{}{oh_my_zsh}source {{fixtures}}/powerlevel10k/config/p10k-{config}.zsh\n\
+         typeset -g POWERLEVEL9K_DISABLE_GITSTATUS=true POWERLEVEL9K_DISABLE_CONFIGURATION_WIZARD=true POWERLEVEL9K_INSTANT_PROMPT={mode}\n",
+        if instant { preamble } else { "" }
+    );
+    // A setup's rc is static text; these few live as long as the tests.
+    Box::leak(rc.into_boxed_str())
+}
+
+fn p10k(config: &str, instant: bool) -> Setup {
+    Setup {
+        shell: "zsh",
+        rc: p10k_rc(config, instant),
+        needs: &[P10K],
+        framework: Some("powerlevel10k"),
+        input_prompt: None,
+        prompt_rows: None,
+    }
+}
+
+/// powerlevel10k shows the stage as its own first segment: no fragment
+/// of its prompt code on screen, on every prompt, through `stage test`.
+#[test]
+fn zsh_oh_my_zsh_powerlevel10k_lean() {
+    check(&p10k("lean", false));
+}
+
+#[test]
+fn zsh_oh_my_zsh_powerlevel10k_classic() {
+    check(&p10k("classic", false));
+}
+
+#[test]
+fn zsh_oh_my_zsh_powerlevel10k_rainbow() {
+    check(&p10k("rainbow", false));
+}
+
+#[test]
+fn zsh_oh_my_zsh_powerlevel10k_pure() {
+    check(&p10k("pure", false));
+}
+
+/// With instant prompt on, the prompt p10k recorded in one stage is drawn
+/// at the start of the next shell: after `stage test` it shows test, and
+/// again after switching back.
+#[test]
+fn zsh_oh_my_zsh_powerlevel10k_with_instant_prompt() {
+    for config in ["lean", "rainbow"] {
+        let setup = p10k(config, true);
+        check(&setup);
+        let (repo, env) = prepare(&setup);
+        let t = open_stage_shell(&repo, &env, "clusters/hmlet/apps/photos");
+        wait_prompt(&t, None, LOCAL);
+        t.send_line("echo m-first; stage test");
+        no_fragments(&wait_prompt(&t, Some("m-first"), TEST));
+        t.send_line("echo m-back; stage local");
+        no_fragments(&wait_prompt(&t, Some("m-back"), LOCAL));
+        assert!(
+            repo.home.join(".cache").read_dir().unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("p10k-instant-prompt-")),
+            "{config}: p10k recorded an instant prompt"
+        );
+        t.send_line("echo m-again; stage test");
+        let region = wait_prompt(&t, Some("m-again"), TEST);
+        no_fragments(&region);
+        assert!(
+            !region.iter().any(|r| r.contains(LOCAL)),
+            "{config}: the instant prompt of local is not left behind: {region:#?}"
+        );
+        t.send_line("exit 3");
+        t.wait_for("EXIT:3");
+    }
+}
+
 #[test]
 fn fish_plain() {
     check(&Setup {
@@ -473,6 +626,7 @@ fn doctor_names_the_framework_and_its_fix_when_the_stage_is_not_shown() {
     let pure = "fpath+=({npm}/pure-prompt)\nautoload -U promptinit; promptinit\nprompt pure\n";
     let spaceship = "source {npm}/spaceship-prompt/spaceship.zsh\n";
     for (shell, theme, framework, needs) in [
+        ("zsh", p10k_rc("lean", false), "powerlevel10k", &[P10K]),
         ("zsh", p9k, "powerlevel9k", &[P9K]),
         ("bash", lp, "liquidprompt", &[LIQUIDPROMPT]),
         ("zsh", pure, "pure", &[NPM]),
@@ -515,11 +669,7 @@ fn doctor_names_the_framework_and_its_fix_when_the_stage_is_not_shown() {
         } else {
             format!("{theme}{snippet}")
         };
-        fs::write(
-            repo.home.join(rc_file(shell)),
-            rc.replace("{npm}", &npm_dir().display().to_string()),
-        )
-        .unwrap();
+        fs::write(repo.home.join(rc_file(shell)), expand(&rc)).unwrap();
         let fixed = doctor_prompt(&repo, &env);
         assert_eq!(fixed["ok"], true, "{framework}: {fixed:#}");
         assert!(

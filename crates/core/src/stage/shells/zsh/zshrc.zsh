@@ -46,7 +46,22 @@ stage() {
   exec "$__xtask_exe" shell --switch --shell zsh "$@"
 }
 
-if [[ -n $__xtask_width ]]; then
+if [[ -n $__xtask_width ]] && (( $+functions[p10k] )); then
+  # powerlevel10k builds its prompt from segments, and redraws it from
+  # instant prompt, async workers and transient prompt: the stage is its
+  # first segment, through its own API. `-e` expands $XTASK_PROMPT when the
+  # prompt is drawn, so the recorded instant prompt stays the same in every
+  # stage (p10k's rule for instant_prompt_*) and shows the current one.
+  unset __xtask_width
+  prompt_stagecraft() { p10k segment -e -f 3 -t '${XTASK_PROMPT//\%/%%}' }
+  instant_prompt_stagecraft() { prompt_stagecraft }
+  # A user who added it (or doctor's older `xtask` snippet) keeps theirs.
+  if (( ! ${POWERLEVEL9K_LEFT_PROMPT_ELEMENTS[(Ie)stagecraft]} && ! ${POWERLEVEL9K_LEFT_PROMPT_ELEMENTS[(Ie)xtask]} )); then
+    typeset -ga POWERLEVEL9K_LEFT_PROMPT_ELEMENTS=(stagecraft "${POWERLEVEL9K_LEFT_PROMPT_ELEMENTS[@]}")
+  fi
+  # Takes effect at once when p10k is already initialized; a no-op before.
+  p10k reload
+elif [[ -n $__xtask_width ]]; then
   # The prefix is text in PS1. zsh counts the padding (the width
   # Stagecraft measured, an emoji with a variation selector as 2); the
   # text is printed from the saved cursor position, which is then restored
