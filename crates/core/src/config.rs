@@ -144,8 +144,8 @@ pub struct ClusterStage {
     pub context: Option<Spanned<String>>,
     /// Host ports of the kind cluster's gateway (kind targets only): each
     /// kind stage needs its own, so local and test run side by side.
-    pub http_port: Option<u16>,
-    pub https_port: Option<u16>,
+    pub http_port: Option<Spanned<u16>>,
+    pub https_port: Option<Spanned<u16>>,
     /// The cluster this stage must reach (remote targets; written by
     /// `cluster pin`): checked before every change.
     pub identity: Option<Spanned<ClusterIdentity>>,

@@ -89,8 +89,8 @@ pub fn cluster_files(repo: &Repo, name: &str) -> Result<Vec<(String, String)>> {
     let mut used = BTreeSet::new();
     for cluster in repo.cluster_names()? {
         for table in repo.cluster(&cluster)?.value.stages.values() {
-            used.extend(table.http_port);
-            used.extend(table.https_port);
+            used.extend(table.http_port.as_ref().map(|p| *p.get_ref()));
+            used.extend(table.https_port.as_ref().map(|p| *p.get_ref()));
         }
     }
     let mut text = format!(

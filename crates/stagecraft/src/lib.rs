@@ -6,7 +6,8 @@
 //! Domains: `app` (releases, values, deploys, images), `cluster`
 //! (bootstrap, status, identity, the Gateway, the hosts file), `tools`
 //! (pinned tools and the one seam per tool), `doctor`, `init`, `up`,
-//! `vars`. Plumbing: `download` (HTTP), `pty`, `tomlx`. The command line's
+//! `vars`. Plumbing: `download` (HTTP), `pty`, `tomlx`, `x509` (a local
+//! CA's certificates). The command line's
 //! output for these commands: `cli`.
 
 pub mod app;
@@ -20,3 +21,4 @@ pub mod tomlx;
 pub mod tools;
 pub mod up;
 pub mod vars;
+pub mod x509;

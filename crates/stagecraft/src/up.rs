@@ -85,12 +85,18 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         .map(|cluster| Target::new(repo, cluster, stage.clone()))
         .collect::<Result<Vec<_>>>()?;
 
+    // Locked: the addons too are pinned, before any download.
+    let creates_clusters = targets.iter().any(|t| t.provider.creates_clusters());
+    if creates_clusters && install::Options::locked(options.locked) {
+        crate::tools::addons::check_locked(&Pins::load(repo)?)?;
+    }
+
     show.step(1, total, "pinned tools");
     let planned = pinned_tools(repo, &targets, options, show)?;
 
     show.step(2, total, &format!("clusters: {}", clusters.join(", ")));
     for target in &targets {
-        cluster::bootstrap(repo, target, runner, &planned)?;
+        cluster::bootstrap(repo, target, runner, &planned, options.locked)?;
     }
 
     show.step(3, total, "images");
@@ -195,18 +201,12 @@ fn urls(repo: &Repo, targets: &[Target]) -> Result<Done> {
         hints: Vec::new(),
     };
     for target in targets {
-        let port = target.http_port();
         let names = model::hostnames(repo, target)?;
         for host in &names {
-            let url = if port == 80 {
-                format!("http://{host}/")
-            } else {
-                format!("http://{host}:{port}/")
-            };
             done.urls.push(Url {
                 cluster: target.cluster.clone(),
                 stage: target.stage.name.clone(),
-                url,
+                url: target.url(host),
             });
         }
         if target.provider.uses_hosts_file()

@@ -20,6 +20,7 @@ use crate::complete;
   cargo xtask cluster status hmlet --json
   cargo xtask cluster add-hosts hmlet --stage local
   cargo xtask cluster pin hmlet --stage prod        # then commit cluster.toml
+  cargo xtask cluster trust                         # trust the local CA: https:// on kind stages
   cargo xtask cluster delete hmlet --stage test")]
 pub struct ClusterArgs {
     #[command(subcommand)]
@@ -46,6 +47,9 @@ pub enum ClusterCommand {
     /// machine's own, recorded under deps/kube/ (bootstrap does it when it
     /// creates the cluster). Pin again after recreating a cluster on purpose.
     Pin(PinArgs),
+    /// How to trust the repository's local CA, which signs the HTTPS
+    /// certificates of kind stages (made in deps/ca/ when missing).
+    Trust(Json),
 }
 
 #[derive(Args)]
@@ -83,6 +87,10 @@ pub struct BootstrapArgs {
     /// Confirm a bootstrap of a protected stage's cluster.
     #[arg(long)]
     pub yes: bool,
+    /// Fetch only addons whose sha256 deps/deps.toml pins (always so when
+    /// CI is set).
+    #[arg(long)]
+    pub locked: bool,
 }
 
 #[derive(Args)]

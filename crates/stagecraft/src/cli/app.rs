@@ -34,7 +34,13 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             Ok(Code::OK)
         }
         AppCommand::Render(RenderArgs { which, reveal }) => {
-            let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Resolve)?;
+            // Only the revealed values need the secret sources: a render
+            // masks them anyway, and reviewing prod needs no prod password.
+            let secrets = match reveal {
+                true => Secrets::Resolve,
+                false => Secrets::Skip,
+            };
+            let at = app_at(ctx, &repo, &which.app, &which.stage, secrets)?;
             let runner = Runner {
                 dry_run: which.dry_run.dry_run,
             };
@@ -108,7 +114,13 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             Ok(Code::OK)
         }
         AppCommand::Diff(args) => {
-            let at = app_at(ctx, &repo, &args.app, &args.stage, Secrets::Resolve)?;
+            // The live checksum is keyed over the secret values; a dry
+            // run reads nothing live and needs none.
+            let secrets = match args.dry_run.dry_run {
+                true => Secrets::Skip,
+                false => Secrets::Resolve,
+            };
+            let at = app_at(ctx, &repo, &args.app, &args.stage, secrets)?;
             let runner = Runner {
                 dry_run: args.dry_run.dry_run,
             };

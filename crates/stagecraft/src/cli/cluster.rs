@@ -17,7 +17,7 @@ use stagecraft_core::ui;
 pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
     let repo = ctx.repo()?;
     match args.command {
-        ClusterCommand::Bootstrap(BootstrapArgs { which, yes }) => {
+        ClusterCommand::Bootstrap(BootstrapArgs { which, yes, locked }) => {
             let target = target(ctx, &repo, which.cluster.as_deref(), &which.stage)?;
             let runner = Runner {
                 dry_run: which.dry_run.dry_run,
@@ -26,7 +26,7 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
                 let on = target.name();
                 confirm::protected(&target.stage, yes, "bootstrap", Some(&on))?;
             }
-            cluster::bootstrap(&repo, &target, runner, &Planned::default())?;
+            cluster::bootstrap(&repo, &target, runner, &Planned::default(), locked)?;
             Ok(Code::OK)
         }
         ClusterCommand::Status(args) => {
@@ -144,6 +144,24 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
             Ok(Code::OK)
         }
         ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
+        ClusterCommand::Trust(json) => {
+            let trust = cluster::tls::trust(&repo)?;
+            if json.json {
+                return stagecraft_core::cli::print_json(&trust);
+            }
+            stagecraft_core::outln!(
+                "The local CA of this repository signs the HTTPS certificates of its kind stages.\n  certificate  {}\n  sha256       {}\nTrust it where you browse or call the apps:",
+                trust.ca_cert,
+                trust.fingerprint_sha256
+            );
+            for step in &trust.how {
+                stagecraft_core::outln!("\n{}:", step.system);
+                for command in &step.commands {
+                    stagecraft_core::outln!("  {command}");
+                }
+            }
+            Ok(Code::OK)
+        }
         ClusterCommand::Deploy(args) => {
             let cluster = repo.cluster_or_only(&ctx.cwd, args.cluster.as_deref())?;
             let apps = repo.app_names(&cluster)?;

@@ -93,6 +93,15 @@ fn check(repo: &Repo, pins: &Pins, json: bool) -> Result<Code> {
         }
         all.push(serde_json::json!({ "name": name, "status": status }));
     }
+    // What bootstrap installs into kind clusters: pinned, and a copy
+    // fetched earlier still what was pinned (none yet is fine).
+    for name in pins.addon_names() {
+        let status = tools::addons::status(repo, pins, &name)?;
+        if matches!(status, Status::Unpinned | Status::Modified) {
+            problems.push(format!("addons.{name}: {}", status.describe()));
+        }
+        all.push(serde_json::json!({ "name": format!("addons.{name}"), "status": status }));
+    }
     if json {
         stagecraft_core::cli::print_json(&all)?;
     } else if problems.is_empty() {

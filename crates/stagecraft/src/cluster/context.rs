@@ -27,6 +27,8 @@ pub struct Cx<'a> {
     pub runner: Runner,
     /// `delete` removes the cluster's block from it.
     pub hosts_file: Option<PathBuf>,
+    /// Fetch only addons with a committed sha256 (`--locked`, CI).
+    pub locked: bool,
 }
 
 impl Cx<'_> {

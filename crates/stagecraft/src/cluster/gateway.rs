@@ -1,8 +1,10 @@
 //! Routing into a stage's cluster with the Gateway API. On kind stages
 //! bootstrap installs it: the Gateway API CRDs (standard channel), Traefik
-//! as the implementation, and the stage's Gateway listening on the stage's
-//! ports; each step is skipped when the cluster already has it. On remote
-//! stages bootstrap only checks that what the HTTPRoutes need is there.
+//! as the implementation, the stage's certificate (`tls.rs`) and the
+//! stage's Gateway, HTTP on 80 and HTTPS on 443 (Traefik's entry points,
+//! which the stage's host ports reach); each step is skipped when the
+//! cluster already has it. On remote stages bootstrap only checks that
+//! what the HTTPRoutes need is there.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -10,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::context::Cx;
 use super::target::Routing;
+use super::tls;
 use crate::download::sha256_hex;
 use crate::tools::Pins;
 use crate::tools::addons::{self, Addon};
@@ -19,6 +22,13 @@ use stagecraft_core::process::Cmd;
 
 /// The GatewayClass Traefik registers on kind stages.
 pub const TRAEFIK_CLASS: &str = "traefik";
+/// The ports of Traefik's `web` and `websecure` entry points in its pod,
+/// and so of the Gateway's listeners (Traefik serves a listener on the
+/// entry point of its port). The same on every stage: the stage's host
+/// ports reach them through the pod's hostPorts, and no stage's ports can
+/// fall on another entry point of the chart (`traefik` 8080, `metrics` 9100).
+pub const HTTP_LISTENER_PORT: u16 = 80;
+pub const HTTPS_LISTENER_PORT: u16 = 443;
 const TRAEFIK_NAMESPACE: &str = "traefik";
 const SPEC_ANNOTATION: &str = "stagecraft.dev/spec-sha256";
 /// What the HTTPRoutes of the apps need from the API.
@@ -42,7 +52,7 @@ impl Addons {
                 cx.repo,
                 &pins,
                 name,
-                Options::locked(false),
+                Options::locked(cx.locked),
                 cx.runner.dry_run,
             )
         };
@@ -58,7 +68,8 @@ impl Addons {
 pub fn install(cx: &Cx, addons: &Addons, (http, https): (u16, u16)) -> Result<()> {
     crds(cx, &addons.crds)?;
     traefik(cx, &addons.traefik, (http, https))?;
-    stage_gateway(cx, http)
+    tls::ensure_secret(cx)?;
+    stage_gateway(cx, (http, https))
 }
 
 fn crds(cx: &Cx, crds: &Addon) -> Result<()> {
@@ -95,11 +106,12 @@ fn crds(cx: &Cx, crds: &Addon) -> Result<()> {
     Ok(())
 }
 
-/// Traefik's values for a kind node: its entry points bind the stage's
-/// ports on the node (kind maps them to the same host ports), so the
-/// Gateway's listeners, the pod and the host agree on one number.
+/// Traefik's values for a kind node: its `web` and `websecure` entry
+/// points listen on 80 and 443 in the pod, whose hostPorts are the
+/// stage's ports on the node (kind maps them to the same host ports).
 pub fn traefik_values((http, https): (u16, u16)) -> Value {
-    let entry_point = |port: u16| json!({ "port": port, "hostPort": port, "exposedPort": port });
+    let entry_point =
+        |port: u16, host: u16| json!({ "port": port, "hostPort": host, "exposedPort": port });
     json!({
         "deployment": { "replicas": 1 },
         "nodeSelector": { "ingress-ready": "true" },
@@ -109,8 +121,11 @@ pub fn traefik_values((http, https): (u16, u16)) -> Value {
             "effect": "NoSchedule",
         }],
         "service": { "type": "ClusterIP" },
-        "ports": { "web": entry_point(http), "websecure": entry_point(https) },
-        // Ports under 1024 (local's 80 and 443) without root.
+        "ports": {
+            "web": entry_point(HTTP_LISTENER_PORT, http),
+            "websecure": entry_point(HTTPS_LISTENER_PORT, https),
+        },
+        // Ports under 1024 (80 and 443) without root.
         "podSecurityContext": {
             "sysctls": [{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }],
         },
@@ -166,21 +181,34 @@ fn traefik(cx: &Cx, chart: &Addon, ports: (u16, u16)) -> Result<()> {
     Ok(())
 }
 
-/// The stage's Gateway: one HTTP listener on the stage's port, routes
-/// from every namespace.
-pub fn gateway_manifest(namespace: &str, name: &str, http: u16) -> Value {
+/// The stage's Gateway: HTTP on 80 and HTTPS on 443 with the stage's
+/// certificate (`tls_secret`, beside it), routes from every namespace.
+pub fn gateway_manifest(namespace: &str, name: &str, tls_secret: &str) -> Value {
+    let all = json!({ "namespaces": { "from": "All" } });
     let gateway = json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
         "metadata": { "name": name, "namespace": namespace },
         "spec": {
             "gatewayClassName": TRAEFIK_CLASS,
-            "listeners": [{
-                "name": "http",
-                "protocol": "HTTP",
-                "port": http,
-                "allowedRoutes": { "namespaces": { "from": "All" } },
-            }],
+            "listeners": [
+                {
+                    "name": "http",
+                    "protocol": "HTTP",
+                    "port": HTTP_LISTENER_PORT,
+                    "allowedRoutes": all,
+                },
+                {
+                    "name": "https",
+                    "protocol": "HTTPS",
+                    "port": HTTPS_LISTENER_PORT,
+                    "tls": {
+                        "mode": "Terminate",
+                        "certificateRefs": [{ "kind": "Secret", "name": tls_secret }],
+                    },
+                    "allowedRoutes": all,
+                },
+            ],
         },
     });
     let mut gateway = gateway;
@@ -196,11 +224,11 @@ pub fn gateway_manifest(namespace: &str, name: &str, http: u16) -> Value {
     })
 }
 
-fn stage_gateway(cx: &Cx, http: u16) -> Result<()> {
+fn stage_gateway(cx: &Cx, (http, https): (u16, u16)) -> Result<()> {
     let Routing::Gateway { namespace, name } = cx.target.routing()? else {
         unreachable!("kind stages route with the Gateway API (Target::routing)")
     };
-    let manifest = gateway_manifest(&namespace, &name, http);
+    let manifest = gateway_manifest(&namespace, &name, &tls::secret_name(cx.target));
     let sha = manifest["items"][1]["metadata"]["annotations"][SPEC_ANNOTATION]
         .as_str()
         .expect("set")
@@ -231,10 +259,11 @@ fn stage_gateway(cx: &Cx, http: u16) -> Result<()> {
             "--timeout=180s",
         ]))
         .with_context(|| format!("the Gateway {namespace}/{name} was not programmed"))?;
+    let ports = format!("http :{http}, https :{https} on this machine");
     cx.say(&if fresh {
-        format!("+ gateway {namespace}/{name}: applied and programmed (http :{http})")
+        format!("+ gateway {namespace}/{name}: applied and programmed ({ports})")
     } else {
-        format!("✔ gateway {namespace}/{name}: already programmed (http :{http})")
+        format!("✔ gateway {namespace}/{name}: already programmed ({ports})")
     });
     Ok(())
 }
@@ -399,11 +428,11 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_spec_checksum_changes_with_the_port() {
-        let a = gateway_manifest("ns", "gw", 80);
-        let b = gateway_manifest("ns", "gw", 8080);
+    fn the_gateway_spec_checksum_changes_with_the_listeners() {
+        let a = gateway_manifest("ns", "gw", "a-tls");
+        let b = gateway_manifest("ns", "gw", "b-tls");
         let sha = |m: &Value| m["items"][1]["metadata"]["annotations"][SPEC_ANNOTATION].clone();
         assert_ne!(sha(&a), sha(&b));
-        assert_eq!(sha(&a), sha(&gateway_manifest("ns", "gw", 80)));
+        assert_eq!(sha(&a), sha(&gateway_manifest("ns", "gw", "a-tls")));
     }
 }

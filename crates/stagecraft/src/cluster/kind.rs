@@ -48,7 +48,7 @@ const REGISTRY_IMAGE: &str = "registry:2";
 
 fn bootstrap(cx: &Cx) -> Result<()> {
     let target = cx.target;
-    let ports = target.ports()?;
+    let ports = target.checked_ports(cx.repo)?;
     check_docker_first(cx)?;
     cx.say("✔ prerequisites: docker answers; kind, kubectl and helm found");
     // Verified before the first change: a bad download changes nothing.

@@ -13,6 +13,7 @@ mod provider;
 mod remote;
 mod status;
 mod target;
+pub mod tls;
 
 use std::path::Path;
 
@@ -46,7 +47,13 @@ pub fn registry(target: &Target, registry_var: Option<&str>) -> Result<String> {
 
 /// `cluster bootstrap`: the provider's steps, tools found first (a missing
 /// one stops everything before any change).
-pub fn bootstrap(repo: &Repo, target: &Target, runner: Runner, planned: &Planned) -> Result<()> {
+pub fn bootstrap(
+    repo: &Repo,
+    target: &Target,
+    runner: Runner,
+    planned: &Planned,
+    locked: bool,
+) -> Result<()> {
     let tools = Toolbox::find(
         repo,
         operations(target.stage.target()).tools(Operation::Bootstrap),
@@ -58,6 +65,7 @@ pub fn bootstrap(repo: &Repo, target: &Target, runner: Runner, planned: &Planned
         tools: &tools,
         runner,
         hosts_file: None,
+        locked,
     };
     operations(target.stage.target()).bootstrap(&cx)
 }
@@ -74,6 +82,7 @@ pub fn status(repo: &Repo, target: &Target) -> Result<Status> {
         tools: &tools,
         runner: Runner { dry_run: false },
         hosts_file: None,
+        locked: false,
     };
     let mut status = operations(target.stage.target()).status(&cx)?;
     if status.exists {
@@ -108,6 +117,7 @@ pub fn delete(repo: &Repo, target: &Target, runner: Runner, hosts_file: &Path) -
         tools: &tools,
         runner,
         hosts_file: Some(hosts_file.to_owned()),
+        locked: false,
     };
     operations(target.stage.target()).delete(&cx)
 }

@@ -148,10 +148,10 @@ impl Target {
     pub fn ports(&self) -> Result<(u16, u16)> {
         let table = self.stage_table();
         match (
-            table.and_then(|t| t.http_port),
-            table.and_then(|t| t.https_port),
+            table.and_then(|t| t.http_port.as_ref()),
+            table.and_then(|t| t.https_port.as_ref()),
         ) {
-            (Some(http), Some(https)) => Ok((http, https)),
+            (Some(http), Some(https)) => Ok((*http.get_ref(), *https.get_ref())),
             _ => Err(anyhow!(
                 "clusters/{}/cluster.toml: kind stage {} has no gateway host ports\n  \
                  hint: add\n    [stages.{}]\n    http_port = 8080\n    https_port = 8443\n  \
@@ -163,12 +163,77 @@ impl Target {
         }
     }
 
+    /// [`Target::ports`], checked against every kind stage of every
+    /// cluster: each host port is one stage's, once (kind maps them all on
+    /// 127.0.0.1, side by side). Refused at the line that repeats one.
+    pub fn checked_ports(&self, repo: &Repo) -> Result<(u16, u16)> {
+        let (http, https) = self.ports()?;
+        let table = self.stage_table().expect("ports() found it");
+        let at = |key: &str| match key {
+            "http_port" => table.http_port.as_ref().expect("set").span(),
+            _ => table.https_port.as_ref().expect("set").span(),
+        };
+        if http == https {
+            return Err(self.file.error_at(
+                &at("https_port"),
+                format!(
+                    "[stages.{}] https_port = {https} is its http_port too\n  hint: give the stage two ports of its own",
+                    self.stage.name
+                ),
+            ));
+        }
+        for cluster in repo.cluster_names()? {
+            let file = repo.cluster(&cluster)?;
+            for (stage, other) in &file.value.stages {
+                let same = cluster == self.cluster && stage.get_ref() == &self.stage.name;
+                let kind = repo
+                    .stage(stage.get_ref())
+                    .is_ok_and(|s| s.target() == stagecraft_core::config::Target::Kind);
+                if same || !kind {
+                    continue;
+                }
+                let theirs = [other.http_port.as_ref(), other.https_port.as_ref()];
+                for (key, port) in [("http_port", http), ("https_port", https)] {
+                    if theirs.iter().flatten().any(|p| *p.get_ref() == port) {
+                        return Err(self.file.error_at(
+                            &at(key),
+                            format!(
+                                "[stages.{}] {key} = {port} is also a port of {cluster}-{} ({})\n  hint: give each kind stage ports no other kind stage of any cluster uses",
+                                self.stage.name,
+                                stage.get_ref(),
+                                file.display
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok((http, https))
+    }
+
     /// The port URLs of this stage use: the stage's http port on a local
     /// cluster, 80 elsewhere.
     pub fn http_port(&self) -> u16 {
         match self.provider.needs_ports() {
             true => self.ports().map(|(http, _)| http).unwrap_or(80),
             false => 80,
+        }
+    }
+
+    /// The HTTPS port: the stage's https port on a local cluster, 443
+    /// elsewhere.
+    pub fn https_port(&self) -> u16 {
+        match self.provider.needs_ports() {
+            true => self.ports().map(|(_, https)| https).unwrap_or(443),
+            false => 443,
+        }
+    }
+
+    /// `https://HOST/`, with the stage's port when it is not 443.
+    pub fn url(&self, host: &str) -> String {
+        match self.https_port() {
+            443 => format!("https://{host}/"),
+            port => format!("https://{host}:{port}/"),
         }
     }
 }

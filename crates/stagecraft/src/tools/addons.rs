@@ -48,16 +48,49 @@ pub struct Addon {
     pub sha256: String,
 }
 
+/// With `--locked` (or CI): every addon bootstrap installs has a committed
+/// sha256, checked before anything is downloaded.
+pub fn check_locked(pins: &Pins) -> Result<()> {
+    for name in [GATEWAY_API, TRAEFIK] {
+        if pins.addon(name)?.sha256.is_none() {
+            let url = pins.addon(name)?.url();
+            bail!(
+                "{DEPS_FILE} pins no sha256 for addons.{name} (--locked, or CI)\n  hint: run `cargo xtask cluster bootstrap` once where {url} can be reached, and commit {DEPS_FILE}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where the verified copy of an addon is kept.
+fn cached_path(repo: &Repo, name: &str, pin: &AddonPin) -> PathBuf {
+    let url = pin.url();
+    let file_name = url.rsplit('/').next().unwrap_or(name);
+    repo.root
+        .join("deps/.cache/addons")
+        .join(format!("{name}-{}-{file_name}", pin.version))
+}
+
+/// `deps check` of an addon: pinned, and its copy (when fetched) as pinned.
+/// `Missing` means not fetched yet: `cluster bootstrap` fetches it.
+pub fn status(repo: &Repo, pins: &Pins, name: &str) -> Result<super::Status> {
+    let pin = pins.addon(name)?;
+    let Some(expected) = &pin.sha256 else {
+        return Ok(super::Status::Unpinned);
+    };
+    Ok(match fs::read(cached_path(repo, name, pin)) {
+        Err(_) => super::Status::Missing,
+        Ok(bytes) if download::sha256_hex(&bytes) == *expected.get_ref() => super::Status::UpToDate,
+        Ok(_) => super::Status::Modified,
+    })
+}
+
 /// The addon `name`, verified, from deps/.cache/addons or downloaded. A dry run
 /// downloads nothing and writes nothing: it says what it would fetch.
 pub fn fetch(repo: &Repo, pins: &Pins, name: &str, locked: bool, dry_run: bool) -> Result<Addon> {
     let pin = pins.addon(name)?;
     let url = pin.url();
-    let file_name = url.rsplit('/').next().unwrap_or(name);
-    let path = repo
-        .root
-        .join("deps/.cache/addons")
-        .join(format!("{name}-{}-{file_name}", pin.version));
+    let path = cached_path(repo, name, pin);
     let pinned = pin.sha256.as_ref().map(|s| s.get_ref().clone());
     let addon = |sha256: String| Addon {
         version: pin.version.clone(),
@@ -70,9 +103,7 @@ pub fn fetch(repo: &Repo, pins: &Pins, name: &str, locked: bool, dry_run: bool) 
         return Ok(addon(expected.clone()));
     }
     if pinned.is_none() && locked {
-        bail!(
-            "{DEPS_FILE} pins no sha256 for addons.{name} (--locked, or CI)\n  hint: run `cargo xtask cluster bootstrap` once where {url} can be reached, and commit {DEPS_FILE}"
-        );
+        check_locked(pins)?;
     }
     let client = Client::for_repo(repo);
     if dry_run {

@@ -154,6 +154,16 @@ impl Pins {
             })
     }
 
+    /// The `[addons.*]` names.
+    pub fn addon_names(&self) -> Vec<String> {
+        self.file
+            .value
+            .addons
+            .keys()
+            .map(|k| k.get_ref().clone())
+            .collect()
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.file
             .value

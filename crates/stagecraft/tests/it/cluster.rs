@@ -30,9 +30,44 @@ pub const CRDS_PATH: &str =
     "/github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.0/standard-install.yaml";
 pub const CHART_PATH: &str = "/traefik.github.io/charts/traefik/traefik-37.3.0.tgz";
 pub const INDEX_PATH: &str = "/traefik.github.io/charts/index.yaml";
-/// The tests' copies: what the fakes need of them.
-pub const CRDS: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    gateway.networking.k8s.io/bundle-version: v1.4.0\n    gateway.networking.k8s.io/channel: standard\n  name: gateways.gateway.networking.k8s.io\n";
-pub const CHART: &[u8] = b"the tests' copy of the traefik chart 37.3.0";
+/// The team's fixtures laid out as a download mirror: `https://HOST/PATH`
+/// is at `<mirror>/HOST/PATH`.
+pub fn fixture_mirror() -> std::path::PathBuf {
+    support::shared_fixtures().join("addons")
+}
+
+/// The Gateway API v1.4.0 CRDs: the release asset's own bytes.
+pub fn crds() -> Vec<u8> {
+    fs::read(fixture_mirror().join(&CRDS_PATH[1..])).unwrap()
+}
+
+/// The Traefik chart 37.3.0, packaged from its tag: the same files as the
+/// official tarball, other bytes.
+pub fn chart() -> Vec<u8> {
+    fs::read(fixture_mirror().join(&CHART_PATH[1..])).unwrap()
+}
+
+/// The sha256 deps/deps.toml commits (the official releases').
+pub const CRDS_OFFICIAL_SHA256: &str =
+    "6a4029e661446d64add866a00ecdc40c14219b68777ab614c5cdaac0adb481f1";
+pub const CHART_OFFICIAL_SHA256: &str =
+    "5e09f73c9ef20982b58769da9ddaac0ee49841aa482084b1a6b08ac996f49ffb";
+/// The fixture package's own sha256 (its README), which a test's copy of
+/// the repository pins instead of the official one.
+pub const CHART_FIXTURE_SHA256: &str =
+    "dc0651f921c49f05e2b358ff9dc32ce103fb5557d97dd941d50639a3efd21b89";
+
+/// Pins the fixture's Traefik package in the repository's deps.toml (the
+/// official tarball is not reachable here).
+pub fn repin_fixture_chart(repo: &TestRepo) {
+    assert_eq!(crate::deps::sha256(&chart()), CHART_FIXTURE_SHA256);
+    let deps = repo.read("deps/deps.toml");
+    assert!(deps.contains(CHART_OFFICIAL_SHA256), "{deps}");
+    repo.write(
+        "deps/deps.toml",
+        &deps.replace(CHART_OFFICIAL_SHA256, CHART_FIXTURE_SHA256),
+    );
+}
 
 /// A mirror serving the addons, the chart's sha256 in its repository index.
 pub fn addon_mirror() -> Server {
@@ -50,13 +85,13 @@ pub fn addons_toml() -> String {
 
 /// Puts the tests' copies of the addons on `mirror`.
 pub fn serve_addons(mirror: &Server) {
-    mirror.put(CRDS_PATH, CRDS);
-    mirror.put(CHART_PATH, CHART);
+    mirror.put(CRDS_PATH, crds());
+    mirror.put(CHART_PATH, chart());
     mirror.put(
         INDEX_PATH,
         format!(
             "apiVersion: v1\nentries:\n  traefik:\n  - version: 37.3.0\n    digest: {}\n  - version: 37.2.0\n    digest: {}\n",
-            crate::deps::sha256(CHART),
+            crate::deps::sha256(&chart()),
             "0".repeat(64)
         ),
     );
@@ -101,6 +136,7 @@ pub fn fixture() -> Fixture {
         base.join("hosts").display().to_string(),
     );
     repo.provide_example_secrets();
+    repin_fixture_chart(&repo);
     let mirror = addon_mirror();
     repo.env.insert("XTASK_DEPS_MIRROR".into(), mirror.base());
     Fixture {
@@ -216,6 +252,9 @@ pub fn first_bootstrap_calls(f: &Fixture, stage: &str) -> Vec<String> {
         format!("{kubectl} wait --for=condition=Established --timeout=60s crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io"),
         format!("{kubectl} get secrets --namespace traefik --selector=owner=helm,name=traefik --output=jsonpath={{range .items[*]}}{{.metadata.labels.version}} {{.metadata.labels.status}} {{.metadata.labels.stagecraft\\.dev/digest}}{{\"\\n\"}}{{end}}"),
         format!("helm upgrade --install traefik {root}/deps/.cache/addons/traefik-37.3.0-traefik-37.3.0.tgz --kubeconfig {k} --kube-context kind-hmlet-{stage} --namespace traefik --create-namespace --skip-crds -f - --wait --timeout 5m --labels=stagecraft.dev/digest=<digest>"),
+        // The stage's certificate, from the local CA, through stdin.
+        format!("{kubectl} get secret hmlet-{stage}-tls --namespace stagecraft-gateway --ignore-not-found --output jsonpath={{.metadata.annotations.stagecraft\\.dev/tls-hosts}} {{.metadata.annotations.stagecraft\\.dev/tls-ca}} {{.metadata.annotations.stagecraft\\.dev/tls-not-after}}"),
+        format!("{kubectl} apply --server-side --field-manager=stagecraft --force-conflicts --filename=-"),
         format!("{kubectl} get gateway hmlet-{stage} --namespace stagecraft-gateway --output jsonpath={{.metadata.annotations.stagecraft\\.dev/spec-sha256}}"),
         format!("{kubectl} apply --server-side --field-manager=stagecraft --force-conflicts --filename=-"),
         format!("{kubectl} wait --for=condition=Programmed gateway/hmlet-{stage} --namespace stagecraft-gateway --timeout=180s"),
@@ -295,7 +334,8 @@ fn first_bootstrap_runs_the_exact_calls_and_a_second_changes_nothing() {
         .stdout_has("✔ registry localhost:5001: already running and wired in")
         .stdout_has("✔ gateway-api CRDs v1.4.0: already installed")
         .stdout_has("✔ traefik 37.3.0: already installed")
-        .stdout_has("✔ gateway stagecraft-gateway/hmlet-local: already programmed (http :80)")
+        .stdout_has("✔ tls stagecraft-gateway/hmlet-local-tls: a certificate for 3 hosts")
+        .stdout_has("✔ gateway stagecraft-gateway/hmlet-local: already programmed (http :80, https :443 on this machine)")
         .stdout_has("✔ namespaces: already there (frontend, photos)");
     let calls = f.take_calls();
     for call in &calls {
@@ -456,9 +496,10 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
         "{test_config}"
     );
     assert!(local_config.contains("ingress-ready: \"true\""));
-    // One number per port and stage, from the host to the Gateway: kind
-    // maps host port to the same node port, Traefik binds it there, the
-    // Gateway listens on it.
+    // Each stage's host ports reach the same entry points: kind maps the
+    // host port to the same node port, Traefik's pod takes it as its
+    // hostPort to its entry point (web 80, websecure 443), and the
+    // Gateway's listeners are those entry points.
     for (stage, config, stdin, http, https) in [
         ("local", &local_config, &local_stdin, 80, 443),
         ("test", &test_config, &test_stdin, 8080, 8443),
@@ -470,12 +511,12 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
             "{stage}: {config}"
         );
         let traefik = crate::apps::stdin_values(stdin, "traefik");
-        for (entry_point, port) in [("web", http), ("websecure", https)] {
+        for (entry_point, port, host) in [("web", 80, http), ("websecure", 443, https)] {
             assert_eq!(
                 traefik["ports"][entry_point]["port"], port,
                 "{stage}: {traefik:#}"
             );
-            assert_eq!(traefik["ports"][entry_point]["hostPort"], port, "{stage}");
+            assert_eq!(traefik["ports"][entry_point]["hostPort"], host, "{stage}");
         }
         assert_eq!(traefik["nodeSelector"]["ingress-ready"], "true");
         let gateway = fs::read_to_string(
@@ -491,8 +532,15 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
             format!("hmlet-{stage}").as_str()
         );
         assert_eq!(gateway["spec"]["gatewayClassName"], "traefik");
-        assert_eq!(gateway["spec"]["listeners"][0]["port"], http, "{stage}");
+        assert_eq!(gateway["spec"]["listeners"][0]["port"], 80, "{stage}");
         assert_eq!(gateway["spec"]["listeners"][0]["protocol"], "HTTP");
+        let https_listener = &gateway["spec"]["listeners"][1];
+        assert_eq!(https_listener["port"], 443, "{stage}");
+        assert_eq!(https_listener["protocol"], "HTTPS");
+        assert_eq!(
+            https_listener["tls"]["certificateRefs"][0]["name"],
+            format!("hmlet-{stage}-tls").as_str()
+        );
         assert_eq!(
             gateway["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"],
             "All"
@@ -512,13 +560,15 @@ fn local_and_test_get_their_own_names_kubeconfigs_and_ports() {
     assert_eq!(status["gateway"]["name"], "hmlet-test");
     assert_eq!(status["gateway"]["namespace"], "stagecraft-gateway");
     assert_eq!(status["gateway"]["programmed"], true);
-    assert_eq!(status["gateway"]["listeners"][0]["port"], 8080);
+    assert_eq!(status["gateway"]["listeners"][0]["port"], 80);
+    assert_eq!(status["gateway"]["listeners"][1]["port"], 443);
     assert_eq!(status["nodes_ready"], "1/1");
     f.repo
         .run(["cluster", "status", "hmlet", "--stage", "test"])
         .ok()
         .stdout_has("gateway      stagecraft-gateway/hmlet-test (programmed)")
-        .stdout_has("  listener   http HTTP :8080 (2 routes)");
+        .stdout_has("  listener   http HTTP :80 (2 routes)")
+        .stdout_has("  listener   https HTTPS :443 (2 routes)");
 }
 
 /// `(containerPort, hostPort)` of a rendered kind config, in order.

@@ -204,9 +204,9 @@ pub const CASES: &[Case] = &[
         expect: Expect::Error(&[
             "3 required variables are missing for stage local (c1/a1)",
             "TOKEN        the API token",
-            "from_env: $TOKEN is not set; declared at envs/comm.toml:2",
+            "declared at envs/comm.toml:2: from_env: $TOKEN is not set",
             "DB_PASSWORD  the database password",
-            "from_env: $STAGECRAFT_TEST_UNSET_PW is not set; declared at clusters/c1/apps/a1/app.toml:2",
+            "declared at clusters/c1/apps/a1/app.toml:2: from_env: $STAGECRAFT_TEST_UNSET_PW is not set",
             "KEY          the signing key",
             "from_file: cannot read no/such/file",
         ]),

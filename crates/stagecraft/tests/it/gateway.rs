@@ -9,8 +9,11 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::apps::git;
 use crate::apps::with_real_helm;
-use crate::cluster::{CHART, CRDS, CRDS_PATH, fixture, lines};
+use crate::cluster::{
+    CHART_FIXTURE_SHA256, CRDS_OFFICIAL_SHA256, CRDS_PATH, crds, fixture, fixture_mirror, lines,
+};
 use crate::support::{TestRepo, workspace};
 
 fn to_json(yaml: &Yaml) -> Value {
@@ -204,39 +207,29 @@ fn the_gateway_bootstrap_applies_is_valid_gateway_api() {
     assert!(report.contains("valid Gateway/hmlet-test"), "{report}");
 }
 
+/// The addons are pinned from the start: a changed download is refused
+/// before any change; an addon moved to a version without a sha256 is
+/// pinned on first use (its chart repository's digest), never in CI.
 #[test]
-fn the_addons_are_pinned_on_first_use_and_a_changed_download_applies_nothing() {
+fn the_addons_are_verified_against_their_pins_and_a_changed_download_applies_nothing() {
     let f = fixture();
+    let deps_before = f.repo.read("deps/deps.toml");
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
-        .ok()
-        .stderr_has("pinned addons.gateway-api 1.4.0")
-        .stderr_has("pinned addons.traefik 37.3.0");
-    // The chart's sha256 from its repository's index; the CRDs' from the
-    // bytes first fetched.
-    let deps = f.repo.read("deps/deps.toml");
-    assert!(
-        deps.contains(&format!("sha256 = \"{}\"", crate::deps::sha256(CHART))),
-        "{deps}"
-    );
-    assert!(deps.contains(&format!(
-        "sha256 = \"{}\"",
-        crate::deps::sha256(CRDS.as_bytes())
-    )));
-    assert!(
-        deps.contains("# The Gateway API CRDs, standard channel."),
-        "comments kept"
-    );
+        .ok();
+    assert_eq!(f.repo.read("deps/deps.toml"), deps_before, "nothing pinned");
 
     // Another machine, another copy on the mirror: refused before any change.
     fs::remove_dir_all(f.repo.root.join("deps/.cache/addons")).unwrap();
-    f.mirror
-        .put(CRDS_PATH, format!("{CRDS}# and something else\n"));
+    let mut changed = crds();
+    changed.extend_from_slice(b"# and something else\n");
+    f.mirror.put(CRDS_PATH, changed);
     f.take_calls();
     f.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "test"])
         .fails()
         .stderr_has("checksum mismatch for addons.gateway-api 1.4.0")
+        .stderr_has(CRDS_OFFICIAL_SHA256)
         .stderr_has("nothing was applied");
     let calls = lines(&f.take_calls());
     assert_eq!(
@@ -245,16 +238,112 @@ fn the_addons_are_pinned_on_first_use_and_a_changed_download_applies_nothing() {
         "{calls:#?}"
     );
 
+    // An addon without a sha256 (moved to another version): pinned on
+    // first use from its repository's index, comments kept.
+    let f = fixture();
+    let unpinned = f
+        .repo
+        .read("deps/deps.toml")
+        .replace(&format!("sha256 = \"{CHART_FIXTURE_SHA256}\"\n"), "");
+    f.repo.write("deps/deps.toml", &unpinned);
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
+        .ok()
+        .stderr_has("pinned addons.traefik 37.3.0");
+    let deps = f.repo.read("deps/deps.toml");
+    assert!(
+        deps.contains(&format!("sha256 = \"{CHART_FIXTURE_SHA256}\"")),
+        "{deps}"
+    );
+    assert!(deps.contains("# The Gateway API CRDs, standard channel."));
+
     // CI never pins: a committed sha256 or nothing.
     let mut f2 = fixture();
+    f2.repo.write("deps/deps.toml", &unpinned);
     f2.repo.env.insert("CI".into(), "true".into());
     f2.repo
         .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
         .fails()
-        .stderr_has("pins no sha256 for addons.gateway-api");
+        .stderr_has("pins no sha256 for addons.traefik");
     assert!(
         lines(&f2.take_calls())
             .iter()
             .all(|l| !l.contains("apply") && !l.starts_with("kind create"))
     );
+    f2.repo.env.remove("CI");
+    f2.repo
+        .run([
+            "cluster",
+            "bootstrap",
+            "hmlet",
+            "--stage",
+            "local",
+            "--locked",
+        ])
+        .fails()
+        .stderr_has("pins no sha256 for addons.traefik");
+    f2.repo
+        .run(["up", "local", "--locked"])
+        .fails()
+        .stderr_has("pins no sha256 for addons.traefik");
+}
+
+/// A fresh clone bootstraps through a `file://` mirror of the team's
+/// fixtures: the Gateway API CRDs verify against the committed official
+/// pin, the Traefik package against the one this copy pins, and no file
+/// git tracks under deps/ changes.
+#[test]
+fn a_fresh_clone_bootstraps_from_a_file_mirror_and_changes_no_tracked_file() {
+    let mut f = fixture();
+    assert_eq!(crate::deps::sha256(&crds()), CRDS_OFFICIAL_SHA256);
+    assert!(f.repo.read("deps/deps.toml").contains(CRDS_OFFICIAL_SHA256));
+    f.repo.env.insert(
+        "XTASK_DEPS_MIRROR".into(),
+        format!("file://{}", fixture_mirror().display()),
+    );
+    git(&f.repo, &["init", "-q"]);
+    git(&f.repo, &["add", "-A"]);
+    git(
+        &f.repo,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "clone",
+        ],
+    );
+    f.repo
+        .run(["cluster", "bootstrap", "hmlet", "--stage", "local"])
+        .ok()
+        .stdout_has("+ gateway-api CRDs v1.4.0: applied and established")
+        .stdout_has("+ traefik 37.3.0: installed and ready");
+    let cached = f.repo.root.join("deps/.cache/addons");
+    assert_eq!(
+        crate::deps::sha256(
+            &fs::read(cached.join("gateway-api-1.4.0-standard-install.yaml")).unwrap()
+        ),
+        CRDS_OFFICIAL_SHA256
+    );
+    assert_eq!(
+        crate::deps::sha256(&fs::read(cached.join("traefik-37.3.0-traefik-37.3.0.tgz")).unwrap()),
+        CHART_FIXTURE_SHA256
+    );
+    let status = git(&f.repo, &["status", "--porcelain"]);
+    assert_eq!(
+        status, "",
+        "a tracked file changed, or an unignored one appeared"
+    );
+    // `deps check` verifies the addons' pins too.
+    f.repo
+        .run(["deps", "check", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "addons.gateway-api")
+        .map(|t| assert_eq!(t["status"]["status"], "up-to-date", "{t}"))
+        .expect("deps check lists the addons");
 }

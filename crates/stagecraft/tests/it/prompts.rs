@@ -17,55 +17,55 @@ use unicode_width::UnicodeWidthStr;
 use crate::support::{TestRepo, XTASK, workspace};
 use crate::tmux::{Tmux, squeeze};
 
-const LOCAL: &str = "🐣 local hmlet/photos";
-const TEST: &str = "🛠️ test hmlet/photos";
+pub const LOCAL: &str = "🐣 local hmlet/photos";
+pub const TEST: &str = "🛠️ test hmlet/photos";
 /// The pane's width (tests/it/tmux.rs).
 const COLUMNS: usize = 200;
 
-struct Setup {
-    shell: &'static str,
+pub struct Setup {
+    pub shell: &'static str,
     /// The user's rc file; `{npm}` stands for the npm frameworks' folder.
-    rc: &'static str,
+    pub rc: &'static str,
     /// Files the setup needs, and the package that has them.
-    needs: &'static [(&'static str, &'static str)],
+    pub needs: &'static [(&'static str, &'static str)],
     /// What `doctor` names.
-    framework: Option<&'static str>,
+    pub framework: Option<&'static str>,
     /// The user's own prompt on the input line, when it is plain text:
     /// the cursor must then be at the prefix's width plus its width.
-    input_prompt: Option<&'static str>,
+    pub input_prompt: Option<&'static str>,
     /// The rows the prompt takes, when the setup is about that.
-    prompt_rows: Option<usize>,
+    pub prompt_rows: Option<usize>,
 }
 
-const LIQUIDPROMPT: (&str, &str) = ("/usr/share/liquidprompt/liquidprompt", "liquidprompt");
-const POWERLINE: (&str, &str) = ("/usr/share/powerline/bindings", "powerline");
-const P9K: (&str, &str) = (
+pub const LIQUIDPROMPT: (&str, &str) = ("/usr/share/liquidprompt/liquidprompt", "liquidprompt");
+pub const POWERLINE: (&str, &str) = ("/usr/share/powerline/bindings", "powerline");
+pub const P9K: (&str, &str) = (
     "/usr/share/powerlevel9k/powerlevel9k.zsh-theme",
     "zsh-theme-powerlevel9k",
 );
-const NPM: (&str, &str) = ("{npm}/pure-prompt/pure.zsh", "npm: bash .ci/prompts.sh");
-const P10K: (&str, &str) = (
+pub const NPM: (&str, &str) = ("{npm}/pure-prompt/pure.zsh", "npm: bash .ci/prompts.sh");
+pub const P10K: (&str, &str) = (
     "{fixtures}/powerlevel10k/powerlevel10k.zsh-theme",
     "../shared/fixtures/prompt-frameworks.tar.gz: bash .ci/prompts.sh",
 );
 
-fn npm_dir() -> PathBuf {
+pub fn npm_dir() -> PathBuf {
     workspace().join("target/prompt-frameworks/node_modules")
 }
 
 /// oh-my-zsh, powerlevel10k, liquidprompt, bash-preexec: the upstream
 /// trees of the team's fixtures, unpacked by .ci/prompts.sh.
-fn fixtures_dir() -> PathBuf {
+pub fn fixtures_dir() -> PathBuf {
     workspace().join("target/prompt-frameworks/fixtures")
 }
 
 /// `{npm}` and `{fixtures}` in a setup's text.
-fn expand(text: &str) -> String {
+pub fn expand(text: &str) -> String {
     text.replace("{npm}", &npm_dir().display().to_string())
         .replace("{fixtures}", &fixtures_dir().display().to_string())
 }
 
-fn rc_file(shell: &str) -> &'static str {
+pub fn rc_file(shell: &str) -> &'static str {
     match shell {
         "bash" => ".bashrc",
         "zsh" => ".zshrc",
@@ -73,13 +73,13 @@ fn rc_file(shell: &str) -> &'static str {
     }
 }
 
-fn program(shell: &str) -> String {
+pub fn program(shell: &str) -> String {
     format!("/usr/bin/{shell}")
 }
 
 /// A sandboxed HOME with the setup's rc file, and the environment of a
 /// user whose login shell it is.
-fn prepare(setup: &Setup) -> (TestRepo, Vec<(String, String)>) {
+pub fn prepare(setup: &Setup) -> (TestRepo, Vec<(String, String)>) {
     for (path, package) in setup.needs {
         let path = expand(path);
         assert!(
@@ -98,7 +98,7 @@ fn prepare(setup: &Setup) -> (TestRepo, Vec<(String, String)>) {
 }
 
 /// A sandboxed HOME whose `shell` has the rc file `rc`, nothing else.
-fn prepare_plain(shell: &'static str, rc: &'static str) -> (TestRepo, Vec<(String, String)>) {
+pub fn prepare_plain(shell: &'static str, rc: &'static str) -> (TestRepo, Vec<(String, String)>) {
     prepare(&Setup {
         shell,
         rc,
@@ -110,7 +110,7 @@ fn prepare_plain(shell: &'static str, rc: &'static str) -> (TestRepo, Vec<(Strin
 }
 
 /// `xtask shell local` in `dir` (relative to the repository), in tmux.
-fn open_stage_shell(repo: &TestRepo, env: &[(String, String)], dir: &str) -> Tmux {
+pub fn open_stage_shell(repo: &TestRepo, env: &[(String, String)], dir: &str) -> Tmux {
     Tmux::start(
         repo.home.parent().unwrap(),
         &repo.root.join(dir),
@@ -124,7 +124,7 @@ fn open_stage_shell(repo: &TestRepo, env: &[(String, String)], dir: &str) -> Tmu
 /// top without it), once it shows `prefix` and stays so for a moment
 /// (themes redraw asynchronously).
 #[track_caller]
-fn wait_prompt(t: &Tmux, after: Option<&str>, prefix: &str) -> Vec<String> {
+pub fn wait_prompt(t: &Tmux, after: Option<&str>, prefix: &str) -> Vec<String> {
     let find = |t: &Tmux| -> Option<Vec<String>> {
         let rows = t.rows();
         let (_, y) = t.cursor();
@@ -202,7 +202,7 @@ fn cursor_follows_typing(t: &Tmux, input_prompt: Option<&str>) {
 /// What a prompt that splices text into a theme's own prompt code leaves
 /// on screen (as powerlevel10k's `❯+❯ }}` once was): never drawn.
 #[track_caller]
-fn no_fragments(region: &[String]) {
+pub fn no_fragments(region: &[String]) {
     for row in region {
         for fragment in ["${", "%{", "%}", "}}", "❯+", "+❯", "$'"] {
             assert!(
@@ -214,7 +214,7 @@ fn no_fragments(region: &[String]) {
 }
 
 /// `doctor --json`'s shell prompt check in the same HOME.
-fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::Value {
+pub fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::Value {
     let out = std::process::Command::new(XTASK)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -239,7 +239,7 @@ fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::Value
         .unwrap_or_else(|| panic!("no shell prompt check in {checks:#}"))
 }
 
-fn check(setup: &Setup) {
+pub fn check(setup: &Setup) {
     let (repo, env) = prepare(setup);
     let t = open_stage_shell(&repo, &env, "clusters/hmlet/apps/photos");
     wait_prompt(&t, None, LOCAL);
@@ -309,26 +309,6 @@ fn bash_liquidprompt() {
         shell: "bash",
         rc: "[[ $- = *i* ]] && source /usr/share/liquidprompt/liquidprompt\n",
         needs: &[LIQUIDPROMPT],
-        framework: Some("liquidprompt"),
-        input_prompt: None,
-        prompt_rows: None,
-    });
-}
-
-/// The upstream liquidprompt with bash-preexec loaded first (the team's
-/// fixtures): the prefix hook stays before bash-preexec's, which must be
-/// last.
-#[test]
-fn bash_upstream_liquidprompt_with_bash_preexec() {
-    check(&Setup {
-        shell: "bash",
-        rc: "[[ $- = *i* ]] || return\n\
-             source {fixtures}/bash-preexec/bash-preexec.sh\n\
-             source {fixtures}/liquidprompt/liquidprompt\n",
-        needs: &[
-            ("{fixtures}/bash-preexec/bash-preexec.sh", P10K.1),
-            ("{fixtures}/liquidprompt/liquidprompt", P10K.1),
-        ],
         framework: Some("liquidprompt"),
         input_prompt: None,
         prompt_rows: None,
@@ -480,101 +460,6 @@ fn zsh_theme_whose_hook_insists_on_running_last() {
     });
 }
 
-/// oh-my-zsh with powerlevel10k and one of its configurations, as the
-/// wizard writes them: gitstatus off (it would download its daemon),
-/// instant prompt off, or on with p10k's preamble first.
-fn p10k_rc(config: &str, instant: bool) -> &'static str {
-    let preamble = "if [[ -r \"${XDG_CACHE_HOME:-$HOME/.cache}/p10k-instant-prompt-${(%):-%n}.zsh\" ]]; then\n\
-           source \"${XDG_CACHE_HOME:-$HOME/.cache}/p10k-instant-prompt-${(%):-%n}.zsh\"\n\
-         fi\n";
-    let oh_my_zsh = "export ZSH={fixtures}/ohmyzsh\n\
-         ZSH_CUSTOM=$HOME/.oh-my-zsh-custom\n\
-         ZSH_CACHE_DIR=$HOME/.cache/oh-my-zsh\n\
-         ZSH_DISABLE_COMPFIX=true\n\
-         DISABLE_AUTO_UPDATE=true\n\
-         ZSH_THEME=powerlevel10k/powerlevel10k\n\
-         plugins=(git)\n\
-         mkdir -p $ZSH_CUSTOM/themes $ZSH_CACHE_DIR\n\
-         [[ -e $ZSH_CUSTOM/themes/powerlevel10k ]] || ln -s {fixtures}/powerlevel10k $ZSH_CUSTOM/themes/powerlevel10k\n\
-         source $ZSH/oh-my-zsh.sh\n";
-    let mode = if instant { "quiet" } else { "off" };
-    let rc = format!(
-        "{}{oh_my_zsh}source {{fixtures}}/powerlevel10k/config/p10k-{config}.zsh\n\
-         typeset -g POWERLEVEL9K_DISABLE_GITSTATUS=true POWERLEVEL9K_DISABLE_CONFIGURATION_WIZARD=true POWERLEVEL9K_INSTANT_PROMPT={mode}\n",
-        if instant { preamble } else { "" }
-    );
-    // A setup's rc is static text; these few live as long as the tests.
-    Box::leak(rc.into_boxed_str())
-}
-
-fn p10k(config: &str, instant: bool) -> Setup {
-    Setup {
-        shell: "zsh",
-        rc: p10k_rc(config, instant),
-        needs: &[P10K],
-        framework: Some("powerlevel10k"),
-        input_prompt: None,
-        prompt_rows: None,
-    }
-}
-
-/// powerlevel10k shows the stage as its own first segment: no fragment
-/// of its prompt code on screen, on every prompt, through `stage test`.
-#[test]
-fn zsh_oh_my_zsh_powerlevel10k_lean() {
-    check(&p10k("lean", false));
-}
-
-#[test]
-fn zsh_oh_my_zsh_powerlevel10k_classic() {
-    check(&p10k("classic", false));
-}
-
-#[test]
-fn zsh_oh_my_zsh_powerlevel10k_rainbow() {
-    check(&p10k("rainbow", false));
-}
-
-#[test]
-fn zsh_oh_my_zsh_powerlevel10k_pure() {
-    check(&p10k("pure", false));
-}
-
-/// With instant prompt on, the prompt p10k recorded in one stage is drawn
-/// at the start of the next shell: after `stage test` it shows test, and
-/// again after switching back.
-#[test]
-fn zsh_oh_my_zsh_powerlevel10k_with_instant_prompt() {
-    for config in ["lean", "rainbow"] {
-        let setup = p10k(config, true);
-        check(&setup);
-        let (repo, env) = prepare(&setup);
-        let t = open_stage_shell(&repo, &env, "clusters/hmlet/apps/photos");
-        wait_prompt(&t, None, LOCAL);
-        t.send_line("echo m-first; stage test");
-        no_fragments(&wait_prompt(&t, Some("m-first"), TEST));
-        t.send_line("echo m-back; stage local");
-        no_fragments(&wait_prompt(&t, Some("m-back"), LOCAL));
-        assert!(
-            repo.home.join(".cache").read_dir().unwrap().any(|e| e
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("p10k-instant-prompt-")),
-            "{config}: p10k recorded an instant prompt"
-        );
-        t.send_line("echo m-again; stage test");
-        let region = wait_prompt(&t, Some("m-again"), TEST);
-        no_fragments(&region);
-        assert!(
-            !region.iter().any(|r| r.contains(LOCAL)),
-            "{config}: the instant prompt of local is not left behind: {region:#?}"
-        );
-        t.send_line("exit 3");
-        t.wait_for("EXIT:3");
-    }
-}
-
 #[test]
 fn fish_plain() {
     check(&Setup {
@@ -613,79 +498,6 @@ fn fish_powerline() {
         input_prompt: None,
         prompt_rows: None,
     });
-}
-
-/// Users who turned the prefix off for a theme that does not show the
-/// stage: `doctor` says ✘, names the theme and prints its snippet; with
-/// the snippet in the rc file (before or after the theme, as the fix
-/// says) the theme shows the stage, once, and `doctor` says ✔.
-#[test]
-fn doctor_names_the_framework_and_its_fix_when_the_stage_is_not_shown() {
-    let p9k = "source /usr/share/powerlevel9k/powerlevel9k.zsh-theme\n";
-    let lp = "[[ $- = *i* ]] && source /usr/share/liquidprompt/liquidprompt\n";
-    let pure = "fpath+=({npm}/pure-prompt)\nautoload -U promptinit; promptinit\nprompt pure\n";
-    let spaceship = "source {npm}/spaceship-prompt/spaceship.zsh\n";
-    for (shell, theme, framework, needs) in [
-        ("zsh", p10k_rc("lean", false), "powerlevel10k", &[P10K]),
-        ("zsh", p9k, "powerlevel9k", &[P9K]),
-        ("bash", lp, "liquidprompt", &[LIQUIDPROMPT]),
-        ("zsh", pure, "pure", &[NPM]),
-        ("zsh", spaceship, "spaceship", &[NPM]),
-    ] {
-        let setup = Setup {
-            shell,
-            rc: theme,
-            needs,
-            framework: Some(framework),
-            input_prompt: None,
-            prompt_rows: None,
-        };
-        let (repo, mut env) = prepare(&setup);
-        env.push(("STAGECRAFT_PROMPT_PREFIX".to_owned(), "off".to_owned()));
-
-        let broken = doctor_prompt(&repo, &env);
-        assert_eq!(broken["ok"], false, "{broken:#}");
-        assert_eq!(broken["prompt"]["framework"], framework, "{broken:#}");
-        assert_eq!(broken["prompt"]["shows_stage"], false, "{broken:#}");
-        let detail = broken["detail"].as_str().unwrap();
-        assert!(detail.contains(framework), "{detail}");
-        assert!(detail.contains("STAGECRAFT_PROMPT_PREFIX=off"), "{detail}");
-        let fix = broken["fix"].as_str().unwrap();
-        // The snippet is the fix's lines after "add to ...:".
-        let place = fix
-            .lines()
-            .find(|l| l.contains("add to"))
-            .unwrap_or_else(|| panic!("no snippet in the fix: {fix}"));
-        let snippet: String = fix
-            .lines()
-            .skip_while(|l| !l.contains("add to"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("and,"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert!(snippet.contains("XTASK_PROMPT"), "{fix}");
-        let rc = if place.contains("before") {
-            format!("{snippet}{theme}")
-        } else {
-            format!("{theme}{snippet}")
-        };
-        fs::write(repo.home.join(rc_file(shell)), expand(&rc)).unwrap();
-        let fixed = doctor_prompt(&repo, &env);
-        assert_eq!(fixed["ok"], true, "{framework}: {fixed:#}");
-        assert!(
-            fixed["detail"].as_str().unwrap().contains("by your theme"),
-            "{fixed:#}"
-        );
-
-        let t = open_stage_shell(&repo, &env, "clusters/hmlet/apps/photos");
-        wait_prompt(&t, None, LOCAL);
-        t.send_line("echo m-once");
-        let region = wait_prompt(&t, Some("m-once"), LOCAL);
-        let shown = region.iter().filter(|r| r.contains(LOCAL)).count();
-        assert_eq!(shown, 1, "{framework}: the stage shows once: {region:#?}");
-        t.send_line("exit");
-        t.wait_for("EXIT:0");
-    }
 }
 
 /// A prompt format with shell syntax in it shows as written: bash with

@@ -361,3 +361,60 @@ pub fn deploy(f: &Fixture, args: &[&str]) -> Run {
     all.extend(args);
     f.repo.run(all)
 }
+
+/// Reviewing prod needs no prod password: `app render`, `app values`,
+/// `app lint` and `app diff --dry-run` run with no secret source at hand
+/// (secrets masked, none in the output); `--reveal` needs them, and then
+/// says which variable, from where, declared at which line.
+#[test]
+fn render_values_lint_and_a_diff_dry_run_need_no_secret_and_reveal_does() {
+    let mut repo = TestRepo::example();
+    repo.extra_path
+        .push(test_tool("helm").parent().unwrap().to_owned());
+    for args in [
+        &["app", "render", "photos", "--stage", "prod"][..],
+        &["app", "values", "photos", "--stage", "prod"],
+        &[
+            "app",
+            "values",
+            "photos",
+            "--stage",
+            "prod",
+            "--release",
+            "postgresql",
+        ],
+        &["app", "lint", "photos"],
+        &["app", "diff", "photos", "--stage", "prod", "--dry-run"],
+        &["app", "render", "photos", "--stage", "stage"],
+    ] {
+        let run = repo.run(args);
+        run.ok();
+        for secret in [PROD_DB_PASSWORD, STAGE_DB_PASSWORD] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{args:?} showed a secret"
+            );
+        }
+    }
+    repo.run(["app", "render", "photos", "--stage", "prod"])
+        .ok()
+        .stdout_has("\"POSTGRES_PASSWORD\": \"***\"");
+    let app_toml = repo.read("clusters/hmlet/apps/photos/app.toml");
+    let lines: Vec<&str> = app_toml.lines().collect();
+    let line = lines
+        .iter()
+        .rposition(|l| l.starts_with("PHOTOS_DB_PASSWORD"))
+        .unwrap()
+        + 1;
+    repo.run(["app", "render", "photos", "--stage", "prod", "--reveal"])
+        .fails()
+        .stderr_has("PHOTOS_DB_PASSWORD")
+        .stderr_has(&format!(
+            "declared at clusters/hmlet/apps/photos/app.toml:{line}: from_cmd failed: `"
+        ))
+        .stderr_has("pass show hmlet/prod/photos-db");
+    repo.provide_example_secrets();
+    repo.run(["app", "render", "photos", "--stage", "prod", "--reveal"])
+        .ok()
+        .stdout_has(PROD_DB_PASSWORD);
+}

@@ -21,6 +21,17 @@ pub fn workspace() -> PathBuf {
         .to_owned()
 }
 
+/// The team's fixtures (`../shared/fixtures`): real upstream artifacts.
+pub fn shared_fixtures() -> PathBuf {
+    let dir = workspace().join("../shared/fixtures");
+    assert!(
+        dir.join("README.md").is_file(),
+        "{} is missing: the team's fixtures are at ../shared/fixtures from the repository",
+        dir.display()
+    );
+    dir
+}
+
 /// The real helm, kubectl and kubernetes-validate that `.ci/tools.sh` installs.
 pub fn test_tool(name: &str) -> PathBuf {
     let path = workspace().join("target/test-tools/bin").join(name);

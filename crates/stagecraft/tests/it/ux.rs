@@ -36,25 +36,15 @@ pub fn pinned_fakes(f: &mut Fixture) -> Server {
         server.put(&t.path, t.body.clone());
         fs::remove_file(f.repo.root.join("deps/bin").join(t.name)).unwrap();
     }
-    // The addons pinned too: nothing written to deps.toml (a clean tree).
+    // The addons as committed (the chart repinned to the fixture's
+    // package): nothing written to deps.toml (a clean tree).
     let deps = format!(
         "{}\n{}",
         deps_toml(&tools),
-        crate::cluster::addons_toml()
-            .replace(
-                "standard-install.yaml\"\n",
-                &format!(
-                    "standard-install.yaml\"\nsha256 = \"{}\"\n",
-                    crate::deps::sha256(crate::cluster::CRDS.as_bytes())
-                )
-            )
-            .replace(
-                "index.yaml\"\n",
-                &format!(
-                    "index.yaml\"\nsha256 = \"{}\"\n",
-                    crate::deps::sha256(crate::cluster::CHART)
-                )
-            )
+        crate::cluster::addons_toml().replace(
+            crate::cluster::CHART_OFFICIAL_SHA256,
+            crate::cluster::CHART_FIXTURE_SHA256
+        )
     );
     f.repo.write("deps/deps.toml", &deps);
     crate::cluster::serve_addons(&server);
@@ -115,7 +105,7 @@ fn up_plans_runs_and_then_skips_what_is_done() {
     f.repo
         .run(["up", "--jobs", "1"])
         .ok()
-        .stdout_has("http://photos.localtest.me/");
+        .stdout_has("https://photos.localtest.me/");
     assert_eq!(
         comparable(lines(&f.take_calls())),
         comparable(planned),
@@ -498,16 +488,16 @@ fn the_readme_quickstart_works_on_a_fresh_copy() {
     up.ok()
         .stdout_has("helm 4.1.4 installed")
         .stdout_has("+ cluster hmlet-local: created")
-        .stdout_has("http://photos.localtest.me/")
-        .stdout_has("http://api.photos.localtest.me/")
+        .stdout_has("https://photos.localtest.me/")
+        .stdout_has("https://api.photos.localtest.me/")
         .stdout_has(
             "hint: make these names resolve: cargo xtask cluster add-hosts hmlet --stage local",
         );
     assert_eq!(
         server.total_hits(),
-        // The pinned tools, then the cluster addons: the CRDs, the chart
-        // and its repository's index (the chart's sha256, pinned).
-        3 + 3,
+        // The pinned tools, then the cluster addons (the CRDs, the chart),
+        // each verified against its committed sha256.
+        3 + 2,
         "up downloads kind, kubectl and helm only, and the gateway addons"
     );
     f.repo

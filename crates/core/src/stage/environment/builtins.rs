@@ -47,7 +47,8 @@ pub fn values(
 fn http_port(repo: &Repo, stage: &Stage, cluster: &str) -> String {
     let port = match stage.target() {
         Target::Kind => repo.cluster(cluster).ok().and_then(|file| {
-            crate::cluster::stage_table(&file.value, &stage.name).and_then(|t| t.http_port)
+            crate::cluster::stage_table(&file.value, &stage.name)
+                .and_then(|t| t.http_port.as_ref().map(|p| *p.get_ref()))
         }),
         Target::Remote => None,
     };

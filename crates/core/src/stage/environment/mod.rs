@@ -275,12 +275,12 @@ fn describe_missing(missing: &[model::MissingVar], stage: &Stage, scope: &Scope)
     let width = missing.iter().map(|m| m.name.len()).max().unwrap_or(0);
     for m in missing {
         out.push_str(&format!(
-            "\n  {:width$}  {}\n  {:width$}  {}; declared at {}",
+            "\n  {:width$}  {}\n  {:width$}  declared at {}: {}",
             m.name,
             m.description.as_deref().unwrap_or("(no description)"),
             "",
-            m.reason,
-            m.origin
+            m.origin,
+            m.reason
         ));
     }
     out.push_str("\n  hint: set them in your environment, or give them a `value`, `from_file` or `from_cmd` source");
