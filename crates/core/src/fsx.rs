@@ -159,11 +159,20 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// (0600) holding `bytes`, atomically: for files Stagecraft derives and
 /// owns, such as a stage's kubeconfig view.
 pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_file(path, bytes, 0o600)
+}
+
+/// Replaces `path` itself with a new file of mode `mode` holding `bytes`:
+/// made exclusively (a name someone planted is never opened) and renamed
+/// over `path`, so a symlink there is replaced, never followed.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let write = || -> Result<()> {
         let mut tmp = TempFile::new_in(dir, &format!(".{name}."))?;
         tmp.file().write_all(bytes)?;
+        tmp.file()
+            .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
         tmp.file().sync_all()?;
         tmp.persist(path)
     };
@@ -236,24 +245,68 @@ pub struct DirLock {
 }
 
 /// Locks the folder of `path` (the folder, so that the lock survives the
-/// rename that replaces the file). `waiting` is called when another
-/// process holds it.
-pub fn lock_dir_of(path: &Path, waiting: impl FnOnce()) -> Result<DirLock> {
+/// rename that replaces the file). When another process still holds it
+/// after a second, says which one, then waits.
+pub fn lock_dir_of(path: &Path) -> Result<DirLock> {
     let target = write_target(path);
     let dir = target.parent().unwrap_or(Path::new("."));
     let file = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            waiting();
-            file.lock()
-                .with_context(|| format!("cannot lock {}", dir.display()))?;
-        }
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", dir.display()));
+    let patience = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(DirLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < patience => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => break,
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", dir.display()));
+            }
         }
     }
+    let holder = match lock_holder(&file) {
+        Some(pid) => {
+            let command = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|bytes| {
+                    String::from_utf8_lossy(&bytes)
+                        .split('\0')
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            format!(
+                "held by PID {pid} ({})",
+                crate::ui::escape_controls(&command)
+            )
+        }
+        None => "held by another process".to_owned(),
+    };
+    crate::ui::info(&format!(
+        "waiting for the lock {holder} on {}...",
+        dir.display()
+    ));
+    file.lock()
+        .with_context(|| format!("cannot lock {}", dir.display()))?;
     Ok(DirLock { _file: file })
+}
+
+/// The process that holds a lock on `file`'s inode, from /proc/locks
+/// (Linux; elsewhere none is named).
+fn lock_holder(file: &File) -> Option<u32> {
+    let meta = file.metadata().ok()?;
+    // Linux's encoding of a device number (what /proc/locks shows).
+    let dev = meta.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF` (`->` marks a waiter).
+        let fields: Vec<&str> = fields.into_iter().filter(|f| *f != "->").collect();
+        (fields.get(5) == Some(&id.as_str())).then(|| fields.get(4)?.parse().ok())?
+    })
 }
 
 /// Reads `path`, hands its text to `change`, and writes what it returns,
@@ -264,7 +317,7 @@ pub fn edit(
     new_mode: u32,
     change: impl FnOnce(&str) -> Result<Option<String>>,
 ) -> Result<bool> {
-    let _lock = lock_dir_of(path, || {})?;
+    let _lock = lock_dir_of(path)?;
     let old = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -282,13 +335,23 @@ pub fn edit(
 /// Removes `<prefix>stagecraft-<pid>-...` entries of `dir` whose process
 /// is gone (and only this user's).
 fn remove_stale(dir: &Path, prefix: &str) {
+    sweep_stale(dir, prefix);
+}
+
+/// Removes every entry of `dir` whose name holds `<marker>stagecraft-<pid>-`
+/// and whose process is gone (and only this user's): what killed runs
+/// left, whatever they were making (`.cart.init-stagecraft-...`).
+pub fn sweep_stale(dir: &Path, marker: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
-    let marker = format!("{prefix}{TEMP_MARK}");
+    let marker = format!("{marker}{TEMP_MARK}");
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&marker)) else {
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.find(&marker).map(|at| &n[at + marker.len()..]))
+        else {
             continue;
         };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {

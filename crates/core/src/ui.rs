@@ -143,17 +143,48 @@ pub fn print_error(err: &anyhow::Error) {
 /// masked whole.
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// From now on, `value` is printed as `***` in every log and error line.
+/// From now on, `value` is printed as `***` in every log and error line,
+/// and so are the forms a tool echoes it in: JSON-escaped (an object in an
+/// error message) and base64 (a Secret's `data`).
 pub fn register_secret(value: &str) {
     // Masking one- or two-character values would garble every message.
     if value.chars().count() < 3 {
         return;
     }
+    let escaped = serde_json::to_string(value).expect("strings serialize");
+    let forms = [
+        value.to_owned(),
+        escaped[1..escaped.len() - 1].to_owned(),
+        base64(value.as_bytes()),
+    ];
     let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    if !secrets.iter().any(|s| s == value) {
-        secrets.push(value.to_owned());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for form in forms {
+        if !secrets.contains(&form) {
+            secrets.push(form);
+        }
     }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Standard base64 with padding (what Kubernetes writes in a Secret's
+/// `data`).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// `text` with every registered secret replaced by `***`, and the
@@ -227,6 +258,42 @@ fn mask_one_url(url: &str) -> String {
     format!("{authority}{tail}")
 }
 
+/// A URL whose path is a credential (a webhook: Slack's
+/// `/services/T000/B000/XXXX`), as it may be shown: scheme, host and the
+/// first path segment; the rest, the user's password and token query
+/// values masked. The hidden part is registered as a secret, so an error
+/// that repeats the URL is masked too.
+pub fn redact_url(url: &str) -> String {
+    let masked = mask_url_credentials(url);
+    let Some(scheme_end) = masked.find("://") else {
+        return masked;
+    };
+    let after = &masked[scheme_end + 3..];
+    let Some(path_at) = after.find('/') else {
+        return masked;
+    };
+    let path = &after[path_at + 1..];
+    let first_end = path.find(['/', '?', '#']).unwrap_or(path.len());
+    // One segment (its query's tokens already masked): nothing to hide.
+    if !path[first_end..].starts_with('/') {
+        return masked;
+    }
+    if let Some(raw_at) = url
+        .find("://")
+        .and_then(|s| url[s + 3..].find('/').map(|p| s + 3 + p + 1))
+    {
+        let raw_path = &url[raw_at..];
+        let raw_first = raw_path.find(['/', '?', '#']).unwrap_or(raw_path.len());
+        register_secret(&raw_path[raw_first..]);
+    }
+    format!(
+        "{}://{}/{}/{MASK}",
+        &masked[..scheme_end],
+        &after[..path_at],
+        &path[..first_end]
+    )
+}
+
 /// Control characters (terminal escapes from a config value or argv) made
 /// visible, for human output; `--json` keeps values exact.
 pub fn escape_controls(text: &str) -> String {
@@ -262,6 +329,39 @@ mod tests {
         assert_eq!(
             mask_url_credentials("plain http://h:80/p and text"),
             "plain http://h:80/p and text"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_raw_json_escaped_and_in_base64() {
+        assert_eq!(base64(b"hunter2"), "aHVudGVyMg==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        register_secret("pa\"ss\\w0rd-ui-test");
+        let echoed = r#"{"stringData":{"P":"pa\"ss\\w0rd-ui-test"},"data":{"P":"cGEic3NcdzByZC11aS10ZXN0"}}"#;
+        assert_eq!(
+            mask(echoed),
+            r#"{"stringData":{"P":"***"},"data":{"P":"***"}}"#
+        );
+    }
+
+    #[test]
+    fn webhook_paths_are_redacted() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXredact"),
+            "https://hooks.slack.com/services/***"
+        );
+        assert_eq!(
+            mask("failed: https://hooks.slack.com/services/T000/B000/XXXXredact: 404"),
+            "failed: https://hooks.slack.com/services***: 404"
+        );
+        assert_eq!(
+            redact_url("https://h.example/hook"),
+            "https://h.example/hook"
+        );
+        assert_eq!(
+            redact_url("https://me:pw@h.example/a/b?token=t"),
+            "https://me:***@h.example/a/***"
         );
     }
 

@@ -43,6 +43,8 @@ pub fn create(repo: &Repo, dest: &Path, files: &[(String, String)], dry_run: boo
     let parent = dest.parent().expect("under clusters/");
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("new");
+    // What a killed `init` of any name left behind goes first.
+    fsx::sweep_stale(parent, ".init-");
     // Removed on every error path; renamed into place when complete.
     let tmp = fsx::TempDir::new_in(parent, &format!(".{name}.init-"), 0o755)?;
     for (rel, text) in files {

@@ -6,10 +6,10 @@
 use anyhow::{Context, Result, bail};
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::tomlx::set_keeping_decor;
+use crate::tomlx::{keep_attached_comment, set_keeping_decor};
 use stagecraft_core::repo::{Repo, Scope};
 use stagecraft_core::stage::environment::{self, Secrets, template};
-use stagecraft_core::ui::MASK;
+use stagecraft_core::ui::{self, MASK};
 use stagecraft_core::{fsx, suggest};
 
 /// A config file and the table of it that holds the variables.
@@ -64,6 +64,10 @@ pub struct SetOptions<'a> {
     pub source: Option<Source>,
     /// A literal that is secret.
     pub secret: bool,
+    /// A variable that was secret becomes plain (else it stays secret).
+    pub no_secret: bool,
+    /// `required = true`.
+    pub required: bool,
     /// Keep `${...}` live; by default the value is stored as literal text.
     pub template: bool,
     pub dry_run: bool,
@@ -85,25 +89,75 @@ pub fn set(repo: &Repo, place: &Place, options: &SetOptions) -> Result<Edited> {
         (Some(Source::Env), _) | (_, true) => options.value.to_owned(),
         _ => template::literal(options.value),
     };
-    let value = match (options.source, options.secret) {
-        (None, false) => Value::from(stored.as_str()),
-        (source, _) => {
-            let key = match source {
+    edit(repo, place, options.dry_run, |doc| {
+        let existed = table_exists(doc, &place.table);
+        let known = keys(doc, &place.table);
+        // What the entry said besides its value stays: a secret stays
+        // secret (a plain `s2` must never replace a masked `s1`), and so
+        // do `required`, `description` and `timeout`.
+        let previous = table_mut(doc, &place.table)?
+            .get(options.key)
+            .and_then(|item| item.as_inline_table())
+            .cloned();
+        let kept = |name: &str| previous.as_ref().and_then(|t| t.get(name)).cloned();
+        let was_secret = kept("secret").and_then(|v| v.as_bool()) == Some(true);
+        let secret =
+            options.source.is_some() || options.secret || (was_secret && !options.no_secret);
+        if was_secret && secret && !options.secret && options.source.is_none() && !options.dry_run {
+            ui::info(&format!(
+                "{} stays secret (it was); pass --no-secret to make it plain",
+                options.key
+            ));
+        }
+        let required = options.required || kept("required").and_then(|v| v.as_bool()) == Some(true);
+        let mut extras: Vec<(&str, Value)> = Vec::new();
+        if secret {
+            extras.push(("secret", true.into()));
+        }
+        if required {
+            extras.push(("required", true.into()));
+        }
+        for name in ["description", "timeout"] {
+            if let Some(value) = kept(name) {
+                extras.push((name, value));
+            }
+        }
+        let value = if extras.is_empty() {
+            Value::from(stored.as_str())
+        } else {
+            let source = match options.source {
                 Some(Source::Env) => "from_env",
                 Some(Source::File) => "from_file",
                 Some(Source::Cmd) => "from_cmd",
                 None => "value",
             };
             let mut table = InlineTable::new();
-            table.insert(key, stored.as_str().into());
-            table.insert("secret", true.into());
+            table.insert(source, stored.as_str().into());
+            for (name, value) in extras {
+                table.insert(name, value);
+            }
             Value::InlineTable(table)
-        }
-    };
-    edit(repo, place, options.dry_run, |doc| {
+        };
         set_keeping_decor(table_mut(doc, &place.table)?, options.key, value);
+        match (existed, known.is_empty()) {
+            (false, _) => keep_attached_comment(doc, &place.table, None),
+            (true, true) => keep_attached_comment(doc, &place.table, Some(options.key)),
+            (true, false) => {}
+        }
         Ok(())
     })
+}
+
+/// Whether the table `path` is in the document.
+fn table_exists(doc: &DocumentMut, path: &[String]) -> bool {
+    let mut item = doc.as_item();
+    for segment in path {
+        match item.get(segment) {
+            Some(next) => item = next,
+            None => return false,
+        }
+    }
+    item.is_table()
 }
 
 pub fn unset(repo: &Repo, place: &Place, key: &str, dry_run: bool) -> Result<Edited> {
@@ -150,7 +204,11 @@ fn edit(
     fsx::edit(&path, 0o644, |old| {
         let mut doc = parse(place, old)?;
         change(&mut doc)?;
-        let new = doc.to_string();
+        let mut new = doc.to_string();
+        // A key added at the end of the file ends its line.
+        if !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
         check(repo, place, &new)?;
         result = Some(Edited {
             changed: new != old,

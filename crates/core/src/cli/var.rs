@@ -16,7 +16,7 @@ use crate::complete;
   cargo xtask var set LOG_LEVEL debug --stage local            # envs/local.toml [vars]
   cargo xtask var set REPLICAS 3 --app photos --stage prod     # app.toml [stages.prod.vars]
   cargo xtask var set API_URL 'https://api.${DOMAIN}' --template --app frontend
-  cargo xtask var set DB_PASSWORD PHOTOS_DB_PASSWORD --app photos --secret-from env
+  cargo xtask var set DB_PASSWORD PHOTOS_DB_PASSWORD --app photos --secret-from env --required
   cargo xtask var get LOG_LEVEL --stage local
   cargo xtask var unset LOG_LEVEL --stage local")]
 pub struct VarArgs {
@@ -53,9 +53,17 @@ pub struct SetArgs {
     /// Store a source instead of the value: `{ from_env = VALUE, secret = true }`.
     #[arg(long, value_enum)]
     pub secret_from: Option<SecretFrom>,
-    /// Mark a literal value secret (masked in every output).
+    /// Mark a literal value secret (masked in every output). A variable
+    /// that is secret stays secret when set again without this.
     #[arg(long, conflicts_with = "secret_from")]
     pub secret: bool,
+    /// Make a secret variable plain again.
+    #[arg(long, conflicts_with_all = ["secret", "secret_from"])]
+    pub no_secret: bool,
+    /// Mark it required: a stage where it has no value is an error (all
+    /// missing ones named at once).
+    #[arg(long)]
+    pub required: bool,
     /// Keep `${NAME}` references live instead of storing literal text.
     #[arg(long)]
     pub template: bool,

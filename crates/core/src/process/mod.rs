@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -195,23 +195,38 @@ impl Cmd {
             _ => None,
         };
         let limit = self.max_output.unwrap_or(usize::MAX);
-        let stdout = read_in_thread(child.stdout.take().expect("piped"), limit);
-        let stderr = read_in_thread(child.stderr.take().expect("piped"), 1 << 20);
+        let child_out = child.stdout.take().expect("piped");
+        let child_err = child.stderr.take().expect("piped");
+        // The pipes, by inode: what still holds them after the deadline is
+        // killed, wherever it went (a `setsid` child left our group).
+        let pipes = [pipe_inode(&child_out), pipe_inode(&child_err)];
+        let stdout = read_in_thread(child_out, limit);
+        let stderr = read_in_thread(child_err, 1 << 20);
+        let stopped = |limit: Duration| {
+            anyhow!(
+                "`{self}` did not finish within {} s and was stopped",
+                limit.as_secs()
+            )
+        };
         let status = match self.timeout {
             None => child
                 .wait()
                 .with_context(|| format!("cannot wait for `{self}`"))?,
-            Some(limit) => match wait_timeout(&mut child, limit)? {
-                Some(status) => status,
-                None => {
+            Some(limit) => {
+                let deadline = Instant::now() + limit;
+                let status = wait_timeout(&mut child, limit)?;
+                // The deadline covers reading the output too: a background
+                // child that keeps it open must not keep us waiting.
+                let read = status.is_some()
+                    && wait_until(deadline, || stdout.is_finished() && stderr.is_finished());
+                if !read {
                     children::kill_tree(child.id(), true);
+                    kill_holders_of(&pipes);
                     let _ = child.wait();
-                    bail!(
-                        "`{self}` did not finish within {} s and was stopped",
-                        limit.as_secs()
-                    );
+                    return Err(stopped(limit));
                 }
-            },
+                status.expect("read only after it ended")
+            }
         };
         if let Some(feeder) = feeder {
             let _ = feeder.join();
@@ -324,6 +339,64 @@ impl Cmd {
     }
 }
 
+/// Whether `done` holds before `deadline` (looked at every 10 ms).
+fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The inode of a pipe, to find who else holds it.
+fn pipe_inode(pipe: &impl std::os::fd::AsRawFd) -> Option<u64> {
+    // SAFETY: fstat of a descriptor we own, into a zeroed struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::fstat(pipe.as_raw_fd(), &mut stat) } == 0;
+    ok.then_some(stat.st_ino)
+}
+
+/// Kills every other process that holds one of these pipes open (Linux:
+/// read off /proc/*/fd; elsewhere the process group's kill is all).
+fn kill_holders_of(pipes: &[Option<u64>]) {
+    let wanted: Vec<String> = pipes
+        .iter()
+        .flatten()
+        .map(|ino| format!("pipe:[{ino}]"))
+        .collect();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|link| wanted.iter().any(|w| link.as_os_str() == w.as_str()))
+        });
+        if holds {
+            // SAFETY: a signal to a process holding our command's pipe.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
 /// "; its stderr ends with:" and the last lines, or nothing.
 pub fn stderr_tail(stderr: &[u8]) -> String {
     let stderr = String::from_utf8_lossy(stderr);
@@ -334,7 +407,9 @@ pub fn stderr_tail(stderr: &[u8]) -> String {
     let mut out = String::from("; its stderr ends with:");
     for line in &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..] {
         out.push_str("\n    ");
-        out.push_str(&ui::escape_controls(line));
+        // Masked here, where the error is made: it may be printed on
+        // stdout too (a deploy's summary), where nothing masks it later.
+        out.push_str(&ui::escape_controls(&ui::mask(line)));
     }
     out
 }
@@ -464,7 +539,6 @@ fn signal_name(signal: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     #[test]
     fn failure_names_program_args_code_and_stderr_tail() {

@@ -4,7 +4,7 @@
 //! output line prefixed with its stage, the exit status the worst one.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
@@ -183,20 +183,59 @@ pub fn run(repo: &Repo, options: Options) -> Result<i32> {
     Ok(worst.unwrap_or(0))
 }
 
-/// Each line of `from`, with the stage's prefix, to stdout or stderr.
-fn copy_lines(from: impl Read, prefix: &str, to_stderr: bool) {
-    let mut reader = BufReader::new(from);
-    let mut line = Vec::new();
-    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
+/// The most one prefixed line holds: a longer run of output with no
+/// newline is passed on in pieces of this size, each with the prefix, so
+/// that no output is ever held whole.
+const CHUNK: usize = 64 * 1024;
+
+/// Each line of `from`, with the stage's prefix, to stdout or stderr; its
+/// control characters shown escaped (a `\r` must not draw another stage's
+/// prefix over this one).
+fn copy_lines(mut from: impl Read, prefix: &str, to_stderr: bool) {
+    let emit = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let text = ui::escape_controls(text.strip_suffix('\r').unwrap_or(&text));
         if to_stderr {
             crate::errln!("{prefix}{text}");
         } else {
             crate::outln!("{prefix}{text}");
         }
-        line.clear();
+    };
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(at) = pending[start..].iter().position(|b| *b == b'\n') {
+            emit(&pending[start..start + at]);
+            start += at + 1;
+        }
+        while pending.len() - start >= CHUNK {
+            let cut = start + utf8_boundary(&pending[start..], CHUNK);
+            emit(&pending[start..cut]);
+            start = cut;
+        }
+        pending.drain(..start);
     }
+    if !pending.is_empty() {
+        emit(&pending);
+    }
+}
+
+/// The largest cut at or below `limit` that splits no UTF-8 character.
+fn utf8_boundary(bytes: &[u8], limit: usize) -> usize {
+    let mut cut = limit.min(bytes.len());
+    // Continuation bytes are 0b10xxxxxx: step back over at most three.
+    while cut > 0 && limit - cut < 4 && bytes.get(cut).is_some_and(|b| b & 0xc0 == 0x80) {
+        cut -= 1;
+    }
+    if cut == 0 { limit } else { cut }
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
@@ -208,6 +247,15 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_output_is_cut_at_character_boundaries() {
+        let text = "ab🐣cd".as_bytes();
+        // 🐣 is four bytes, from 2 to 5: a cut inside it goes back to 2.
+        assert_eq!(utf8_boundary(text, 3), 2);
+        assert_eq!(utf8_boundary(text, 6), 6);
+        assert_eq!(utf8_boundary(text, 100), text.len());
+    }
 
     #[test]
     fn globs_match_whole_names() {

@@ -63,6 +63,7 @@ impl AppHosts {
     pub fn expand(&self, env: &StageEnv) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for release in &self.file.value.releases {
+            check_host_count(&self.file, release.name.get_ref(), &release.hosts)?;
             for host in &release.hosts {
                 let name = expand_host(env, host.get_ref()).map_err(|e| {
                     self.file.error_at(
@@ -79,20 +80,65 @@ impl AppHosts {
     }
 }
 
-/// A `hosts` entry with `${VAR}` from `env`, checked to be a hostname.
+/// The most hostnames an HTTPRoute takes (Gateway API v1.4.0's CRD:
+/// `spec.hostnames`, maxItems 16).
+pub const MAX_HOSTS: usize = 16;
+/// The longest hostname it takes (maxLength 253), and a label (DNS).
+const MAX_HOST_LEN: usize = 253;
+const MAX_LABEL_LEN: usize = 63;
+
+/// A `hosts` entry with `${VAR}` from `env`, checked to be a hostname the
+/// Gateway API takes. A secret never goes into one: hostnames are public
+/// (DNS, certificates, the hosts file, every render).
 pub fn expand_host(env: &StageEnv, template: &str) -> std::result::Result<String, String> {
+    for piece in super::environment::template::pieces(template)? {
+        if let super::environment::template::Piece::Ref(name) = piece
+            && (env.entry(name).is_some_and(|e| e.secret)
+                || (env.defines(name) && env.entry(name).is_none()))
+        {
+            return Err(format!(
+                "`${{{name}}}` is a secret (or built from one), and hostnames are public (DNS, certificates, the hosts file)\n  hint: use a variable that is not secret"
+            ));
+        }
+    }
     let host = env.expand(template)?;
     let valid = !host.is_empty()
+        && host.len() <= MAX_HOST_LEN
         && host.split('.').all(|label| {
             !label.is_empty()
+                && label.len() <= MAX_LABEL_LEN
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !label.starts_with('-')
         });
     if valid {
         Ok(host.to_ascii_lowercase())
+    } else if host.len() > MAX_HOST_LEN {
+        Err(format!(
+            "`{template}` gives a hostname of {} characters; the Gateway API takes at most {MAX_HOST_LEN}",
+            host.len()
+        ))
     } else {
         Err(format!(
-            "`{template}` gives `{host}`, which is not a hostname"
+            "`{template}` gives `{host}`, which is not a hostname (letters, digits and '-' in labels of at most {MAX_LABEL_LEN}, joined by '.')"
         ))
+    }
+}
+
+/// At most [`MAX_HOSTS`] hosts per release: the error names the first one
+/// too many.
+pub fn check_host_count<T>(
+    file: &Loaded<T>,
+    release: &str,
+    hosts: &[toml::Spanned<String>],
+) -> Result<()> {
+    match hosts.get(MAX_HOSTS) {
+        Some(extra) => Err(file.error_at(
+            &extra.span(),
+            format!(
+                "hosts of {release}: {} hostnames; an HTTPRoute takes at most {MAX_HOSTS} (Gateway API)\n  hint: split them over more releases",
+                hosts.len()
+            ),
+        )),
+        None => Ok(()),
     }
 }

@@ -353,6 +353,7 @@ impl App {
                         }
                     });
                 }
+                stagecraft_core::stage::routes::check_host_count(&self.file, &name, &r.hosts)?;
                 let mut hosts = Vec::new();
                 for host in &r.hosts {
                     hosts.push(stagecraft_core::stage::routes::expand_host(env, host.get_ref()).map_err(|e| {

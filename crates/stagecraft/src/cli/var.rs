@@ -23,6 +23,8 @@ pub fn run(args: VarArgs, ctx: &Ctx) -> Result<Code> {
                         SecretFrom::Cmd => Source::Cmd,
                     }),
                     secret: args.secret,
+                    no_secret: args.no_secret,
+                    required: args.required,
                     template: args.template,
                     dry_run: args.dry_run.dry_run,
                 },

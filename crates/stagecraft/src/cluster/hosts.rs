@@ -56,8 +56,32 @@ pub fn has_block(file: &Path, name: &str, ip: &str, hosts: &[String]) -> bool {
 fn with_block(text: &str, file: &Path, name: &str, new_block: Option<&str>) -> Result<String> {
     let (begin, end) = (begin(name), end(name));
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let start = lines.iter().position(|l| l.trim_end() == begin);
-    let stop = lines.iter().position(|l| l.trim_end() == end);
+    let begins: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim_end() == begin)
+        .collect();
+    let ends: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].trim_end() == end)
+        .collect();
+    // Two BEGINs with no END between them: the first one's block never
+    // ended, and where it should have is anyone's guess (the user's lines
+    // may follow it). Refused, changing nothing.
+    if let [first, second, ..] = begins[..]
+        && !ends.iter().any(|e| (first..second).contains(e))
+    {
+        let shown: Vec<String> = lines[first..=second]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("    {}: {}", first + i + 1, l.trim_end()))
+            .collect();
+        bail!(
+            "{}:{}: two `{begin}` lines without an `{end}` between them; nothing was changed:\n{}\n  hint: delete line {} (the BEGIN whose block never ended) and keep the lines of your own after it, then run the command again",
+            file.display(),
+            first + 1,
+            shown.join("\n"),
+            first + 1
+        );
+    }
+    let (start, stop) = (begins.first().copied(), ends.first().copied());
     match (start, stop) {
         (Some(s), Some(e)) if s < e => {
             let mut out: String = lines[..s].concat();
@@ -151,7 +175,7 @@ fn replace(path: &Path, change: impl FnOnce(&str) -> Result<String>) -> Result<O
     if !writable(path) {
         return Ok(Outcome::NotWritable);
     }
-    let _lock = fsx::lock_dir_of(path, || {})?;
+    let _lock = fsx::lock_dir_of(path)?;
     let old = read(path)?;
     let new = change(&old)?;
     if new == old {
@@ -159,7 +183,13 @@ fn replace(path: &Path, change: impl FnOnce(&str) -> Result<String>) -> Result<O
     }
     let target = fsx::write_target(path);
     let backup = PathBuf::from(format!("{}.stagecraft.bak", target.display()));
-    fsx::write_atomic(&backup, old.as_bytes(), 0o644)?;
+    // The backup is as private as the file: made exclusively with its
+    // mode, renamed over whatever was planted at its name.
+    let mode = fs::metadata(&target).map_or(0o644, |m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode()
+    });
+    fsx::replace_file(&backup, old.as_bytes(), mode)?;
     if fsx::write_atomic(path, new.as_bytes(), 0o644).is_err() {
         // /etc/hosts is often a bind mount (containers): no rename onto it.
         fs::write(&target, &new).with_context(|| format!("cannot write {}", target.display()))?;

@@ -87,6 +87,22 @@ fn uid_query(tools: &Toolbox, target: &Target) -> Cmd {
     ])
 }
 
+/// Whether an API server URL is on this machine, as kind's are
+/// (`https://127.0.0.1:PORT`, or the node's name inside docker's network).
+fn is_local_server(server: &str) -> bool {
+    let rest = server.strip_prefix("https://").unwrap_or(server);
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest.split([':', '/']).next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host == "::1"
+        || host.ends_with("-control-plane")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The `server:` of a one-context kubeconfig (as `kubectl config view`
 /// writes it: one cluster, `server: URL` on a line of its own).
 fn server_in(kubeconfig: &str) -> Option<String> {
@@ -100,6 +116,20 @@ fn server_in(kubeconfig: &str) -> Option<String> {
 /// clusters (kept formatting, locked, atomic), else on this machine.
 pub fn record(repo: &Repo, target: &Target, identity: &Identity) -> Result<PathBuf> {
     if !target.provider.shares_clusters() {
+        // A kind cluster is this machine's: whatever else the kubeconfig
+        // reaches is never recorded as it (nor deployed to).
+        if !is_local_server(&identity.server) {
+            bail!(
+                "refusing to use {} as the kind cluster {name}: its kubeconfig ({}) reaches {}, and a kind cluster's API server is on this machine (127.0.0.1, localhost)\n  \
+                 hint: this file was written by something else than kind; delete it and run `cargo xtask cluster bootstrap {} --stage {}`",
+                identity.server,
+                target.source().display(),
+                identity.server,
+                target.cluster,
+                target.stage.name,
+                name = target.name(),
+            );
+        }
         let path = local_file(target);
         let text = format!(
             "# The kind cluster {} of this machine (cargo xtask cluster pin).\nuid = {}\nserver = {}\n",
@@ -254,6 +284,22 @@ pub fn report(target: &Target, tools: &Toolbox) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_servers_are_local() {
+        for local in [
+            "https://127.0.0.1:6443",
+            "https://127.0.0.1:39211",
+            "https://localhost:6443",
+            "https://[::1]:6443",
+            "https://hmlet-local-control-plane:6443",
+        ] {
+            assert!(is_local_server(local), "{local}");
+        }
+        for remote in ["https://prod.example:6443", "https://10.0.0.5:6443", ""] {
+            assert!(!is_local_server(remote), "{remote}");
+        }
+    }
 
     #[test]
     fn the_server_is_read_off_a_minified_kubeconfig() {

@@ -55,9 +55,7 @@ pub fn local_ca(repo: &Repo) -> Result<LocalCa> {
     let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
     let name = ca_name(repo);
     fsx::private_dir(&dir)?;
-    let _lock = fsx::lock_dir_of(&key_path, || {
-        ui::info("waiting for another command that makes the local CA (deps/ca)...")
-    })?;
+    let _lock = fsx::lock_dir_of(&key_path)?;
     let read = |path: &PathBuf| std::fs::read_to_string(path).ok();
     let (authority, cert_pem) = match (read(&key_path), read(&cert_path)) {
         (Some(key), Some(cert)) => (

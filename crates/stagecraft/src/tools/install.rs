@@ -118,6 +118,7 @@ fn install_one(
             plan.name, plan.version
         ),
     );
+    let (inode, ctime_ns) = super::identity(&meta);
     Ok(Installed {
         version: plan.version.clone(),
         platform: platform.to_owned(),
@@ -125,6 +126,8 @@ fn install_one(
         size: meta.len(),
         file_sha256,
         mtime_ns: mtime_ns(&meta),
+        inode: Some(inode),
+        ctime_ns: Some(ctime_ns),
     })
 }
 

@@ -247,6 +247,23 @@ pub struct Installed {
     /// Its modification time (ns since the epoch): the cheap check.
     #[serde(default)]
     pub mtime_ns: u128,
+    /// Its inode and change time: a file swapped in (a rename: another
+    /// inode) or overwritten with its old size and mtime put back (the
+    /// change time moves with every write and with `touch`) is caught
+    /// without reading it.
+    #[serde(default)]
+    pub inode: Option<u64>,
+    #[serde(default)]
+    pub ctime_ns: Option<i128>,
+}
+
+/// The inode and change time (ns since the epoch) of `meta`.
+pub fn identity(meta: &fs::Metadata) -> (u64, i128) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.ino(),
+        i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+    )
 }
 
 /// How closely [`status`] looks at an installed binary.
@@ -334,7 +351,12 @@ pub fn status(
     }
     // A binary replaced by hand (even by one of the same size) is not the
     // one that was verified.
-    if meta.len() != installed.size || mtime_ns(&meta) != installed.mtime_ns {
+    let (inode, ctime_ns) = identity(&meta);
+    if meta.len() != installed.size
+        || mtime_ns(&meta) != installed.mtime_ns
+        || installed.inode.is_some_and(|i| i != inode)
+        || installed.ctime_ns.is_some_and(|c| c != ctime_ns)
+    {
         return Status::Modified;
     }
     if verify == Verify::Full

@@ -22,14 +22,15 @@ pub fn app_fixture() -> crate::cluster::Fixture {
     }
     fs::write(f.state.join("remote-up"), "").unwrap();
     for stage in ["local", "test", "stage", "prod"] {
-        let context = if ["local", "test"].contains(&stage) {
-            format!("kind-hmlet-{stage}")
+        // kind writes its clusters' API servers on this machine.
+        let (context, server) = if ["local", "test"].contains(&stage) {
+            (format!("kind-hmlet-{stage}"), "https://127.0.0.1:6443")
         } else {
-            format!("hmlet-{stage}")
+            (format!("hmlet-{stage}"), "https://10.0.0.1:6443")
         };
         f.repo.write(
             &format!("deps/kube/hmlet-{stage}.yaml"),
-            &kubeconfig(&context, "https://10.0.0.1:6443"),
+            &kubeconfig(&context, server),
         );
     }
     f

@@ -18,6 +18,7 @@ mod errors;
 mod gateway;
 mod hardening;
 mod hardening_inputs;
+mod hardening_second;
 mod http;
 mod https;
 mod prompts;

@@ -110,7 +110,7 @@ impl<'a> Notifier<'a> {
             "result": if ok { "deployed" } else { "failed" },
             "duration_seconds": duration,
         });
-        let shown = ui::mask_url_credentials(&notify.webhook);
+        let shown = ui::redact_url(&notify.webhook);
         if self.dry_run {
             stagecraft_core::outln!("# POST {shown} (deploy notification of {app})");
         } else if let Err(e) = crate::download::post_json(&notify.webhook, &body) {
