@@ -212,11 +212,57 @@ pub enum Progress {
     Retry(String),
 }
 
+/// A host that cannot be reached at all (its name does not resolve,
+/// nothing answers there): retrying will not help; a mirror or a proxy
+/// will. One of these in a failure's chain makes the message say so once.
+#[derive(Debug)]
+pub struct Unreachable {
+    pub url: String,
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot reach {}: {}", host_of(&self.url), self.why)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// What to do when the download hosts cannot be reached.
+pub const OFFLINE_HINT: &str = "hint: no network here? Point XTASK_DEPS_MIRROR at a mirror laid out as HOST/PATH (https://mirror.example, or a folder: file:///srv/mirror; docs/deps.md), or set HTTPS_PROXY for a proxy";
+
+/// The `Unreachable` in an error's chain, if any.
+pub fn unreachable_in(err: &anyhow::Error) -> Option<&Unreachable> {
+    err.chain().find_map(|e| e.downcast_ref::<Unreachable>())
+}
+
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    host.rsplit_once('@').map_or(host, |(_, h)| h)
+}
+
 fn classify(url: &str, err: ureq::Error) -> Failure {
-    let transient = matches!(
-        err,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-    );
+    let unreachable = match &err {
+        ureq::Error::HostNotFound => Some("its name does not resolve"),
+        ureq::Error::ConnectionFailed => Some("the connection failed"),
+        ureq::Error::Io(io) => match io.kind() {
+            io::ErrorKind::ConnectionRefused => Some("the connection was refused"),
+            io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+                Some("no route to it")
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(why) = unreachable {
+        return Failure::Final(anyhow::Error::new(Unreachable {
+            url: url.to_owned(),
+            why,
+        }));
+    }
+    let transient = matches!(err, ureq::Error::Io(_) | ureq::Error::Timeout(_));
     let err = anyhow!("GET {url}: {err}");
     if transient {
         Failure::Transient(err)

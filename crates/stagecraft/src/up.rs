@@ -85,10 +85,15 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         .map(|cluster| Target::new(repo, cluster, stage.clone()))
         .collect::<Result<Vec<_>>>()?;
 
-    // Locked: the addons too are pinned, before any download.
+    // Everything that can stop the run is checked before any download:
+    // Docker for kind stages (asked for real in a dry run, which marks
+    // it), the addons' pins when locked.
     let creates_clusters = targets.iter().any(|t| t.provider.creates_clusters());
-    if creates_clusters && install::Options::locked(options.locked) {
-        crate::tools::addons::check_locked(&Pins::load(repo)?)?;
+    if creates_clusters {
+        docker_first(repo, options.dry_run)?;
+        if install::Options::locked(options.locked) {
+            crate::tools::addons::check_locked(&Pins::load(repo)?)?;
+        }
     }
 
     show.step(1, total, "pinned tools");
@@ -144,6 +149,33 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         });
     }
     urls(repo, &targets)
+}
+
+/// Docker installed and answering, before `up` downloads anything. A dry
+/// run prints the question and marks what the real run would find.
+fn docker_first(repo: &Repo, dry_run: bool) -> Result<()> {
+    let outcome = match dry_run {
+        true => "so a real run stops before any download",
+        false => "nothing was downloaded or changed",
+    };
+    let checked = crate::tools::toolbox::Toolbox::find(repo, &[Tool::Docker], &Planned::default())
+        .map_err(|e| anyhow::anyhow!("{e:#}").context(format!("Docker is missing, {outcome}")))
+        .and_then(|tools| cluster::docker_answers(&tools, outcome));
+    match checked {
+        Ok(()) if dry_run => stagecraft_core::outln!("# ✔ prerequisites: docker answers"),
+        Ok(()) => {}
+        Err(e) if dry_run => {
+            for (i, line) in format!("{e:#}").lines().enumerate() {
+                let line = line.trim_start();
+                match i {
+                    0 => stagecraft_core::outln!("# ✘ prerequisites: {line}"),
+                    _ => stagecraft_core::outln!("#   {line}"),
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Installs the pinned tools the stage's clusters, images and deploys run

@@ -22,22 +22,36 @@ pub struct Full;
 
 impl Operations for Full {
     fn run(&self, command: Command, _args: &[OsString], ctx: &Ctx) -> Result<Code> {
-        match command {
-            Command::Deps(args) => deps::run(args, ctx),
-            Command::Cluster(args) => cluster::run(args, ctx),
-            Command::App(args) => app::run(args, ctx),
-            Command::Var(args) => var::run(args, ctx),
-            Command::Init(args) => init::run(args, ctx),
-            Command::Doctor(args) => doctor::run(args, ctx),
-            Command::Up(args) => up::run(args, ctx),
-            Command::Down(args) => up::run_down(args, ctx),
-            Command::Shell(_)
-            | Command::Env(_)
-            | Command::Run(_)
-            | Command::List(_)
-            | Command::Task(_)
-            | Command::Completions(_) => unreachable!("the everyday commands run in the core"),
-        }
+        run(command, ctx).map_err(|e| {
+            // A download host out of reach, wherever it was met (tools,
+            // addons, checksum files): say what gets round it, once.
+            let text = format!("{e:#}");
+            match crate::download::unreachable_in(&e) {
+                Some(_) if !text.contains(crate::download::OFFLINE_HINT) => {
+                    anyhow::anyhow!("{text}\n  {}", crate::download::OFFLINE_HINT)
+                }
+                _ => e,
+            }
+        })
+    }
+}
+
+fn run(command: Command, ctx: &Ctx) -> Result<Code> {
+    match command {
+        Command::Deps(args) => deps::run(args, ctx),
+        Command::Cluster(args) => cluster::run(args, ctx),
+        Command::App(args) => app::run(args, ctx),
+        Command::Var(args) => var::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
+        Command::Up(args) => up::run(args, ctx),
+        Command::Down(args) => up::run_down(args, ctx),
+        Command::Shell(_)
+        | Command::Env(_)
+        | Command::Run(_)
+        | Command::List(_)
+        | Command::Task(_)
+        | Command::Completions(_) => unreachable!("the everyday commands run in the core"),
     }
 }
 

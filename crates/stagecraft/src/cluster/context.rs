@@ -127,17 +127,59 @@ pub(super) fn check_reachable(cx: &Cx) -> Result<()> {
     Ok(())
 }
 
-/// `docker info`: is the daemon answering? Checked before anything else.
-pub(super) fn check_docker_first(cx: &Cx) -> Result<()> {
+/// `docker info`: is the daemon answering? A read-only question, asked
+/// for real in a dry run too, so that the plan says what the real run will
+/// find. The error says what that means (`outcome`: "nothing was
+/// changed") and how to fix it.
+///
+/// Asked once per process: `up` asks before its downloads and the
+/// bootstrap it runs would ask again seconds later.
+pub fn docker_answers(tools: &Toolbox, outcome: &str) -> Result<()> {
+    static ANSWER: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let answer = ANSWER.get_or_init(|| {
+        tools
+            .docker()
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .no_stdin()
+            .timeout(std::time::Duration::from_secs(30))
+            .read()
+            .map(drop)
+            .map_err(|e| format!("{e:#}"))
+    });
+    answer.clone().map_err(|e| {
+        anyhow!(
+            "the Docker daemon is not answering, {outcome}\n  {e}\n  hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and run the command again; `cargo xtask doctor` checks it"
+        )
+    })
+}
+
+/// Docker answering, checked before anything else, with the line that
+/// says so. A real run stops when it does not; a dry run marks the step
+/// that would stop (✘) and goes on with the plan.
+pub(super) fn check_docker_first(cx: &Cx, found: &str) -> Result<()> {
     let info = cx
         .tools
         .docker()
         .args(["info", "--format", "{{.ServerVersion}}"]);
-    cx.runner.ask(&info).map(drop).map_err(|e| {
-        anyhow!(
-            "the Docker daemon is not answering, nothing was changed\n  {e:#}\n  hint: start Docker (Docker Desktop, or `sudo systemctl start docker`) and run the command again"
-        )
-    })
+    if !cx.runner.dry_run {
+        docker_answers(cx.tools, "nothing was changed")?;
+        cx.say(&format!("✔ prerequisites: docker answers; {found} found"));
+        return Ok(());
+    }
+    stagecraft_core::outln!("{}", info.script());
+    match docker_answers(cx.tools, "so a real run stops here, before any change") {
+        Ok(()) => cx.say(&format!("✔ prerequisites: docker answers; {found} found")),
+        Err(e) => {
+            for (i, line) in format!("{e:#}").lines().enumerate() {
+                cx.say(&if i == 0 {
+                    format!("✘ prerequisites: {line}")
+                } else {
+                    line.trim_start().to_owned()
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `ready/total` nodes, when the API answers.

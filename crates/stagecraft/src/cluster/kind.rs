@@ -49,8 +49,7 @@ const REGISTRY_IMAGE: &str = "registry:2";
 fn bootstrap(cx: &Cx) -> Result<()> {
     let target = cx.target;
     let ports = target.checked_ports(cx.repo)?;
-    check_docker_first(cx)?;
-    cx.say("✔ prerequisites: docker answers; kind, kubectl and helm found");
+    check_docker_first(cx, "kind, kubectl and helm")?;
     // Verified before the first change: a bad download changes nothing.
     let addons = gateway::Addons::fetch(cx)?;
 

@@ -80,12 +80,36 @@ pub fn install_all(
             Ok(installed) => {
                 record.tools.insert(plan.name.clone(), installed);
             }
-            Err(e) => failures.push(format!("{} {}: {e:#}", plan.name, plan.version)),
+            Err(e) => failures.push((plan, e)),
         }
     }
     if failures.len() < plans.len() {
         record.save(repo)?;
     }
+    // Nothing could be reached: say it once, with the way round it.
+    let unreachable: Vec<String> = failures
+        .iter()
+        .filter_map(|(_, e)| crate::download::unreachable_in(e).map(|u| u.to_string()))
+        .collect();
+    if !unreachable.is_empty() && unreachable.len() == failures.len() {
+        let mut hosts = unreachable;
+        hosts.sort();
+        hosts.dedup();
+        bail!(
+            "{}; {} not installed\n  {}",
+            hosts.join("; "),
+            if failures.len() == 1 {
+                "1 tool"
+            } else {
+                "the tools were"
+            },
+            crate::download::OFFLINE_HINT
+        );
+    }
+    let mut failures: Vec<String> = failures
+        .into_iter()
+        .map(|(plan, e)| format!("{} {}: {e:#}", plan.name, plan.version))
+        .collect();
     match failures.len() {
         0 => Ok(()),
         1 => Err(anyhow!(failures.remove(0))),

@@ -15,6 +15,7 @@ mod deps_pins;
 mod env;
 mod env_scope;
 mod errors;
+mod first_hour;
 mod gateway;
 mod hardening;
 mod hardening_inputs;
