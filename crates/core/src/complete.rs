@@ -76,17 +76,9 @@ pub fn tasks(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
         .collect()
 }
 
-/// The `[tools.<name>]` of deps/deps.toml, read as plain TOML (the pins'
-/// schema is the ops binary's).
+/// The `[tools.<name>]` of deps/deps.toml.
 pub fn tools() -> Vec<CompletionCandidate> {
-    let names = repo()
-        .and_then(|r| std::fs::read_to_string(r.root.join("deps/deps.toml")).ok())
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|doc| {
-            doc.get("tools")
-                .and_then(|t| t.as_table())
-                .map(|t| t.keys().cloned().collect())
-        });
+    let names = repo().map(|r| crate::pins::read(&r).into_iter().map(|p| p.name).collect());
     candidates(names.unwrap_or_default())
 }
 

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod complete;
 pub mod config;
 pub mod fsx;
+pub mod pins;
 pub mod process;
 pub mod quote;
 pub mod repo;

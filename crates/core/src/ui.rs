@@ -36,6 +36,7 @@ pub fn quiet() -> bool {
 
 pub const RED_BOLD: Style = AnsiColor::Red.on_default().bold();
 pub const YELLOW_BOLD: Style = AnsiColor::Yellow.on_default().bold();
+pub const CYAN_BOLD: Style = AnsiColor::Cyan.on_default().bold();
 pub const GREEN: Style = AnsiColor::Green.on_default();
 pub const DIM: Style = Style::new().dimmed();
 
@@ -104,6 +105,18 @@ pub fn info(message: &str) {
 pub fn say(message: &str) {
     if !quiet() {
         write_out(format_args!("{message}\n"));
+    }
+}
+
+/// `note: ...` on stderr: something that will trip the user soon, with
+/// its fix; silenced by `--quiet`.
+pub fn note(message: &str) {
+    if !quiet() {
+        write_err(format_args!(
+            "{} {}\n",
+            paint(CYAN_BOLD, "note:"),
+            escape_controls(message)
+        ));
     }
 }
 

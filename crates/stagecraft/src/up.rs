@@ -242,8 +242,7 @@ fn urls(repo: &Repo, targets: &[Target]) -> Result<Done> {
             });
         }
         if target.provider.uses_hosts_file()
-            && !names.is_empty()
-            && !hosts::has_block(&hosts_file, &target.name(), "127.0.0.1", &names)
+            && !hosts::missing_names(&hosts_file, "127.0.0.1", &names).is_empty()
         {
             done.hints.push(format!(
                 "cargo xtask cluster add-hosts {} --stage {}",

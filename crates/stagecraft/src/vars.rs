@@ -110,6 +110,13 @@ pub fn set(repo: &Repo, place: &Place, options: &SetOptions) -> Result<Edited> {
             ));
         }
         let required = options.required || kept("required").and_then(|v| v.as_bool()) == Some(true);
+        if options.source.is_some() && !required && !options.dry_run {
+            // Optional is the default, and what it means is easy to miss.
+            ui::note(&format!(
+                "{} is optional: where its source gives nothing, deploys give it an empty value (and warn); pass --required to make that an error",
+                options.key
+            ));
+        }
         let mut extras: Vec<(&str, Value)> = Vec::new();
         if secret {
             extras.push(("secret", true.into()));

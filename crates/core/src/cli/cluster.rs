@@ -19,6 +19,7 @@ use crate::complete;
   cargo xtask cluster bootstrap hmlet --stage test --dry-run
   cargo xtask cluster status hmlet --json
   cargo xtask cluster add-hosts hmlet --stage local
+  cargo xtask cluster remove-hosts hmlet --stage local   # the undo, with or without the cluster
   cargo xtask cluster pin hmlet --stage prod        # then commit cluster.toml
   cargo xtask cluster trust                         # trust the local CA: https:// on kind stages
   cargo xtask cluster delete hmlet --stage test")]
@@ -35,8 +36,13 @@ pub enum ClusterCommand {
     Status(StatusArgs),
     /// Delete a kind stage's cluster (never a remote or protected one).
     Delete(HostsArgs),
-    /// Write the apps' hostnames into the hosts file.
-    AddHosts(HostsArgs),
+    /// Write the apps' hostnames into the hosts file (a block of its own).
+    ///
+    /// Asks before it edits the system hosts file ($XTASK_HOSTS_FILE, else
+    /// /etc/hosts); --yes, or an explicit --hosts-file, does not ask.
+    AddHosts(HostsEditArgs),
+    /// Remove the block add-hosts wrote; needs no cluster.
+    RemoveHosts(HostsEditArgs),
     /// Deploy every app of the cluster, in depends_on order.
     Deploy(DeployArgs),
     /// Record which cluster the stage's kubeconfig reaches (kube-system's
@@ -102,6 +108,15 @@ pub struct StatusArgs {
     pub stage: StageArg,
     #[command(flatten)]
     pub json: Json,
+}
+
+#[derive(Args)]
+pub struct HostsEditArgs {
+    #[command(flatten)]
+    pub hosts: HostsArgs,
+    /// Edit the system hosts file without asking.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args)]

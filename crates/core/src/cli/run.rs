@@ -67,7 +67,15 @@ impl RunArgs {
         let (program, args) = self.command.split_first().expect("clap requires a command");
         let cmd = Cmd::new(program).args(args).full_env(env.child_env());
         match cmd.status() {
-            Ok(code) => Ok(Code::of(code)),
+            Ok(code) => {
+                // Quiet when it worked; after a failure, what may explain it.
+                if code != 0 {
+                    for note in env.readiness_notes(&repo) {
+                        ui::note(&note);
+                    }
+                }
+                Ok(Code::of(code))
+            }
             // As a shell says it: 127 for a command that is not there.
             Err(e)
                 if e.root_cause()

@@ -104,6 +104,10 @@ impl ShellArgs {
             );
         }
 
+        for note in stage_env.readiness_notes(&repo) {
+            ui::note(&note);
+        }
+
         let depth = if self.switch { depth.max(1) } else { depth + 1 };
         let prefix = shells::prefix_enabled(repo.shell.value.prompt.enabled)?;
         let mut launch = Launch::new(kind, program, &stage_env, prefix)?;

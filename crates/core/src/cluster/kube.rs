@@ -10,6 +10,12 @@
 //! private to the user; it is what `KUBECONFIG` and every tool get, so
 //! `kubectl config use-context` in a stage shell has nowhere else to go.
 //! It is made again whenever the source, or the view itself, changed.
+//!
+//! With no source (a kind cluster not created yet, remote credentials not
+//! written) the view is a guard: a kubeconfig whose only user is an exec
+//! credential plugin that prints what is missing and fails. Without it,
+//! kubectl and helm would fall back to `localhost:8080` and say "connection
+//! refused"; with it they say what to do, and reach no cluster at all.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -34,20 +40,29 @@ pub struct KubeTarget {
     /// The context in it; a remote stage may name none (an error only for
     /// commands that reach the cluster).
     pub context: Option<String>,
+    /// Stagecraft creates this cluster (kind); otherwise the user writes
+    /// its credentials. Says how to fix a missing source.
+    pub created_here: bool,
 }
 
 /// What [`KubeTarget::refresh_view`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum View {
     /// No source yet (a kind cluster not bootstrapped, remote credentials
-    /// not written): no view either.
+    /// not written): the view is the guard.
     NoSource,
     Fresh,
     Refreshed,
 }
 
 impl KubeTarget {
-    pub fn new(kube_dir: &Path, cluster: &str, stage: &str, context: Option<String>) -> KubeTarget {
+    pub fn new(
+        kube_dir: &Path,
+        cluster: &str,
+        stage: &str,
+        context: Option<String>,
+        created_here: bool,
+    ) -> KubeTarget {
         let name = format!("{cluster}-{stage}.yaml");
         KubeTarget {
             cluster: cluster.to_owned(),
@@ -55,7 +70,54 @@ impl KubeTarget {
             source: kube_dir.join(&name),
             kubeconfig: kube_dir.join("views").join(name),
             context,
+            created_here,
         }
+    }
+
+    /// The cluster has no credentials yet: what is missing and the fix.
+    /// `None` when the source is there.
+    pub fn missing(&self) -> Option<String> {
+        if self.source.is_file() {
+            return None;
+        }
+        Some(match self.created_here {
+            true => format!(
+                "cluster {name} does not exist yet: `cargo xtask up --stage {stage}` creates it",
+                name = self.name(),
+                stage = self.stage
+            ),
+            false => format!(
+                "no credentials for cluster {cluster} in stage {stage}: put its kubeconfig in deps/kube/{cluster}-{stage}.yaml (docs/clusters.md)",
+                cluster = self.cluster,
+                stage = self.stage
+            ),
+        })
+    }
+
+    /// Writes the guard view (see the module's comment), unless it is there.
+    pub fn write_guard(&self) -> Result<()> {
+        let message = self
+            .missing()
+            .unwrap_or_else(|| format!("cluster {} is not reachable", self.name()));
+        let context = self.context.as_deref().unwrap_or("stagecraft-missing");
+        let script = format!(
+            "echo {} >&2; exit 1",
+            crate::quote::posix(&format!("stagecraft: {message}"))
+        );
+        const GUARD: &str = include_str!("missing-cluster.yaml");
+        // `{message}` last: it is the only text that could hold braces.
+        let guard = GUARD
+            .replace("{name}", &self.name())
+            .replace("{context}", &yaml_string(context))
+            .replace("{script}", &yaml_string(&script))
+            .replace("{message}", &message);
+        let _ = fs::remove_file(self.stamp_path());
+        if fs::read_to_string(&self.kubeconfig).ok().as_deref() == Some(guard.as_str()) {
+            return Ok(());
+        }
+        let dir = self.kubeconfig.parent().expect("views/ has a parent");
+        fsx::private_dir(dir)?;
+        fsx::replace_private(&self.kubeconfig, guard.as_bytes())
     }
 
     /// `<cluster>-<stage>`: the kind cluster's name, and the hosts block's.
@@ -105,8 +167,8 @@ impl KubeTarget {
     /// no-op when neither file changed since it was made.
     pub fn refresh_view(&self, kubectl: &Path) -> Result<View> {
         if !self.source.is_file() {
-            // The source is gone (a deleted kind cluster): so is the view.
-            self.remove_view();
+            // No cluster yet, or a deleted one: the guard says so.
+            self.write_guard()?;
             return Ok(View::NoSource);
         }
         let stamp = self.stamp();
@@ -137,13 +199,18 @@ impl KubeTarget {
     }
 }
 
+/// A YAML double-quoted scalar: JSON's string is one.
+fn yaml_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_view_lives_beside_the_source_in_a_folder_of_its_own() {
-        let kube = KubeTarget::new(Path::new("/r/deps/kube"), "hmlet", "prod", None);
+        let kube = KubeTarget::new(Path::new("/r/deps/kube"), "hmlet", "prod", None, false);
         assert_eq!(kube.source, Path::new("/r/deps/kube/hmlet-prod.yaml"));
         assert_eq!(
             kube.kubeconfig,

@@ -55,12 +55,14 @@ pub fn provider(kind: Target) -> &'static dyn Provider {
 pub fn kube_target(repo: &Repo, stage: &Stage, cluster: &str) -> Result<KubeTarget> {
     let file = repo.cluster(cluster)?;
     let table = stage_table(&file.value, &stage.name);
-    let context = provider(stage.target()).kube_context(cluster, stage, table, &file)?;
+    let provider = provider(stage.target());
+    let context = provider.kube_context(cluster, stage, table, &file)?;
     Ok(KubeTarget::new(
         &repo.kube_dir(),
         cluster,
         &stage.name,
         context,
+        provider.creates_clusters(),
     ))
 }
 

@@ -47,6 +47,27 @@ pub fn asked(stage: &Stage, yes: bool, what: &str, why: &str) -> Result<()> {
     )
 }
 
+/// Asks `question` on the terminal, `[y/N]`, unless `yes`. Without a
+/// terminal it refuses: `refusal` says what was not done and how to
+/// confirm. Ok means go ahead.
+pub fn yes_no(question: &str, yes: bool, refusal: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{refusal}");
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+        bail!("not confirmed: nothing was changed");
+    }
+    Ok(())
+}
+
 /// The stage's name typed on the terminal, or an error.
 fn type_stage_name(stage: &Stage, question: &str) -> Result<()> {
     let mut stderr = std::io::stderr();

@@ -50,6 +50,26 @@ pub struct EnvVar {
     /// None: a secret this command did not resolve.
     pub value: Option<String>,
     pub secret: bool,
+    /// Declared, but its source gave nothing here (and it is not
+    /// required): why, and where it is declared. The containers get it
+    /// empty.
+    pub unset: Option<String>,
+}
+
+impl EnvVar {
+    /// The warning for a variable that deploys empty: what it gets, why,
+    /// and how to make that an error instead.
+    pub fn unset_warning(&self, release: &str, stage: &str) -> Option<String> {
+        let why = self.unset.as_ref()?;
+        let what = match self.secret {
+            true => format!("its Secret ({release}-stagecraft-env) gets an empty value"),
+            false => "the containers get it empty".to_owned(),
+        };
+        Some(format!(
+            "`{name}` of release {release} has no value in stage {stage} ({why}): {what}\n  hint: give it a value in this stage, or add `required = true` to its declaration so that a missing value stops the deploy",
+            name = self.name
+        ))
+    }
 }
 
 /// Never a secret's value, even in a debug print.
@@ -328,21 +348,35 @@ impl App {
                 let mut vars = Vec::new();
                 for var in &r.env {
                     let var_name = var.get_ref();
-                    vars.push(match env.entry(var_name) {
-                        Some(entry) => EnvVar {
+                    vars.push(match (env.entry(var_name), env.without_value(var_name)) {
+                        (Some(entry), _) => EnvVar {
                             name: var_name.clone(),
                             value: Some(entry.value.clone()),
                             secret: entry.secret,
+                            unset: None,
+                        },
+                        // Declared, optional, and its source gave nothing.
+                        (None, Some(w)) if !w.skipped && !w.required => EnvVar {
+                            name: var_name.clone(),
+                            value: Some(String::new()),
+                            secret: w.secret,
+                            unset: Some(format!("{}; declared at {}", w.reason, w.origin)),
                         },
                         // A secret, or built from one, this command skipped.
-                        None if env.defines(var_name) => EnvVar {
+                        (None, _) if env.defines(var_name) => EnvVar {
                             name: var_name.clone(),
                             value: None,
                             secret: true,
+                            unset: None,
                         },
-                        None => {
-                            let known: Vec<String> =
-                                env.entries.iter().map(|e| e.name.clone()).collect();
+                        (None, _) => {
+                            // Every declared name, with a value here or not.
+                            let known: Vec<String> = env
+                                .entries
+                                .iter()
+                                .map(|e| e.name.clone())
+                                .chain(env.without_value.iter().map(|w| w.name.clone()))
+                                .collect();
                             return Err(self.file.error_at(
                                 &var.span(),
                                 format!(

@@ -91,6 +91,7 @@ pub fn render(
 ) -> Result<()> {
     let tools = tools(repo, &[Tool::Helm])?;
     for release in &at.releases {
+        warn_unset(release, &at.target.stage.name);
         let (cmd, _values) = template(&tools, at, release)?;
         let mut manifests = runner.run(&cmd)?;
         if !runner.dry_run
@@ -105,6 +106,15 @@ pub fn render(
         each(&manifests);
     }
     Ok(())
+}
+
+/// Warns of each variable of `release` that deploys empty.
+pub fn warn_unset(release: &Release, stage: &str) {
+    for var in &release.env {
+        if let Some(warning) = var.unset_warning(&release.name, stage) {
+            stagecraft_core::ui::warn(&warning);
+        }
+    }
 }
 
 /// One release's lint in one stage.

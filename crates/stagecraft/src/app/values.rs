@@ -187,6 +187,8 @@ pub fn secret_manifest(release: &Release, reveal: bool) -> Option<Value> {
         .map(|v| {
             let value = match (&v.value, reveal) {
                 (Some(value), true) => value.clone(),
+                // Known to be empty (its source gave nothing): no secret.
+                (Some(value), false) if v.unset.is_some() => value.clone(),
                 _ => stagecraft_core::ui::MASK.to_owned(),
             };
             (v.name.clone(), Value::String(value))
@@ -362,6 +364,7 @@ mod tests {
                     name: (*name).into(),
                     value: Some((*value).into()),
                     secret: *secret,
+                    unset: None,
                 })
                 .collect(),
             hosts: vec![],

@@ -144,6 +144,7 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
             Ok(Code::OK)
         }
         ClusterCommand::AddHosts(args) => add_hosts(ctx, &repo, args),
+        ClusterCommand::RemoveHosts(args) => remove_hosts(ctx, &repo, args),
         ClusterCommand::Trust(json) => {
             let trust = cluster::tls::trust(&repo)?;
             if json.json {
@@ -180,7 +181,11 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
     }
 }
 
-fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs) -> Result<Code> {
+fn add_hosts(ctx: &Ctx, repo: &Repo, args: HostsEditArgs) -> Result<Code> {
+    let HostsEditArgs {
+        hosts: HostsArgs { which, hosts_file },
+        yes,
+    } = args;
     let target = target(ctx, repo, which.cluster.as_deref(), &which.stage)?;
     if !target.provider.uses_hosts_file() {
         bail!(
@@ -188,6 +193,7 @@ fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs)
             target.stage.name
         );
     }
+    let explicit = hosts_file.is_some();
     let path = hosts::hosts_file(hosts_file);
     let names = model::hostnames(repo, &target)?;
     if names.is_empty() {
@@ -199,41 +205,84 @@ fn add_hosts(ctx: &Ctx, repo: &Repo, HostsArgs { which, hosts_file }: HostsArgs)
     }
     let name = target.name();
     let block = hosts::block(&name, "127.0.0.1", &names);
-    match hosts::write_block(&path, &name, &block, which.dry_run.dry_run)? {
-        Outcome::Unchanged if which.dry_run.dry_run => {}
+    let edit = hosts::Edit {
+        path: &path,
+        explicit,
+        yes,
+        dry_run: which.dry_run.dry_run,
+    };
+    match hosts::edit(&edit, &name, Some(&block), "cluster add-hosts")? {
+        Outcome::Unchanged if edit.dry_run => {}
         Outcome::Unchanged => ui::say(&format!(
             "✔ {}: the {name} block is up to date",
             path.display()
         )),
         Outcome::Written { backup } => ui::say(&format!(
-            "+ {}: wrote the {name} block ({} hosts; backup in {})",
+            "+ {}: wrote the {name} block ({} hosts; backup in {}; `cargo xtask cluster remove-hosts {} --stage {}` removes it)",
             path.display(),
             names.len(),
-            backup.display()
+            backup.display(),
+            target.cluster,
+            target.stage.name
         )),
-        Outcome::NotWritable => {
-            let exe = std::env::current_exe()?;
-            let words = vec![
-                "sudo".to_owned(),
-                exe.display().to_string(),
-                "cluster".into(),
-                "add-hosts".into(),
-                target.cluster.clone(),
-                "--stage".into(),
-                target.stage.name.clone(),
-                "--hosts-file".into(),
-                path.display().to_string(),
-            ];
-            // sudo keeps the current folder, so the command finds this repository.
-            stagecraft_core::errln!(
-                "{} is not writable by you. Run:\n  {}",
-                path.display(),
-                posix_line(&words)
-            );
-            return Ok(Code::FAILED);
-        }
+        Outcome::NotWritable => return not_writable(&path, "add-hosts", &target),
     }
     Ok(Code::OK)
+}
+
+/// The undo of add-hosts: only the block's name is needed, never the cluster.
+fn remove_hosts(ctx: &Ctx, repo: &Repo, args: HostsEditArgs) -> Result<Code> {
+    let HostsEditArgs {
+        hosts: HostsArgs { which, hosts_file },
+        yes,
+    } = args;
+    let target = target(ctx, repo, which.cluster.as_deref(), &which.stage)?;
+    let explicit = hosts_file.is_some();
+    let path = hosts::hosts_file(hosts_file);
+    let name = target.name();
+    let edit = hosts::Edit {
+        path: &path,
+        explicit,
+        yes,
+        dry_run: which.dry_run.dry_run,
+    };
+    match hosts::edit(&edit, &name, None, "cluster remove-hosts")? {
+        Outcome::Unchanged if edit.dry_run => {}
+        Outcome::Unchanged => ui::say(&format!(
+            "✔ {}: no {name} block, nothing to remove",
+            path.display()
+        )),
+        Outcome::Written { backup } => ui::say(&format!(
+            "- {}: removed the {name} block (backup in {})",
+            path.display(),
+            backup.display()
+        )),
+        Outcome::NotWritable => return not_writable(&path, "remove-hosts", &target),
+    }
+    Ok(Code::OK)
+}
+
+/// The hosts file is not writable by this user: the command to run with sudo.
+fn not_writable(path: &std::path::Path, command: &str, target: &Target) -> Result<Code> {
+    let exe = std::env::current_exe()?;
+    let words = vec![
+        "sudo".to_owned(),
+        exe.display().to_string(),
+        "cluster".into(),
+        command.into(),
+        target.cluster.clone(),
+        "--stage".into(),
+        target.stage.name.clone(),
+        "--hosts-file".into(),
+        path.display().to_string(),
+    ];
+    // sudo keeps the current folder, so the command finds this repository.
+    stagecraft_core::errln!(
+        "{} is not writable by you. Run:\n  {}",
+        path.display(),
+        posix_line(&words)
+    );
+    Ok(Code::FAILED)
 }
 
 fn target(ctx: &Ctx, repo: &Repo, cluster: Option<&str>, stage: &StageArg) -> Result<Target> {

@@ -44,10 +44,23 @@ pub fn block(name: &str, ip: &str, hosts: &[String]) -> String {
     out
 }
 
-/// Whether `file` holds exactly this block: the one check of `up`'s URL
-/// table and `doctor`.
-pub fn has_block(file: &Path, name: &str, ip: &str, hosts: &[String]) -> bool {
-    fs::read_to_string(file).is_ok_and(|text| text.contains(&block(name, ip, hosts)))
+/// The `hosts` that no line of `file` maps to `ip` (comments ignored).
+pub fn missing_names(file: &Path, ip: &str, hosts: &[String]) -> Vec<String> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    let mapped: std::collections::HashSet<&str> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or(""))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(ip)).then_some(fields)
+        })
+        .flatten()
+        .collect();
+    hosts
+        .iter()
+        .filter(|host| !mapped.contains(host.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// `text` with the block of `name` replaced by `new_block` (or removed when
@@ -122,6 +135,60 @@ pub enum Outcome {
     },
     /// Not writable by this user: run again with sudo.
     NotWritable,
+}
+
+/// One edit of the hosts file, by `add-hosts` or `remove-hosts`.
+pub struct Edit<'a> {
+    pub path: &'a Path,
+    /// Named on the command line (`--hosts-file`): no question asked.
+    pub explicit: bool,
+    /// `--yes`: the system hosts file is edited without asking.
+    pub yes: bool,
+    pub dry_run: bool,
+}
+
+/// Puts the block of `name` in place (`Some`) or removes it (`None`).
+/// The system hosts file is only edited after a yes on the terminal (or
+/// `--yes`); a dry run says what it would change.
+pub fn edit(edit: &Edit, name: &str, block: Option<&str>, command: &str) -> Result<Outcome> {
+    let path = edit.path;
+    if edit.dry_run {
+        return match block {
+            Some(block) => write_block(path, name, block, true),
+            None => remove_block(path, name, true).map(|_| Outcome::Unchanged),
+        };
+    }
+    if !writable(path) {
+        return Ok(Outcome::NotWritable);
+    }
+    let old = read(path)?;
+    if with_block(&old, path, name, block)? == old {
+        return Ok(Outcome::Unchanged);
+    }
+    if !edit.explicit {
+        let question = match block {
+            Some(block) => format!(
+                "{}\nWrite these lines to {}?",
+                block.trim_end(),
+                path.display()
+            ),
+            None => format!(
+                "Remove the lines from `{}` to `{}` from {}?",
+                begin(name),
+                end(name),
+                path.display()
+            ),
+        };
+        stagecraft_core::stage::confirm::yes_no(
+            &question,
+            edit.yes,
+            &format!(
+                "{command} edits {}, the system hosts file: pass --yes to confirm when there is no terminal to ask on (or --hosts-file FILE for another file); nothing was changed",
+                path.display()
+            ),
+        )?;
+    }
+    replace(path, |old| with_block(old, path, name, block))
 }
 
 /// Puts the block in place. In a dry run, only says what it would write.

@@ -328,7 +328,10 @@ fn delete(cx: &Cx) -> Result<()> {
     if cx.runner.dry_run || listed.lines().any(|l| l.trim() == target.name()) {
         cx.runner.run(&delete_cmd(cx))?;
         if !cx.runner.dry_run {
-            target.kube.remove_view();
+            // The source was this cluster's alone (kind empties it); the
+            // guard view tells open stage shells the cluster is gone.
+            let _ = std::fs::remove_file(target.source());
+            target.kube.write_guard()?;
         }
         cx.say(&format!("- cluster {}: deleted", target.name()));
     } else {

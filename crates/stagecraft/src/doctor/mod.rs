@@ -24,13 +24,20 @@ pub fn checks(repo: &Repo, hosts_file: &Path, cwd: &Path) -> Result<Vec<Check>> 
     docker(repo, &mut checks);
     pinned_tools(repo, &mut checks);
     remote_kubeconfigs(repo, &mut checks)?;
-    checks.push(shell_prompt(repo, cwd).unwrap_or_else(|e| {
+    let prompt = shell_prompt(repo, cwd).unwrap_or_else(|e| {
         Check::fail(
             "shell prompt",
             format!("{e:#}"),
             "run `cargo xtask shell` and look at what your startup files print",
         )
-    }));
+    });
+    let completion = prompt
+        .prompt
+        .as_ref()
+        .and_then(|p| p.completion.as_deref())
+        .map(zsh_completion);
+    checks.push(prompt);
+    checks.extend(completion);
     local_hosts(repo, hosts_file, &mut checks)?;
     Ok(checks)
 }
@@ -114,12 +121,48 @@ fn pinned_tools(repo: &Repo, checks: &mut Vec<Check>) {
         ));
     };
     let record = Record::load(repo);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let install = |name: &str| {
+        format!(
+            "cargo xtask deps install {name}\n  offline: XTASK_DEPS_MIRROR=file:///path/to/mirror cargo xtask deps install {name} (a folder laid out as HOST/PATH, checksums verified as online; docs/deps.md)"
+        )
+    };
     for name in pins.names() {
         let Ok(pin) = pins.get(&name) else { continue };
         let status = tools::status(repo, &record, &name, pin, platform, Verify::Full);
         let check = format!("tool {name}");
+        let version_args = pin
+            .version_args
+            .clone()
+            .unwrap_or_else(|| vec!["--version".to_owned()]);
+        // What other commands run instead: the first copy on PATH.
+        let on_path =
+            || stagecraft_core::pins::on_path(&name, &version_args, &path, &repo.bin_dir());
         checks.push(match status {
             Status::UpToDate => Check::ok(check, format!("{} installed in deps/bin", pin.version)),
+            Status::Missing => match on_path() {
+                Some(found) => Check::fail(
+                    check,
+                    format!(
+                        "not in deps/bin; PATH has {} at {} (used, unverified; pinned {})",
+                        found.version.as_deref().unwrap_or("an unknown version"),
+                        found.path,
+                        pin.version
+                    ),
+                    install(&name),
+                ),
+                None => match tools::optional_use(&name) {
+                    Some(command) => Check::ok(
+                        check,
+                        format!("not installed; only {command} needs it (`cargo xtask deps install {name}`)"),
+                    ),
+                    None => Check::fail(
+                        check,
+                        format!("missing: not in deps/bin nor on PATH (pinned {})", pin.version),
+                        install(&name),
+                    ),
+                },
+            },
             Status::Unpinned => Check::fail(
                 check,
                 "no sha256 pinned for this platform",
@@ -128,7 +171,7 @@ fn pinned_tools(repo: &Repo, checks: &mut Vec<Check>) {
             other => Check::fail(
                 check,
                 format!("{} (pinned {})", other.describe(), pin.version),
-                format!("cargo xtask deps install {name}"),
+                install(&name),
             ),
         });
     }
@@ -277,6 +320,28 @@ fn shell_prompt(repo: &Repo, cwd: &Path) -> Result<Check> {
     Ok(check)
 }
 
+/// zsh's completion system in a stage shell, from the prompt probe.
+fn zsh_completion(completion: &str) -> Check {
+    const CHECK: &str = "zsh completion";
+    const LOAD: &str = "autoload -Uz compinit && compinit";
+    match completion {
+        "compinit" => Check::ok(CHECK, "on (your startup files load compinit)"),
+        "first-tab" => Check::ok(
+            CHECK,
+            format!(
+                "your ~/.zshrc does not load compinit: stage shells start it on the first Tab (add `{LOAD}` to ~/.zshrc to have completion in every zsh)"
+            ),
+        ),
+        other => Check::fail(
+            CHECK,
+            format!(
+                "compinit not loaded, completion off ({other}: Tab is bound to another widget)"
+            ),
+            format!("add `{LOAD}` to ~/.zshrc"),
+        ),
+    }
+}
+
 fn prompt_fix(kind: ShellKind, framework: Option<&str>, prefix_on: bool) -> String {
     let turn_off = format!(
         "\nand, so that the stage shows once, turn Stagecraft's prefix off for yourself: export {}=off",
@@ -330,27 +395,29 @@ fn local_hosts(repo: &Repo, hosts_file: &Path, checks: &mut Vec<Check>) -> Resul
             continue;
         }
         let check = format!("hosts {}", target.name());
-        checks.push(
-            if hosts::has_block(hosts_file, &target.name(), "127.0.0.1", &names) {
-                Check::ok(
-                    check,
-                    format!("{} names {}", hosts_file.display(), names.join(", ")),
-                )
-            } else {
-                Check::fail(
-                    check,
-                    format!(
-                        "{} lacks the {} hostnames",
-                        hosts_file.display(),
-                        target.name()
-                    ),
-                    format!(
-                        "cargo xtask cluster add-hosts {cluster_name} --stage {}",
-                        stage.name
-                    ),
-                )
-            },
-        );
+        let missing = hosts::missing_names(hosts_file, "127.0.0.1", &names);
+        checks.push(if missing.is_empty() {
+            // Its own block, or lines of the user's: the names resolve.
+            Check::ok(
+                check,
+                format!("{} names {}", hosts_file.display(), names.join(", ")),
+            )
+        } else {
+            Check::fail(
+                check,
+                format!(
+                    "{} lacks {} of the {} hostnames: {}",
+                    hosts_file.display(),
+                    missing.len(),
+                    target.name(),
+                    missing.join(", ")
+                ),
+                format!(
+                    "cargo xtask cluster add-hosts {cluster_name} --stage {}",
+                    stage.name
+                ),
+            )
+        });
     }
     Ok(())
 }

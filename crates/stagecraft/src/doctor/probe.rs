@@ -15,6 +15,8 @@ use stagecraft_core::stage::shells::{Launch, ShellKind};
 const ROWS: u16 = 40;
 const COLS: u16 = 160;
 const MARKER: &str = "stagecraft-framework:";
+/// zsh only: `compinit`, `first-tab` (the stage shell starts it) or `off`.
+const COMPLETION_MARKER: &str = "stagecraft-completion:";
 /// Output must pause this long before a prompt counts as drawn: prompt
 /// themes draw in several steps.
 const SETTLE: Duration = Duration::from_millis(600);
@@ -25,6 +27,10 @@ pub struct Rendered {
     pub shell: &'static str,
     /// The prompt framework found in the shell, if any.
     pub framework: Option<String>,
+    /// zsh's completion system: `compinit` (the user's startup files),
+    /// `first-tab` (the stage shell starts it) or `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
     /// The prompt's lines as the terminal shows them.
     pub prompt: String,
     /// The prompt shows the stage's prefix text.
@@ -66,12 +72,14 @@ pub fn render(launch: &Launch, dir: &Path, stage_text: &str) -> Result<Rendered>
         );
     }
     let framework = framework_in(&term.output()[start..]).filter(|f| !f.is_empty());
+    let completion = value_after(&term.output()[start..], COMPLETION_MARKER);
     // The prompt drawn after the command, in full.
     term.read_until(Duration::from_secs(5), Some(SETTLE), |_| false)?;
     let prompt = prompt_after_marker(term.screen());
     Ok(Rendered {
         shell,
         framework,
+        completion,
         shows_stage: squeeze(&prompt).contains(&squeeze(stage_text)),
         shows_reference: prompt.contains("${XTASK_PROMPT}") || prompt.contains("$XTASK_PROMPT"),
         prompt,
@@ -80,8 +88,13 @@ pub fn render(launch: &Launch, dir: &Path, stage_text: &str) -> Result<Rendered>
 
 /// What the detection script printed after the marker.
 fn framework_in(output: &[u8]) -> Option<String> {
+    value_after(output, MARKER)
+}
+
+/// The rest of the line after `marker`, once the line is complete.
+fn value_after(output: &[u8], marker: &str) -> Option<String> {
     let text = String::from_utf8_lossy(output);
-    let at = text.find(MARKER)? + MARKER.len();
+    let at = text.find(marker)? + marker.len();
     let rest = &text[at..];
     let end = rest.find(['\r', '\n'])?;
     Some(rest[..end].trim().to_owned())

@@ -106,18 +106,40 @@ pub fn install_all(
             crate::download::OFFLINE_HINT
         );
     }
-    let mut failures: Vec<String> = failures
-        .into_iter()
-        .map(|(plan, e)| format!("{} {}: {e:#}", plan.name, plan.version))
-        .collect();
-    match failures.len() {
-        0 => Ok(()),
-        1 => Err(anyhow!(failures.remove(0))),
-        n => Err(anyhow!(
-            "{n} tools failed to install:\n{}",
-            failures.join("\n")
-        )),
+    if failures.is_empty() {
+        return Ok(());
     }
+    // The first line names what failed and what did not; then each why.
+    let failed: Vec<&str> = failures
+        .iter()
+        .map(|(plan, _)| plan.name.as_str())
+        .collect();
+    let installed: Vec<&str> = plans
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|name| !failed.contains(name))
+        .collect();
+    let mut message = format!(
+        "not installed: {}{}",
+        failed.join(", "),
+        match installed.len() {
+            0 => String::new(),
+            _ => format!(" (installed: {})", installed.join(", ")),
+        }
+    );
+    for (plan, e) in &failures {
+        message.push_str(&format!("\n  {} {}: {e:#}", plan.name, plan.version));
+    }
+    for name in failed
+        .iter()
+        .filter(|name| super::optional_use(name).is_some())
+    {
+        message.push_str(&format!(
+            "\n  hint: only {} needs {name}; `cargo xtask up` installs what it needs without it",
+            super::optional_use(name).unwrap_or_default()
+        ));
+    }
+    Err(anyhow!(message))
 }
 
 fn install_one(

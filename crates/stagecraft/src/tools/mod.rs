@@ -370,22 +370,7 @@ pub fn status(
     Status::UpToDate
 }
 
-/// The first x.y.z in a tool's version output.
-pub fn version_in(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    (0..bytes.len()).find_map(|start| {
-        if start > 0 && bytes[start - 1].is_ascii_digit() {
-            return None;
-        }
-        let rest = &text[start..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let candidate = rest[..end].trim_end_matches('.');
-        (candidate.split('.').count() >= 3 && candidate.split('.').all(|p| !p.is_empty()))
-            .then(|| candidate.to_owned())
-    })
-}
+pub use stagecraft_core::pins::version_in;
 
 #[cfg(test)]
 mod tests {
@@ -402,20 +387,12 @@ mod tests {
             "https://x/v1.35.2/bin/darwin/arm64/kubectl"
         );
     }
+}
 
-    #[test]
-    fn versions_in_output() {
-        assert_eq!(
-            version_in("Client Version: v1.35.2\nKustomize Version: v5.7.1").as_deref(),
-            Some("1.35.2")
-        );
-        assert_eq!(version_in("v4.1.4+g05fa379").as_deref(), Some("4.1.4"));
-        assert_eq!(
-            version_in("kind v0.30.0 go1.24.6 linux/amd64").as_deref(),
-            Some("0.30.0")
-        );
-        assert_eq!(version_in("no version"), None);
-    }
+/// The command that alone needs an optional tool (skaffold: `app dev`,
+/// off the everyday path); None for the tools `up` needs.
+pub fn optional_use(name: &str) -> Option<&'static str> {
+    (name == "skaffold").then_some("`cargo xtask app dev`")
 }
 
 /// One tool as `deps list` shows it.
@@ -431,11 +408,7 @@ pub struct ToolReport {
     pub on_path: Option<OnPath>,
 }
 
-#[derive(Serialize)]
-pub struct OnPath {
-    pub path: String,
-    pub version: Option<String>,
-}
+pub use stagecraft_core::pins::OnPath;
 
 /// Pinned, installed and on-PATH versions of every tool.
 pub fn reports(repo: &Repo, pins: &Pins) -> Result<Vec<ToolReport>> {
@@ -447,23 +420,11 @@ pub fn reports(repo: &Repo, pins: &Pins) -> Result<Vec<ToolReport>> {
     for name in pins.names() {
         let pin = pins.get(&name)?;
         let status = status(repo, &record, &name, pin, platform, Verify::Fast);
-        let on_path =
-            stagecraft_core::process::find_on_path(&name, &path, Some(&bin)).map(|path| {
-                let args = pin
-                    .version_args
-                    .clone()
-                    .unwrap_or_else(|| vec!["--version".to_owned()]);
-                let version = stagecraft_core::process::Cmd::new(&path)
-                    .args(args)
-                    .no_stdin()
-                    .read()
-                    .ok()
-                    .and_then(|text| version_in(&text));
-                OnPath {
-                    path: path.display().to_string(),
-                    version,
-                }
-            });
+        let version_args = pin
+            .version_args
+            .clone()
+            .unwrap_or_else(|| vec!["--version".to_owned()]);
+        let on_path = stagecraft_core::pins::on_path(&name, &version_args, &path, &bin);
         out.push(ToolReport {
             installed: record
                 .tools

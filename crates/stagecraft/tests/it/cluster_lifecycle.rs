@@ -54,7 +54,7 @@ fn add_hosts_writes_one_block_idempotently_and_delete_removes_it() {
         "127.0.0.1\tlocalhost\n# keep me\n::1 ip6-localhost ip6-loopback\n10.0.0.5 nas.home";
     fs::write(&hosts, original).unwrap();
     f.repo
-        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local", "--yes"])
         .ok()
         .stdout_has("wrote the hmlet-local block (2 hosts");
     let once = fs::read_to_string(&hosts).unwrap();
@@ -69,7 +69,7 @@ fn add_hosts_writes_one_block_idempotently_and_delete_removes_it() {
         original
     );
     f.repo
-        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local", "--yes"])
         .ok()
         .stdout_has("up to date");
     assert_eq!(
@@ -79,7 +79,7 @@ fn add_hosts_writes_one_block_idempotently_and_delete_removes_it() {
     );
 
     f.repo
-        .run(["cluster", "add-hosts", "hmlet", "--stage", "test"])
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "test", "--yes"])
         .ok();
     let both = fs::read_to_string(&hosts).unwrap();
     assert!(

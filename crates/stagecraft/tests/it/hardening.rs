@@ -233,7 +233,7 @@ fn h04_rewrites_keep_the_files_mode() {
     let hosts = PathBuf::from(&f.repo.env["XTASK_HOSTS_FILE"]);
     fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
     fs::set_permissions(&hosts, fs::Permissions::from_mode(0o640)).unwrap();
-    f.repo.run(["cluster", "add-hosts"]).ok();
+    f.repo.run(["cluster", "add-hosts", "--yes"]).ok();
     assert_eq!(mode(&hosts), 0o640);
 
     let tools = four_tools(10);
@@ -390,7 +390,7 @@ fn h07_a_damaged_hosts_block_is_an_error_that_changes_nothing() {
     fs::write(&hosts, damaged).unwrap();
     for _ in 0..2 {
         f.repo
-            .run(["cluster", "add-hosts"])
+            .run(["cluster", "add-hosts", "--yes"])
             .fails()
             .stderr_has("the stagecraft block of hmlet-local is damaged")
             .stderr_has("4: 10.0.0.5 nas.home")
@@ -543,7 +543,7 @@ fn h12_concurrent_add_hosts_all_land() {
         let spawn = |stage: &str| {
             f.repo
                 .xtask("")
-                .args(["cluster", "add-hosts", "--stage", stage])
+                .args(["cluster", "add-hosts", "--yes", "--stage", stage])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()

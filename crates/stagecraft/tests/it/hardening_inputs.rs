@@ -38,7 +38,7 @@ fn h13_symlinked_files_are_written_through() {
     let real_hosts = f.repo.home.join("hosts.real");
     fs::write(&real_hosts, "127.0.0.1 localhost\n").unwrap();
     std::os::unix::fs::symlink(&real_hosts, &hosts).unwrap();
-    f.repo.run(["cluster", "add-hosts"]).ok();
+    f.repo.run(["cluster", "add-hosts", "--yes"]).ok();
     assert!(
         fs::symlink_metadata(&hosts)
             .unwrap()
@@ -335,14 +335,14 @@ fn h23_a_closed_pipe_is_a_quiet_exit() {
 #[test]
 fn h24_quiet_add_hosts_prints_nothing() {
     let f = fixture();
-    let run = f.repo.run(["--quiet", "cluster", "add-hosts"]);
+    let run = f.repo.run(["--quiet", "cluster", "add-hosts", "--yes"]);
     run.ok();
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
-    let run = f.repo.run(["-q", "cluster", "add-hosts"]);
+    let run = f.repo.run(["-q", "cluster", "add-hosts", "--yes"]);
     run.ok();
     assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
     f.repo
-        .run(["cluster", "add-hosts"])
+        .run(["cluster", "add-hosts", "--yes"])
         .ok()
         .stdout_has("the hmlet-local block is up to date");
 }

@@ -132,6 +132,13 @@ pub fn wait_prompt(t: &Tmux, after: Option<&str>, prefix: &str) -> Vec<String> {
             Some(marker) => rows.iter().rposition(|r| r.trim_end() == marker)? + 1,
             None => 0,
         };
+        // Notes the switch printed (no cluster yet, a tool not installed)
+        // come before the prompt; at 200 columns each is one row.
+        let start = start
+            + rows[start.min(rows.len())..]
+                .iter()
+                .take_while(|r| r.starts_with("note: "))
+                .count();
         if y < start || y >= rows.len() {
             return None;
         }
@@ -215,6 +222,11 @@ pub fn no_fragments(region: &[String]) {
 
 /// `doctor --json`'s shell prompt check in the same HOME.
 pub fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::Value {
+    doctor_check(repo, env, "shell prompt")
+}
+
+/// The check named `name` of `doctor --json`, run in the photos app.
+pub fn doctor_check(repo: &TestRepo, env: &[(String, String)], name: &str) -> serde_json::Value {
     let out = std::process::Command::new(XTASK)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -234,9 +246,9 @@ pub fn doctor_prompt(repo: &TestRepo, env: &[(String, String)]) -> serde_json::V
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["check"] == "shell prompt")
+        .find(|c| c["check"] == name)
         .cloned()
-        .unwrap_or_else(|| panic!("no shell prompt check in {checks:#}"))
+        .unwrap_or_else(|| panic!("no {name} check in {checks:#}"))
 }
 
 pub fn check(setup: &Setup) {

@@ -18,7 +18,20 @@ fn run_passes_the_exit_code_through() {
     ]);
     assert_eq!(run.code, Some(42), "{run:#?}");
     assert_eq!(run.stdout, "out\n");
-    assert_eq!(run.stderr, "err\n", "nothing of xtask's own on stderr");
+    // Nothing of xtask's own before or within the command's stderr; after
+    // a failure, notes on what may explain it (here: no cluster yet).
+    let (command_err, notes) = run.stderr.split_at(4);
+    assert_eq!(command_err, "err\n", "{}", run.stderr);
+    assert!(
+        notes.lines().all(|l| l.starts_with("note: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        notes.contains("cluster hmlet-local does not exist yet"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -119,7 +119,7 @@ impl Gateway {
 
 /// The example with its test stage's gateway on `port` and its hosts under
 /// `.localhost` (which curl resolves to 127.0.0.1 by itself).
-fn example_behind(port: u16) -> TestRepo {
+pub fn example_behind(port: u16) -> TestRepo {
     let repo = TestRepo::example();
     let envs = repo.read("envs/test.toml").replace(
         "DOMAIN = \"test.localtest.me\"",
@@ -277,7 +277,7 @@ fn the_example_e2e_task_passes_against_the_real_photos_api_of_its_stage() {
 /// them again each second: a shell busy with an autosuggestion (fish runs
 /// the completer for those too) may drop a key, and a user would press it
 /// again. No candidates at all still fails.
-fn press_until(t: &Tmux, keys: &[&str], needles: &[&str]) -> String {
+pub fn press_until(t: &Tmux, keys: &[&str], needles: &[&str]) -> String {
     let press = |t: &Tmux| keys.iter().for_each(|key| t.send_key(key));
     press(t);
     let mut polls = 0;

@@ -283,7 +283,7 @@ fn doctor_lists_what_is_missing_with_fixes_and_passes_when_all_is_there() {
         );
     }
     f.repo
-        .run(["cluster", "add-hosts", "hmlet", "--stage", "local"])
+        .run(["cluster", "add-hosts", "hmlet", "--stage", "local", "--yes"])
         .ok();
     // The shared stages' clusters are not pinned yet.
     f.repo
@@ -521,7 +521,7 @@ fn the_readme_quickstart_works_on_a_fresh_copy() {
         .fails()
         .stdout_has("\"missing\"");
     f.repo
-        .run(["cluster", "add-hosts"])
+        .run(["cluster", "add-hosts", "--yes"])
         .ok()
         .stdout_has("wrote the hmlet-local block");
     f.repo

@@ -6,7 +6,8 @@
 set -u
 base=${PHOTOS_API_PUBLIC_URL%/}
 body=$(mktemp)
-trap 'rm -f "$body"' EXIT
+errors=$(mktemp)
+trap 'rm -f "$body" "$errors"' EXIT
 failed=0
 
 # expect NAME STATUS PATH TEXT [CURL ARGS]: GET PATH answers STATUS with
@@ -16,11 +17,20 @@ expect() {
   shift 4
   : > "$body"
   status=$(curl --silent --show-error --max-time 10 --output "$body" \
-    --write-out '%{http_code}' "$@" "$base$path" 2>&1) || status="no answer ($status)"
+    --write-out '%{http_code}' "$@" "$base$path" 2>"$errors") || {
+    code=$?
+    # curl's own message, on this one line, and what it most likely means.
+    status="no answer ($(tr '\n' ' ' <"$errors" | sed 's/^curl: ([0-9]*) //; s/ *$//'))"
+    case $code in
+      6) status="$status; is the API's host in the hosts file? cargo xtask cluster add-hosts --stage $XTASK_STAGE" ;;
+      7 | 28 | 35 | 52 | 56) status="$status; is the cluster up? cargo xtask up --stage $XTASK_STAGE" ;;
+    esac
+  }
+  body_text=$(head -c 300 "$body" | tr '\n' ' ')
   if [ "$status" = "$want" ] && grep -qF -- "$text" "$body"; then
     echo "ok    $name"
   else
-    echo "FAIL  $name: GET $base$path gave $status: $(head -c 300 "$body")" >&2
+    echo "FAIL  $name: GET $base$path gave $status${body_text:+: $body_text}" >&2
     failed=$((failed + 1))
   fi
 }

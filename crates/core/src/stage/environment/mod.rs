@@ -14,7 +14,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 pub use explain::Explanation;
-pub use model::{Model, var_name_problem};
+pub use model::{Model, WithoutValue, var_name_problem};
 
 use crate::cluster::kube::KubeTarget;
 use crate::config::Loaded;
@@ -61,6 +61,9 @@ pub struct StageEnv {
     pub prompt: String,
     /// The cluster of the scope, as its tools reach it.
     pub kube: Option<KubeTarget>,
+    /// Declared variables without a value here: optional ones whose source
+    /// gave nothing, and the secrets a `Secrets::Skip` resolution skipped.
+    pub without_value: Vec<model::WithoutValue>,
     model: Model,
 }
 
@@ -69,6 +72,11 @@ impl StageEnv {
     /// resolution skipped).
     pub fn defines(&self, name: &str) -> bool {
         self.model.defines(name) || self.entries.iter().any(|e| e.name == name)
+    }
+
+    /// Why declared `name` has no value here, if it has none.
+    pub fn without_value(&self, name: &str) -> Option<&WithoutValue> {
+        self.without_value.iter().find(|w| w.name == name)
     }
 
     /// The resolved entry of `name`.
@@ -138,19 +146,32 @@ impl StageEnv {
     /// command goes on (its kubectl then finds no cluster, never another).
     pub fn prepare_kubeconfig(&self, repo: &Repo) {
         let Some(kube) = &self.kube else { return };
-        if !kube.source.is_file() {
-            kube.remove_view();
-            return;
-        }
-        let refreshed = repo
-            .tool("kubectl")
-            .and_then(|kubectl| kube.refresh_view(&kubectl));
-        if let Err(e) = refreshed {
+        let prepared = match kube.source.is_file() {
+            // No cluster yet: the guard, so kubectl says so.
+            false => kube.write_guard(),
+            true => repo
+                .tool("kubectl")
+                .and_then(|kubectl| kube.refresh_view(&kubectl))
+                .map(drop),
+        };
+        if let Err(e) = prepared {
             ui::warn(&format!(
                 "KUBECONFIG ({}) is not ready: {e:#}",
                 kube.kubeconfig.display()
             ));
         }
+    }
+
+    /// What would trip a command in this stage, one line each: the cluster
+    /// does not exist yet (or has no credentials), or a pinned tool is not
+    /// in deps/bin while the user's PATH has another version of it.
+    pub fn readiness_notes(&self, repo: &Repo) -> Vec<String> {
+        let missing = self.kube.as_ref().and_then(|kube| kube.missing());
+        let shadowed = crate::pins::shadowed(repo, &["kubectl", "helm"]);
+        missing
+            .into_iter()
+            .chain(shadowed.iter().map(|s| s.describe()))
+            .collect()
     }
 
     /// The complete environment of a child process in this stage: the
@@ -186,10 +207,11 @@ pub fn resolve_with(
     let mut model = Model::new(&repo.root, builtins, user_env().clone(), secrets);
     add_layers(repo, stage, scope, &mut model)?;
     extra(&mut model)?;
-    let mut entries = model.resolve().map_err(|report| match report {
+    let resolved = model.resolve().map_err(|report| match report {
         model::MissingReport::Fatal(e) => e,
         model::MissingReport::Missing(missing) => anyhow!(describe_missing(&missing, stage, scope)),
     })?;
+    let mut entries = resolved.entries;
     for entry in entries.iter().filter(|e| e.secret) {
         ui::register_secret(&entry.value);
     }
@@ -226,6 +248,7 @@ pub fn resolve_with(
         path_prefix,
         prompt,
         kube,
+        without_value: resolved.without_value,
         model,
     })
 }

@@ -8,18 +8,17 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
 use super::template::{Piece, pieces};
 use super::{Entry, Secrets};
 use crate::config::{Loaded, VarDef, VarSource, VarTable};
-use crate::process::Cmd;
 use crate::suggest;
 
-/// How long a `from_cmd` may take unless its variable says otherwise.
-const CMD_TIMEOUT: Duration = Duration::from_secs(10);
+mod sources;
+use sources::unavailable_reason;
+
 /// The longest chain of references followed (each a few frames deep).
 const MAX_DEPTH: usize = 100_000;
 /// The most a `from_file` or `from_cmd` value may hold.
@@ -61,6 +60,31 @@ struct Value {
 struct Missing {
     name: String,
     reason: String,
+    /// A secret this resolution skipped (`Secrets::Skip`), not a source
+    /// that gave nothing.
+    skipped: bool,
+}
+
+/// A declared variable that came out of the resolution without a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithoutValue {
+    pub name: String,
+    /// A secret, or built from one.
+    pub secret: bool,
+    /// A secret skipped by `Secrets::Skip` (its value may well exist).
+    pub skipped: bool,
+    /// Why, as `from_env: $X is not set`.
+    pub reason: String,
+    /// Required: a deploy refuses rather than give it nothing.
+    pub required: bool,
+    /// file:line of its last definition.
+    pub origin: String,
+}
+
+/// What a resolution gives: the values, and the variables without one.
+pub struct Resolved {
+    pub entries: Vec<Entry>,
+    pub without_value: Vec<WithoutValue>,
 }
 
 enum Failure {
@@ -143,7 +167,7 @@ impl Model {
     /// Resolves every variable: built-ins first, then the variables in
     /// definition order. All missing required variables are reported
     /// together (see [`MissingReport`]).
-    pub fn resolve(&self) -> Result<Vec<Entry>, MissingReport> {
+    pub fn resolve(&self) -> Result<Resolved, MissingReport> {
         // References resolve depth first: a chain of thousands of variables
         // is that many frames deep, more than the main thread's stack.
         std::thread::scope(|scope| {
@@ -156,9 +180,10 @@ impl Model {
         })
     }
 
-    fn resolve_all(&self) -> Result<Vec<Entry>, MissingReport> {
+    fn resolve_all(&self) -> Result<Resolved, MissingReport> {
         let mut memo = HashMap::new();
         let mut missing: Vec<Missing> = Vec::new();
+        let mut without_value = Vec::new();
         let mut entries: Vec<Entry> = self
             .builtins
             .iter()
@@ -175,8 +200,30 @@ impl Model {
                     value: value.text,
                     secret: value.secret,
                 }),
-                Ok(None) => {}
+                Ok(None) => {
+                    let last = var.chain.last().expect("a definition");
+                    without_value.push(WithoutValue {
+                        name: var.name.clone(),
+                        secret: var.chain.iter().any(|d| d.def.secret),
+                        skipped: false,
+                        reason: unavailable_reason(&last.def.source),
+                        required: false,
+                        origin: last.origin.clone(),
+                    });
+                }
                 Err(Failure::Missing(m)) => {
+                    let last = var.chain.last().expect("a definition");
+                    // Built from a variable without a value: unknown
+                    // here, as a skipped secret is.
+                    let skipped = m.skipped || m.name != var.name;
+                    without_value.push(WithoutValue {
+                        name: var.name.clone(),
+                        secret: skipped || var.chain.iter().any(|d| d.def.secret),
+                        skipped,
+                        reason: m.reason.clone(),
+                        required: var.chain.iter().any(|d| d.def.required),
+                        origin: last.origin.clone(),
+                    });
                     if !missing.iter().any(|seen| seen.name == m.name) {
                         missing.push(m);
                     }
@@ -187,7 +234,10 @@ impl Model {
         if !missing.is_empty() && self.secrets == Secrets::Resolve {
             return Err(MissingReport::Missing(self.describe_missing(&missing)));
         }
-        Ok(entries)
+        Ok(Resolved {
+            entries,
+            without_value,
+        })
     }
 
     fn describe_missing(&self, missing: &[Missing]) -> Vec<MissingVar> {
@@ -250,10 +300,16 @@ impl Model {
         let var = &self.vars[i];
         let definition = &var.chain[level];
         let secret_chain = var.chain[..=level].iter().any(|d| d.def.secret);
-        if self.secrets == Secrets::Skip && secret_chain {
+        // A skipped secret is not read; whether its variable or file is
+        // there at all is no secret, and a missing one is worth a warning.
+        if self.secrets == Secrets::Skip
+            && secret_chain
+            && !self.known_absent(&definition.def.source)
+        {
             return Err(Failure::Missing(Missing {
                 name: var.name.clone(),
                 reason: "a secret, not resolved here".to_owned(),
+                skipped: true,
             }));
         }
         if stack.frames.len() > MAX_DEPTH {
@@ -310,142 +366,11 @@ impl Model {
                 Err(Failure::Missing(Missing {
                     name: var.name.clone(),
                     reason: unavailable_reason(&definition.def.source),
+                    skipped: false,
                 }))
             }
             other => other,
         }
-    }
-
-    fn source_value(
-        &self,
-        i: usize,
-        level: usize,
-        memo: &mut HashMap<String, Resolution>,
-        stack: &mut Stack,
-    ) -> Resolution {
-        let definition = &self.vars[i].chain[level];
-        let name = &self.vars[i].name;
-        match &definition.def.source {
-            VarSource::Value(text) => self.interpolate(text, i, level, memo, stack).map(Some),
-            VarSource::Env(env_name) => Ok(self.base.get(env_name).map(|text| Value {
-                text: text.clone(),
-                secret: false,
-            })),
-            VarSource::File(template) => {
-                let path = self.interpolate(template, i, level, memo, stack)?;
-                let file = self
-                    .source_path(template, &path.text)
-                    .map_err(|e| anyhow!("{}: `{name}` from_file: {e}", definition.origin))?;
-                match read_value_file(&file) {
-                    Ok(Some(text)) => Ok(Some(Value {
-                        text: trim_newline(text),
-                        secret: path.secret,
-                    })),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(anyhow!(
-                        "{}: `{name}` from_file {}: {e}\n  hint: point it at a readable regular file of at most {} KiB",
-                        definition.origin,
-                        file.display(),
-                        MAX_VALUE_BYTES / 1024
-                    )
-                    .into()),
-                }
-            }
-            VarSource::Cmd(command) => {
-                let (script, env) = self.command_script(command, i, level, memo, stack)?;
-                let timeout = definition
-                    .def
-                    .timeout
-                    .map_or(CMD_TIMEOUT, Duration::from_secs);
-                let cmd = Cmd::new("sh")
-                    .arg("-c")
-                    .arg(&script.text)
-                    .dir(&self.root)
-                    .full_env(env)
-                    .timeout(timeout)
-                    .max_output(MAX_VALUE_BYTES as usize);
-                match cmd.read() {
-                    Ok(text) => Ok(Some(Value {
-                        text: trim_newline(text),
-                        secret: script.secret,
-                    })),
-                    Err(e) if definition.def.required => Err(Failure::Missing(Missing {
-                        name: name.clone(),
-                        reason: format!("from_cmd failed: {e}"),
-                    })),
-                    Err(e) => Err(anyhow!("{}: `{name}` from_cmd: {e}", definition.origin).into()),
-                }
-            }
-        }
-    }
-
-    /// A `from_cmd` as sh runs it: every `${NAME}` stays a reference that
-    /// sh fills from the child's environment, where the value is; so no
-    /// value, secret or not, is ever on argv. `$$` becomes `$`.
-    fn command_script(
-        &self,
-        command: &str,
-        i: usize,
-        level: usize,
-        memo: &mut HashMap<String, Resolution>,
-        stack: &mut Stack,
-    ) -> std::result::Result<(Value, Vec<(String, String)>), Failure> {
-        let var = &self.vars[i];
-        let mut env: BTreeMap<String, String> = self.base.clone();
-        env.extend(self.builtins.iter().cloned());
-        let mut script = Value {
-            text: String::with_capacity(command.len()),
-            secret: false,
-        };
-        for piece in self.pieces_of(command, i, level)? {
-            match piece {
-                Piece::Text(text) => script.text.push_str(text),
-                Piece::Ref(name) => {
-                    let value = self.reference(name, i, level, memo, stack)?;
-                    script.secret |= value.secret;
-                    env.insert(name.to_owned(), value.text);
-                    script.text.push_str(&format!("${{{name}}}"));
-                }
-            }
-        }
-        let _ = var;
-        Ok((script, env.into_iter().collect()))
-    }
-
-    /// Where a `from_file` reads: relative to the root and inside it, or
-    /// an absolute or `~/` path when the template itself is written so.
-    fn source_path(&self, template: &str, path: &str) -> Result<PathBuf> {
-        if template.starts_with('/') {
-            return Ok(PathBuf::from(path));
-        }
-        if let Some(rest) = template.strip_prefix("~/") {
-            let home = self
-                .base
-                .get("HOME")
-                .ok_or_else(|| anyhow!("`~/` needs $HOME, which is not set"))?;
-            let rest = path.strip_prefix("~/").unwrap_or(rest);
-            return Ok(Path::new(home).join(rest));
-        }
-        let relative = Path::new(path);
-        if relative.is_absolute()
-            || relative
-                .components()
-                .any(|c| c == std::path::Component::ParentDir)
-        {
-            anyhow::bail!(
-                "`{path}` leaves the repository\n  hint: a path outside the repository must be written as an absolute path or with `~/`"
-            );
-        }
-        let full = self.root.join(relative);
-        if let (Ok(real), Ok(root)) = (full.canonicalize(), self.root.canonicalize())
-            && !real.starts_with(&root)
-        {
-            anyhow::bail!(
-                "`{path}` is a link that leads out of the repository ({})\n  hint: write the real path, absolute or with `~/`",
-                real.display()
-            );
-        }
-        Ok(full)
     }
 
     fn pieces_of<'t>(
@@ -565,56 +490,12 @@ pub struct MissingVar {
     pub origin: String,
 }
 
-fn unavailable_reason(source: &VarSource) -> String {
-    match source {
-        VarSource::Env(name) => format!("from_env: ${name} is not set"),
-        VarSource::File(path) => format!("from_file: cannot read {path}"),
-        VarSource::Cmd(cmd) => format!("from_cmd `{cmd}` gave nothing"),
-        VarSource::Value(_) => "no value".to_owned(),
-    }
-}
-
-/// A value file: None when it does not exist; an error for anything that
-/// is not a readable regular file of a sane size.
-fn read_value_file(path: &Path) -> Result<Option<String>> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if !meta.is_file() {
-        anyhow::bail!("not a regular file (a device, a FIFO or a folder)");
-    }
-    if meta.len() > MAX_VALUE_BYTES {
-        anyhow::bail!("{} bytes, over the limit", meta.len());
-    }
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_VALUE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_VALUE_BYTES {
-        anyhow::bail!("grew past the limit while reading");
-    }
-    Ok(Some(text))
-}
-
 fn clone_resolution(r: &Resolution) -> Resolution {
     match r {
         Ok(v) => Ok(v.clone()),
         Err(Failure::Missing(m)) => Err(Failure::Missing(m.clone())),
         Err(Failure::Fatal(e)) => Err(Failure::Fatal(anyhow!("{e:#}"))),
     }
-}
-
-fn trim_newline(mut text: String) -> String {
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    text
 }
 
 /// Names Stagecraft owns: a config file may not set them.

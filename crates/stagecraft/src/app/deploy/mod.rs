@@ -153,6 +153,9 @@ pub fn deploy(
     };
     let plan = model::plan(repo, &target, apps, secrets)?;
     check_sets(&plan, &options.sets)?;
+    for release in &plan.releases {
+        crate::app::releases::warn_unset(release, &target.stage.name);
+    }
     if !options.dry_run {
         target.require_kubeconfig()?;
         confirm::clean_tree(&repo.root, &target.stage, options.allow_dirty, "deploy")?;

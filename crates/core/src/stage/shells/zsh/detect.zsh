@@ -12,5 +12,12 @@
   elif [[ -n ${ZSH_THEME-} ]]; then fw="oh-my-zsh $ZSH_THEME"
   elif [[ -n ${prompt_theme-} ]]; then fw="prompt $prompt_theme[1]"  # promptinit's
   fi
+  # zsh's completion system: the user's (compinit ran), the stage shell's
+  # first Tab, or none.
+  local completion=off
+  if (( $+functions[compdef] )); then completion=compinit
+  elif (( $+widgets[__xtask_first_tab] )); then completion=first-tab
+  fi
+  printf '%s:%s\n' stagecraft-completion "$completion"
   printf '%s:%s\n' stagecraft-framework "$fw"
 }

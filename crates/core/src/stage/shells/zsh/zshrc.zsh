@@ -32,12 +32,25 @@ unset __xtask_path_prefix
 xtask() { "$__xtask_exe" "$@"; }
 
 # Completion of `xtask ...` (commands, stages, apps, tasks with their
-# descriptions), from the same binary; with zsh's completion system
-# (compinit in the user's .zshrc), as every zsh completion needs.
+# descriptions), from the same binary, with zsh's completion system.
 _stagecraft_xtask() { "$__xtask_exe" "$@"; }
 source ${${(%):-%x}:h}/complete.zsh
 _stagecraft_xtask_words() { _stagecraft_complete 0; }
-(( $+functions[compdef] )) && compdef _stagecraft_xtask_words xtask
+if (( $+functions[compdef] )); then
+  compdef _stagecraft_xtask_words xtask
+elif [[ -o interactive && ${$(bindkey '^I' 2>/dev/null)[2]} == expand-or-complete ]]; then
+  # The user's .zshrc did not start it (compinit): the first Tab does, with
+  # no dump file (nothing written to HOME) and ignoring insecure folders
+  # (no question asked), then completes as the Tab it replaces.
+  __xtask_first_tab() {
+    bindkey '^I' expand-or-complete
+    autoload -Uz compinit && compinit -i -D
+    compdef _stagecraft_xtask_words xtask
+    zle expand-or-complete
+  }
+  zle -N __xtask_first_tab
+  bindkey '^I' __xtask_first_tab
+fi
 
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
 stage() {
