@@ -608,3 +608,27 @@ fn f09_the_system_hosts_file_is_edited_after_a_yes_and_undone_without_a_cluster(
     assert_eq!(fs::read_to_string(&other).unwrap(), original);
     assert_eq!(fs::read_to_string(&hosts).unwrap(), original);
 }
+
+/// Item 8: `var set` on a new app's scaffold puts the key right after its
+/// table's own lines: the comment of what follows (the tasks) stays above
+/// the tasks, not above the new key.
+#[test]
+fn f08_var_set_adds_below_the_tables_own_lines_not_the_next_comment() {
+    let repo = TestRepo::example();
+    repo.run(["init", "app", "cart", "--cluster", "hmlet"]).ok();
+    repo.run(["var", "set", "CART_MODE", "fast", "--app", "cart"])
+        .ok();
+    let text = repo.read("clusters/hmlet/apps/cart/app.toml");
+    let vars = text.find("[vars]\n").expect("[vars]");
+    let after = &text[vars..];
+    assert!(
+        after.starts_with(
+            "[vars]\n# Variables of cart in every stage; per stage under [stages.<stage>.vars].\nCART_MODE = \"fast\"\n\n# Tasks: cart's everyday commands"
+        ),
+        "{after}"
+    );
+    // And it is what the stage gets.
+    repo.run(["env", "local", "--app", "cart", "--explain", "CART_MODE"])
+        .ok()
+        .stdout_has("CART_MODE=fast");
+}
