@@ -129,6 +129,11 @@ impl fmt::Display for Target {
 pub struct ClusterToml {
     #[serde(default)]
     pub description: String,
+    /// Where the cluster's apps live: folders that hold an app.toml, as
+    /// paths from the repository root with `*` and `?` in any segment
+    /// (default: `clusters/<cluster>/apps/*`). The folder's name is the
+    /// app's.
+    pub apps: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub vars: VarTable,
     #[serde(default)]
@@ -184,8 +189,12 @@ pub struct ClusterIdentity {
 pub struct AppToml {
     #[serde(default)]
     pub description: String,
-    /// The app's Kubernetes namespace (default: the app's name).
-    pub namespace: Option<String>,
+    /// The app's Kubernetes namespace (default: the app's name), with
+    /// `${VAR}` from the app's stage environment.
+    pub namespace: Option<Spanned<String>>,
+    /// Whether the app is deployed at all (default: yes); a stage's
+    /// `[stages.<stage>] enabled` overrides it.
+    pub enabled: Option<bool>,
     /// Moved into `[[releases]]`: the release that serves them (an error
     /// that says so).
     #[serde(default)]
@@ -205,15 +214,41 @@ pub struct AppToml {
     pub tasks: TaskTable,
 }
 
-/// One helm release of an app.
+impl AppToml {
+    /// Whether the app is deployed in `stage`: its `[stages.<stage>]
+    /// enabled`, else its `enabled`, else yes.
+    pub fn enabled_in(&self, stage: &str) -> bool {
+        self.stages
+            .iter()
+            .find(|(name, _)| name.get_ref() == stage)
+            .and_then(|(_, table)| table.enabled.as_ref().map(|e| *e.get_ref()))
+            .or(self.enabled)
+            .unwrap_or(true)
+    }
+}
+
+/// One release of an app: a Helm chart, a kustomization or a folder of
+/// manifests.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseToml {
     pub name: Spanned<String>,
-    /// `comm/charts/<chart>`, `./<path>` (from the app folder), or a
-    /// repository/OCI reference (`oci://...`, `repo/chart`) with `version`.
-    pub chart: Spanned<String>,
+    /// A Helm chart: a folder with a Chart.yaml (from the repository root,
+    /// or `./`, `../` from the app folder); a chart's name in `repo`; or
+    /// `oci://registry/path/chart`. The last two need `version`.
+    pub chart: Option<Spanned<String>>,
+    /// The chart repository (`https://charts.example.com`) `chart` names a
+    /// chart of; no `helm repo add` needed.
+    pub repo: Option<Spanned<String>>,
     pub version: Option<String>,
+    /// A folder with a kustomization.yaml, rendered by the pinned kubectl.
+    pub kustomize: Option<Spanned<String>>,
+    /// A folder of manifests, or a glob (`deploy/k8s/*.yaml`).
+    pub manifests: Option<Spanned<String>>,
+    /// Chart values set from the stage environment, by key path:
+    /// `{ "images.tag" = "${XTASK_IMAGE_TAG}" }`.
+    #[serde(default)]
+    pub set: BTreeMap<String, Spanned<String>>,
     /// Default: the app's namespace.
     pub namespace: Option<String>,
     /// Releases of the same app deployed before this one.
@@ -239,7 +274,8 @@ pub struct ReleaseToml {
 #[serde(deny_unknown_fields)]
 pub struct ImageToml {
     pub name: String,
-    /// The build context, from the app folder (default: the app folder).
+    /// The build context: `.`, `./<path>` or `../<path>` from the app
+    /// folder, else from the repository root (default: the app folder).
     #[serde(default = "dot")]
     pub context: String,
     /// From the context (default: Dockerfile).
@@ -253,6 +289,8 @@ fn dot() -> String {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppStage {
+    /// Whether the app is deployed in this stage (default: the app's).
+    pub enabled: Option<Spanned<bool>>,
     #[serde(default)]
     pub vars: VarTable,
 }

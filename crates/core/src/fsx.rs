@@ -375,6 +375,39 @@ fn alive(pid: i32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The folders under `root` that `pattern` (a path from `root`, with `*`,
+/// `?`, `[...]` and `**`) matches, in sorted order. A pattern that is
+/// absolute or leaves `root` is refused.
+pub fn matching_dirs(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let relative = Path::new(pattern);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        anyhow::bail!(
+            "`{pattern}` leaves the repository\n  hint: write folders from the repository root, such as `services/*`"
+        );
+    }
+    let full = format!(
+        "{}/{}",
+        glob::Pattern::escape(&root.display().to_string()),
+        pattern.trim_end_matches('/')
+    );
+    let paths = glob::glob(&full).map_err(|e| {
+        anyhow::anyhow!(
+            "`{pattern}` is not a valid pattern: {}\n  hint: use `*`, `?` and `**` in folder names",
+            e.msg
+        )
+    })?;
+    let mut dirs: Vec<PathBuf> = paths
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,22 @@ struct Cache {
     stages: Mutex<HashMap<String, Arc<Loaded<StageToml>>>>,
     clusters: Mutex<HashMap<String, Arc<Loaded<ClusterToml>>>>,
     apps: Mutex<HashMap<String, Arc<Loaded<AppToml>>>>,
+    /// Each cluster's apps: name and folder, found once per process.
+    app_dirs: Mutex<HashMap<String, Arc<Vec<AppDir>>>>,
+}
+
+/// One app of a cluster: its name (its folder's) and its folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppDir {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The folder from the repository root, for messages.
+    pub rel: String,
+}
+
+/// Where a cluster's apps are when its cluster.toml does not say.
+pub fn default_apps_pattern(cluster: &str) -> String {
+    format!("clusters/{cluster}/apps/*")
 }
 
 /// What a command acts on below the stage: nothing, a cluster, or one app of
@@ -239,41 +255,127 @@ impl Repo {
     }
 
     pub fn app_names(&self, cluster: &str) -> Result<Vec<String>> {
-        let dir = self.root.join("clusters").join(cluster).join("apps");
-        if !dir.is_dir() {
-            return Ok(Vec::new());
-        }
-        let mut names = Vec::new();
-        for name in list_dir(&dir)? {
-            if dir.join(&name).join("app.toml").is_file() {
-                check_name("app", &format!("clusters/{cluster}/apps/{name}"), &name)?;
-                names.push(name);
+        Ok(self
+            .app_dirs(cluster)?
+            .iter()
+            .map(|a| a.name.clone())
+            .collect())
+    }
+
+    /// The apps of `cluster` that are on in `stage` (app.toml `enabled`,
+    /// `[stages.<stage>] enabled`).
+    pub fn enabled_app_names(&self, cluster: &str, stage: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for app in self.app_names(cluster)? {
+            if self.app(cluster, &app)?.value.enabled_in(stage) {
+                out.push(app);
             }
         }
-        names.sort();
-        Ok(names)
+        Ok(out)
+    }
+
+    /// The apps of `cluster`: the folders its `apps` patterns match (by
+    /// default `clusters/<cluster>/apps/*`) that hold an app.toml, sorted
+    /// by name. Two apps of one name, or a name that is not one, are
+    /// errors at the pattern's line.
+    pub fn app_dirs(&self, cluster: &str) -> Result<Arc<Vec<AppDir>>> {
+        if let Some(found) = self
+            .cache
+            .app_dirs
+            .lock()
+            .expect("not poisoned")
+            .get(cluster)
+        {
+            return Ok(found.clone());
+        }
+        let file = self.cluster(cluster)?;
+        let patterns: Vec<(String, Option<std::ops::Range<usize>>)> = match &file.value.apps {
+            Some(patterns) => patterns
+                .iter()
+                .map(|p| (p.get_ref().clone(), Some(p.span())))
+                .collect(),
+            None => vec![(default_apps_pattern(cluster), None)],
+        };
+        let mut apps: Vec<AppDir> = Vec::new();
+        for (pattern, span) in &patterns {
+            let at = |message: String| match span {
+                Some(span) => file.error_at(span, message),
+                None => anyhow::anyhow!(message),
+            };
+            for dir in crate::fsx::matching_dirs(&self.root, pattern)
+                .map_err(|e| at(format!("apps: {e}")))?
+            {
+                if !dir.join("app.toml").is_file() {
+                    continue;
+                }
+                let rel = dir
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&dir)
+                    .display()
+                    .to_string();
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !is_dns_label(&name) {
+                    return Err(at(format!(
+                        "apps: the folder {rel} holds an app.toml, but `{name}` is not a valid app name\n  hint: an app is named after its folder: lowercase letters, digits and '-' (rename the folder, or leave it out of `apps`)"
+                    )));
+                }
+                if let Some(other) = apps.iter().find(|a| a.name == name) {
+                    if other.dir == dir {
+                        continue;
+                    }
+                    return Err(at(format!(
+                        "apps: two apps named `{name}` in cluster {cluster}: {} and {rel}\n  hint: an app is named after its folder; rename one",
+                        other.rel
+                    )));
+                }
+                apps.push(AppDir { name, dir, rel });
+            }
+        }
+        apps.sort_by(|a, b| a.name.cmp(&b.name));
+        let apps = Arc::new(apps);
+        self.cache
+            .app_dirs
+            .lock()
+            .expect("not poisoned")
+            .insert(cluster.to_owned(), apps.clone());
+        Ok(apps)
+    }
+
+    /// The app.toml of an app, from the repository root.
+    fn app_rel(&self, cluster: &str, app: &str) -> String {
+        let dir = self.app_dir(cluster, app);
+        let rel = dir.strip_prefix(&self.root).unwrap_or(&dir);
+        format!("{}/app.toml", rel.display())
     }
 
     /// An app's file, read for a glance (`list`): not kept, so that reading
     /// every app of a large repository keeps no more than one in memory.
     pub fn app_once(&self, cluster: &str, app: &str) -> Result<Loaded<AppToml>> {
-        let rel = format!("clusters/{cluster}/apps/{app}/app.toml");
+        let rel = self.app_rel(cluster, app);
         config::load(&self.root.join(&rel), rel)
     }
 
     pub fn app(&self, cluster: &str, app: &str) -> Result<Arc<Loaded<AppToml>>> {
-        self.cached(
-            &self.cache.apps,
-            format!("clusters/{cluster}/apps/{app}/app.toml"),
-        )
+        let rel = self.app_rel(cluster, app);
+        self.cached(&self.cache.apps, rel)
     }
 
+    /// The folder of an app of the cluster (where a new one of that name
+    /// would go, when there is none).
     pub fn app_dir(&self, cluster: &str, app: &str) -> PathBuf {
-        self.root
-            .join("clusters")
-            .join(cluster)
-            .join("apps")
-            .join(app)
+        self.app_dirs(cluster)
+            .ok()
+            .and_then(|apps| apps.iter().find(|a| a.name == app).map(|a| a.dir.clone()))
+            .unwrap_or_else(|| {
+                self.root
+                    .join("clusters")
+                    .join(cluster)
+                    .join("apps")
+                    .join(app)
+            })
     }
 
     /// The scope given by flags, else by the folder `cwd` is in
@@ -343,7 +445,7 @@ impl Repo {
                 return Err(suggest::unknown("cluster", cluster, &self.cluster_names()?));
             }
             if let Some(app) = &scope.app
-                && (!is_dns_label(app) || !self.app_dir(cluster, app).join("app.toml").is_file())
+                && !self.app_names(cluster)?.iter().any(|a| a == app)
             {
                 return Err(suggest::unknown_named(
                     &format!("app of cluster {cluster}:"),
@@ -363,17 +465,31 @@ impl Repo {
             .join("cluster.toml")
     }
 
+    /// The app whose folder holds `cwd` (the deepest, when folders nest),
+    /// else the cluster whose folder does, else nothing.
     fn scope_of_folder(&self, cwd: &Path) -> Scope {
-        let Ok(rel) = cwd.strip_prefix(&self.root) else {
+        if cwd.strip_prefix(&self.root).is_err() {
             return Scope::default();
-        };
+        }
+        let clusters = self.cluster_names().unwrap_or_default();
+        let mut best: Option<(usize, Scope)> = None;
+        for cluster in &clusters {
+            let Ok(apps) = self.app_dirs(cluster) else {
+                continue;
+            };
+            for app in apps.iter().filter(|a| cwd.starts_with(&a.dir)) {
+                let depth = app.dir.components().count();
+                if best.as_ref().is_none_or(|(d, _)| depth > *d) {
+                    best = Some((depth, Scope::app(cluster, &app.name)));
+                }
+            }
+        }
+        if let Some((_, scope)) = best {
+            return scope;
+        }
+        let rel = cwd.strip_prefix(&self.root).unwrap_or(cwd);
         let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
         match parts.as_slice() {
-            ["clusters", cluster, "apps", app, ..]
-                if self.app_dir(cluster, app).join("app.toml").is_file() =>
-            {
-                Scope::app(cluster, app)
-            }
             ["clusters", cluster, ..] if self.cluster_file(cluster).is_file() => {
                 Scope::cluster(cluster)
             }
@@ -421,7 +537,10 @@ impl Repo {
         match rel {
             "envs/comm.toml" => put(&self.cache.comm, rel, text),
             r if r.starts_with("envs/") => put(&self.cache.stages, rel, text),
-            r if r.ends_with("/cluster.toml") => put(&self.cache.clusters, rel, text),
+            r if r.ends_with("/cluster.toml") => {
+                self.cache.app_dirs.lock().expect("not poisoned").clear();
+                put(&self.cache.clusters, rel, text)
+            }
             r if r.ends_with("/app.toml") => put(&self.cache.apps, rel, text),
             _ => bail!("{rel} is not a config file of the stage model"),
         }

@@ -105,11 +105,14 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     }
 
     show.step(3, total, "images");
+    // An image several apps declare alike is built once.
+    let built = std::cell::RefCell::new(std::collections::HashSet::new());
     for target in &targets {
-        for app in repo.app_names(&target.cluster)? {
+        for app in model::enabled_apps(repo, &target.cluster, &stage.name)? {
             let options = images::Options {
                 skip_unchanged: true,
                 check_cluster: false,
+                built: Some(&built),
             };
             images::build(repo, target, &app, &runner, &options, &planned)?;
         }
@@ -126,9 +129,10 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         allow_dirty: true,
         force: false,
         keep_going: false,
+        locked: options.locked,
     };
     for target in &targets {
-        let apps = repo.app_names(&target.cluster)?;
+        let apps = model::enabled_apps(repo, &target.cluster, &stage.name)?;
         let report = deploy::deploy(
             repo,
             &target.cluster,

@@ -4,11 +4,13 @@ use clap_complete::engine::ArgValueCandidates;
 use super::{DeployFlags, DryRun, Json, StageArg};
 use crate::complete;
 
-/// Apps: helm releases with values layered per stage.
+/// Apps: releases (Helm charts, kustomizations, manifests) per stage.
 ///
-/// Values layer per release, later wins: the chart's own < values/comm/<release>.yaml
-/// < values/<stage>/<release>.yaml < --set. Releases deploy as soon as what
-/// they `needs` (and the apps they `depends_on`) are deployed.
+/// A chart's values layer per release, later wins: the chart's own <
+/// values/comm/<release>.yaml < values/<stage>/<release>.yaml < `set` <
+/// --set. The app's built images replace images of the same name in every
+/// release's manifests. Releases deploy as soon as what they `needs` (and
+/// the apps they `depends_on`) are deployed.
 #[derive(Args)]
 #[command(after_long_help = "Examples:
   cargo xtask app deploy photos                  # the default stage
@@ -17,30 +19,39 @@ use crate::complete;
   cargo xtask app deploy photos --dry-run        # the exact helm commands
   cargo xtask app render photos --stage prod     # helm template, real values
   cargo xtask app lint photos                    # helm lint, every stage
-  cargo xtask app logs photos --release photos-api -f")]
+  cargo xtask app logs photos --release photos-api -f
+  cargo xtask app status shop --cluster boutique  # an app of another cluster")]
 pub struct AppArgs {
     #[command(subcommand)]
     pub command: AppCommand,
+    /// The cluster of the apps (default: the one whose folder you are in,
+    /// else the one that has an app of that name).
+    #[arg(long, global = true, value_name = "CLUSTER", add = ArgValueCandidates::new(complete::clusters))]
+    pub cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
 pub enum AppCommand {
-    /// helm upgrade --install every release, in dependency order, in parallel.
+    /// Deploy every release (helm upgrade --install, or a server-side apply
+    /// with pruning), in dependency order, in parallel.
     Deploy(DeployArgs),
-    /// helm template with the layered values, and the Secret of the
-    /// containers' secret variables (masked).
+    /// The manifests as a deploy applies them (helm template, kustomize,
+    /// manifests; images rewritten), and the Secret of the containers'
+    /// secret variables (masked).
     Render(RenderArgs),
     /// A release's values, merged, and the file and line that set each key.
     Values(ValuesArgs),
-    /// helm lint every release for every stage.
+    /// helm lint every chart of the repository for every stage (a
+    /// kustomization or manifests: they render, every document an object).
     Lint(LintArgs),
-    /// The live manifests against the rendered ones (helm-diff when installed).
+    /// The live manifests against the rendered ones (helm-diff when
+    /// installed; kubectl diff and what would be pruned).
     Diff(OneApp),
     /// docker build the app's images, tagged with the git sha, and push them.
     Build(BuildArgs),
     /// skaffold dev on a kind stage.
     Dev(OneApp),
-    /// The state of each release (from helm's records in the cluster).
+    /// The state of each release (helm's records, or the inventory).
     Status(StatusArgs),
     /// The logs of a release's pods.
     Logs(LogsArgs),
@@ -48,7 +59,8 @@ pub enum AppCommand {
     Terminal(TerminalArgs),
     /// kubectl port-forward to a release's service.
     PortForward(PortForwardArgs),
-    /// helm uninstall every release, in reverse dependency order.
+    /// Remove every release (helm uninstall, or everything its inventory
+    /// lists), in reverse dependency order.
     Delete(DeleteArgs),
 }
 
@@ -145,6 +157,10 @@ pub struct ReleaseArgs {
     /// The release (default: the app's only or first release built from an image).
     #[arg(long)]
     pub release: Option<String>,
+    /// The Deployment, StatefulSet or DaemonSet of the release (default:
+    /// its only one, or the one named like the release).
+    #[arg(long)]
+    pub workload: Option<String>,
 }
 
 #[derive(Args)]

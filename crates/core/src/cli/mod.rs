@@ -23,7 +23,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 
 use crate::complete;
@@ -78,6 +78,16 @@ pub enum Command {
 pub trait Operations {
     /// `command` as parsed; `args` as given (without the program's name).
     fn run(&self, command: Command, args: &[OsString], ctx: &Ctx) -> Result<Code>;
+
+    /// What `--version` says (default: the crate's version).
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// How the program is called in usage lines.
+    fn bin_name(&self) -> &'static str {
+        "cargo xtask"
+    }
 }
 
 /// A command's exit status (a wrapped command's passes through).
@@ -102,7 +112,18 @@ pub fn main(operations: &dyn Operations) -> std::process::ExitCode {
         let code = complete::run(Cli::command(), &args[2..]);
         return std::process::ExitCode::from(code);
     }
-    let cli = Cli::parse_from(&args);
+    // One string for the life of the process: clap keeps `&'static str`.
+    let version: &'static str = Box::leak(operations.version().into_boxed_str());
+    let mut command = Cli::command().version(version);
+    if operations.bin_name() != "cargo xtask" {
+        command = command
+            .name(operations.bin_name())
+            .bin_name(operations.bin_name());
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches_from(&args)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     ui::set_level(cli.global.quiet, cli.global.verbose);
     let result = cli.command.run(operations, &args[1..]);
     match result {

@@ -26,6 +26,10 @@ pub fn hostnames(
     };
     let mut out = Vec::new();
     for app in apps {
+        // An app that is off in this stage routes nothing.
+        if !repo.app(cluster, &app)?.value.enabled_in(&stage.name) {
+            continue;
+        }
         if let Some(hosts) = AppHosts::of(repo, cluster, &app)? {
             let env = environment::resolve(repo, stage, &Scope::app(cluster, &app), Secrets::Skip)?;
             out.extend(hosts.expand(&env)?);

@@ -1,6 +1,8 @@
 //! Images: `docker build` of an app's `[[images]]`, tagged with the git
 //! sha (`-dirty` for a changed tree), pushed to the stage's registry.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::{Component, PathBuf};
 
 use anyhow::Result;
@@ -14,14 +16,20 @@ use stagecraft_core::stage::environment::{self, Secrets};
 use stagecraft_core::ui;
 
 /// How `build` goes about it.
-pub struct Options {
+pub struct Options<'a> {
     /// An image of a clean tree's sha that docker already has is left
     /// alone (a `-dirty` tag always rebuilds).
     pub skip_unchanged: bool,
     /// Check first that the stage's kubeconfig reaches the stage's
     /// cluster (`up` checked it moments before, in bootstrap).
     pub check_cluster: bool,
+    /// The builds done already (reference, Dockerfile, context): an image
+    /// several apps declare alike is built once.
+    pub built: Option<&'a RefCell<Built>>,
 }
+
+/// An image's reference, Dockerfile and context, for each build done.
+pub type Built = HashSet<(String, PathBuf, PathBuf)>;
 
 /// Builds and pushes an app's images as `<registry>/<image>:<git sha>`.
 pub fn build(
@@ -59,6 +67,20 @@ pub fn build(
     }
     for image in &app.file.value.images {
         let reference = format!("{registry}/{}:{tag}", image.name);
+        // `context = "."` is the app folder itself, without a trailing `/.`.
+        let context: PathBuf =
+            crate::app::source::resolve_path(&repo.root, &app.dir, &image.context)
+                .components()
+                .filter(|c| *c != Component::CurDir)
+                .collect();
+        let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
+        if let Some(built) = options.built
+            && !built
+                .borrow_mut()
+                .insert((reference.clone(), dockerfile.clone(), context.clone()))
+        {
+            continue;
+        }
         let clean = !tag.ends_with("-dirty") && tag != "dev";
         if skip_unchanged
             && clean
@@ -75,14 +97,6 @@ pub fn build(
             }
             continue;
         }
-        // `context = "."` is the app folder itself, without a trailing `/.`.
-        let context: PathBuf = app
-            .dir
-            .join(&image.context)
-            .components()
-            .filter(|c| *c != Component::CurDir)
-            .collect();
-        let dockerfile = context.join(image.dockerfile.as_deref().unwrap_or("Dockerfile"));
         runner.run(
             &tools
                 .docker()

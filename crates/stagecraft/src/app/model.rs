@@ -1,6 +1,7 @@
-//! Apps: helm releases with values layered per stage, images, and the
-//! dependency graph (`needs` between releases, `depends_on` between apps)
-//! that deploys walk (see [`crate::app::deploy`]).
+//! Apps: releases (Helm charts with values layered per stage,
+//! kustomizations, plain manifests), images, and the dependency graph
+//! (`needs` between releases, `depends_on` between apps) that deploys walk
+//! (see [`crate::app::deploy`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
+use crate::app::graph;
+use crate::app::source::{self, Source};
 use crate::cluster::{Routing, Target};
 use stagecraft_core::config::{AppToml, Loaded};
 use stagecraft_core::process::Cmd;
@@ -16,15 +19,20 @@ use stagecraft_core::repo::{Repo, Scope};
 use stagecraft_core::stage::environment::{self, Secrets, StageEnv};
 use stagecraft_core::suggest;
 
-/// One release, ready to hand to helm.
+/// One release, ready to render and deploy.
 #[derive(Debug, Clone)]
 pub struct Release {
     pub app: String,
     pub name: String,
-    /// What helm gets: a local chart's absolute path, or the reference.
-    pub chart: String,
-    pub version: Option<String>,
+    /// Where its manifests come from: a chart, a kustomization, manifests.
+    pub source: Source,
     pub namespace: String,
+    /// Chart values set from the stage environment (`set` in app.toml):
+    /// key path and value.
+    pub sets: Vec<(String, String)>,
+    /// The images the app builds, as this stage references them: an image
+    /// of that name in any of the release's manifests is rewritten to it.
+    pub images: Vec<BuiltImage>,
     /// The values files that exist, in layering order, rendered.
     pub values: Vec<ValuesLayer>,
     /// `image.repository` and `image.tag` for a release built from an image.
@@ -41,6 +49,14 @@ pub struct Release {
     /// The key of its checksum of secret values (`values::checksum`), read
     /// from its Secret in the cluster; None until then.
     pub checksum_key: Option<String>,
+}
+
+/// An image an app builds, and its reference in the stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    pub name: String,
+    /// `localhost:5001/frontend:3f2a1bc`
+    pub reference: String,
 }
 
 /// A variable a release's containers get.
@@ -223,23 +239,37 @@ impl App {
                     ),
                 ));
             }
-            let chart = release.chart.get_ref();
-            if is_local_chart(chart) {
-                let path = self.chart_path(repo, chart);
-                if !path.join("Chart.yaml").is_file() {
+            // What only a Helm chart has: its values (`set`, the built
+            // image's `image.*`, Stagecraft's `env` and routes).
+            if release.chart.is_none() {
+                let kind = if release.kustomize.is_some() {
+                    "a kustomization"
+                } else {
+                    "manifests"
+                };
+                let helm_only = [
+                    (release.set.values().next().map(|v| v.span()), "set"),
+                    (release.image.as_ref().map(|i| i.span()), "image"),
+                    (release.env.first().map(|v| v.span()), "env"),
+                    (release.hosts.first().map(|h| h.span()), "hosts"),
+                    (release.repo.as_ref().map(|r| r.span()), "repo"),
+                ];
+                if let Some((span, key)) = helm_only
+                    .iter()
+                    .find_map(|(s, k)| s.clone().map(|s| (s, k)))
+                {
                     return Err(self.file.error_at(
-                        &release.chart.span(),
+                        &span,
                         format!(
-                            "chart `{chart}` of {name}: no Chart.yaml in {}",
-                            path.display()
+                            "`{key}` of {name}: only a Helm chart takes it; release {name} deploys {kind}\n  hint: {}",
+                            match *key {
+                                "image" => "the app's built images replace images of the same name in its manifests by themselves (docs/charts.md)",
+                                "env" | "hosts" => "write the variables and the HTTPRoute into the manifests (the stage's values are `${VAR}`s of `kustomize`/`manifests` paths, and images are rewritten; docs/charts.md)",
+                                _ => "remove it",
+                            }
                         ),
                     ));
                 }
-            } else if release.version.is_none() {
-                return Err(self.file.error_at(
-                    &release.chart.span(),
-                    format!("chart `{chart}` of {name} comes from a repository: pin it with `version = \"...\"`"),
-                ));
             }
         }
         self.check_values_files(repo, &names)
@@ -284,20 +314,9 @@ impl App {
         Ok(())
     }
 
-    fn chart_path(&self, repo: &Repo, chart: &str) -> PathBuf {
-        if chart.starts_with("./") || chart.starts_with("../") {
-            self.dir.join(chart)
-        } else {
-            repo.root.join(chart)
-        }
-    }
-
-    pub fn namespace(&self) -> String {
-        self.file
-            .value
-            .namespace
-            .clone()
-            .unwrap_or_else(|| self.name.clone())
+    /// The app's namespace in the stage `env` is of.
+    pub fn namespace(&self, env: &StageEnv) -> Result<String> {
+        stagecraft_core::stage::namespaces::app_namespace(&self.file, &self.name, env)
     }
 
     /// The releases of this app in stage `stage`, `needs` as names: values
@@ -312,13 +331,41 @@ impl App {
         routing: &Routing,
     ) -> Result<Vec<(Release, Vec<String>)>> {
         let timeout = env.get("HELM_TIMEOUT").unwrap_or("5m").to_owned();
+        let namespace = self.namespace(env)?;
+        let images: Vec<BuiltImage> = self
+            .file
+            .value
+            .images
+            .iter()
+            .map(|i| BuiltImage {
+                name: i.name.clone(),
+                reference: format!("{registry}/{}:{tag}", i.name),
+            })
+            .collect();
         self.file
             .value
             .releases
             .iter()
             .map(|r| {
                 let name = r.name.get_ref().clone();
-                let chart = r.chart.get_ref();
+                let source = source::of(&self.file, r, &repo.root, &self.dir, env)?;
+                let mut sets = Vec::new();
+                for (key, value) in &r.set {
+                    let text = env.expand(value.get_ref()).map_err(|e| {
+                        self.file.error_at(&value.span(), format!("`set` {key} of {name}: {e}"))
+                    })?;
+                    // helm keeps values readable with the release.
+                    if let Some(secret) = env.entries.iter().find(|e| e.secret && !e.value.is_empty() && text.contains(&e.value)) {
+                        return Err(self.file.error_at(
+                            &value.span(),
+                            format!(
+                                "`set` {key} of {name} holds the secret `{}`: helm keeps values readable in the release\n  hint: list it in the release's `env` (its containers get it from the Secret {name}-stagecraft-env), and point the chart at that Secret with `set`",
+                                secret.name
+                            ),
+                        ));
+                    }
+                    sets.push((key.clone(), text));
+                }
                 let mut values = Vec::new();
                 for layer in ["comm", stage] {
                     let path = self
@@ -394,15 +441,19 @@ impl App {
                         self.file.error_at(&host.span(), format!("hosts of {name}: {e}"))
                     })?);
                 }
+                if let Some(layer) = values.first().filter(|_| !source.is_helm()) {
+                    bail!(
+                        "{}: values files are for Helm charts; release {name} deploys {}\n  hint: remove the file; a kustomization takes its settings from its overlays (`kustomize = \"deploy/overlays/${{XTASK_STAGE}}\"`)",
+                        layer.display,
+                        source.describe(&repo.root)
+                    );
+                }
                 let release = Release {
                     app: self.name.clone(),
-                    chart: if is_local_chart(chart) {
-                        self.chart_path(repo, chart).display().to_string()
-                    } else {
-                        chart.clone()
-                    },
-                    version: r.version.clone(),
-                    namespace: r.namespace.clone().unwrap_or_else(|| self.namespace()),
+                    source,
+                    namespace: r.namespace.clone().unwrap_or_else(|| namespace.clone()),
+                    sets,
+                    images: images.clone(),
                     values,
                     image: r
                         .image
@@ -423,13 +474,6 @@ impl App {
             })
             .collect()
     }
-}
-
-fn is_local_chart(chart: &str) -> bool {
-    chart.starts_with("./")
-        || chart.starts_with("../")
-        || chart.starts_with("comm/")
-        || chart.starts_with("clusters/")
 }
 
 /// Every release of `apps` in the target's stage, in a graph.
@@ -454,7 +498,7 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
         }
         loaded.insert(name.clone(), App::load(repo, &target.cluster, name)?);
     }
-    check_app_cycles(repo, &target.cluster, &all)?;
+    graph::check_app_cycles(repo, &target.cluster, &all)?;
     let tag = image_tag(repo);
     let routing = target.routing()?;
     let mut releases = Vec::new();
@@ -492,7 +536,9 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
         }
         releases[i].needs = needs;
     }
-    if let Some(cycle) = find_cycle(&releases.iter().map(|r| r.needs.clone()).collect::<Vec<_>>()) {
+    if let Some(cycle) =
+        graph::find_cycle(&releases.iter().map(|r| r.needs.clone()).collect::<Vec<_>>())
+    {
         let names: Vec<String> = cycle.iter().map(|&i| releases[i].id()).collect();
         bail!(
             "the `needs` of these releases form a cycle: {}\n  hint: remove one of these needs",
@@ -500,6 +546,27 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
         );
     }
     Ok(Plan { releases, tag })
+}
+
+/// The apps of the cluster that are on in `stage` (what a deploy of the
+/// whole cluster deploys).
+pub fn enabled_apps(repo: &Repo, cluster: &str, stage: &str) -> Result<Vec<String>> {
+    repo.enabled_app_names(cluster, stage)
+}
+
+/// Apps named for a deploy must be on in the stage.
+pub fn check_enabled(repo: &Repo, cluster: &str, apps: &[String], stage: &str) -> Result<()> {
+    for app in apps {
+        let file = repo.app(cluster, app)?;
+        if !file.value.enabled_in(stage) {
+            bail!(
+                "app {app} is off in stage {stage} ({} says `enabled = false`)\n  hint: turn it on for the stage with `[stages.{stage}]` `enabled = true` in {}, or deploy another stage",
+                file.display,
+                file.display
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `apps` and every app they `depends_on`, directly or not.
@@ -518,102 +585,9 @@ pub fn with_needs(repo: &Repo, cluster: &str, apps: &[String]) -> Result<Vec<Str
     Ok(out)
 }
 
-/// `depends_on` names apps of the cluster, and forms no cycle.
-fn check_app_cycles(repo: &Repo, cluster: &str, all: &[String]) -> Result<()> {
-    let mut edges = Vec::new();
-    for name in all {
-        let file = repo.app(cluster, name)?;
-        let mut deps = Vec::new();
-        for dep in &file.value.depends_on {
-            match all.iter().position(|a| a == dep.get_ref()) {
-                Some(j) => deps.push(j),
-                None => {
-                    return Err(file.error_at(
-                        &dep.span(),
-                        format!(
-                            "depends_on: unknown app `{}`\n  hint: {}",
-                            dep.get_ref(),
-                            suggest::hint("app", dep.get_ref(), all)
-                        ),
-                    ));
-                }
-            }
-        }
-        edges.push(deps);
-    }
-    if let Some(cycle) = find_cycle(&edges) {
-        let names: Vec<&str> = cycle.iter().map(|&i| all[i].as_str()).collect();
-        bail!(
-            "the depends_on of these apps form a cycle: {}\n  hint: remove one of these depends_on",
-            names.join(" -> ")
-        );
-    }
-    Ok(())
-}
-
-/// A cycle in a graph given as "node i needs these", first node repeated
-/// at the end.
-fn find_cycle(needs: &[Vec<usize>]) -> Option<Vec<usize>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    fn visit(
-        i: usize,
-        needs: &[Vec<usize>],
-        marks: &mut [Mark],
-        path: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        marks[i] = Mark::Open;
-        path.push(i);
-        for &j in &needs[i] {
-            match marks[j] {
-                Mark::Open => {
-                    let start = path
-                        .iter()
-                        .position(|&p| p == j)
-                        .expect("open nodes are on the path");
-                    let mut cycle = path[start..].to_vec();
-                    cycle.push(j);
-                    return Some(cycle);
-                }
-                Mark::New => {
-                    if let Some(cycle) = visit(j, needs, marks, path) {
-                        return Some(cycle);
-                    }
-                }
-                Mark::Done => {}
-            }
-        }
-        path.pop();
-        marks[i] = Mark::Done;
-        None
-    }
-    let mut marks = vec![Mark::New; needs.len()];
-    (0..needs.len()).find_map(|i| {
-        (marks[i] == Mark::New)
-            .then(|| visit(i, needs, &mut marks, &mut Vec::new()))
-            .flatten()
-    })
-}
-
 /// An order in which every release comes after what it needs.
 pub fn deploy_order(releases: &[Release]) -> Vec<usize> {
-    let mut order = Vec::new();
-    let mut placed = vec![false; releases.len()];
-    while order.len() < releases.len() {
-        let before = order.len();
-        for i in 0..releases.len() {
-            if !placed[i] && releases[i].needs.iter().all(|&j| placed[j]) {
-                placed[i] = true;
-                order.push(i);
-            }
-        }
-        assert!(order.len() > before, "plan() refuses cycles");
-    }
-    order
+    graph::order(&releases.iter().map(|r| r.needs.clone()).collect::<Vec<_>>())
 }
 
 /// The hostnames of the cluster's apps in this stage.
@@ -623,21 +597,5 @@ pub fn hostnames(repo: &Repo, target: &Target) -> Result<Vec<String>> {
 
 /// The directory of a chart for `helm lint` (only local charts lint).
 pub fn local_chart(release: &Release) -> Option<&Path> {
-    let path = Path::new(&release.chart);
-    path.is_absolute().then_some(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cycles_are_found_with_their_members() {
-        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
-        assert_eq!(
-            find_cycle(&[vec![1], vec![2], vec![0]]),
-            Some(vec![0, 1, 2, 0])
-        );
-        assert_eq!(find_cycle(&[vec![], vec![1]]), Some(vec![1, 1]));
-    }
+    release.source.local_chart()
 }

@@ -1,11 +1,13 @@
 //! What runs against an app's releases besides deploys: render, lint,
-//! diff, status and delete; logs, terminal, port-forward and dev build the
-//! command that the caller hands the terminal to. Each asks for exactly
-//! the tools it runs.
+//! diff, status and delete, for charts, kustomizations and manifests
+//! alike (logs, terminal and port-forward are in `pods`, `app dev` in
+//! `dev`). Each asks for exactly the tools it runs.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::app::applied;
+use crate::app::helm::HelmOf;
 use crate::app::model::{self, Release, deploy_order};
 use crate::app::values::{self, HelmValues};
 use crate::cluster::{Target, identity};
@@ -65,18 +67,44 @@ fn tools(repo: &Repo, needs: &[Tool]) -> Result<Toolbox> {
     Toolbox::find(repo, needs, &Planned::default())
 }
 
-/// `helm template` of a release with its layered values, and what the
-/// command needs kept until it ran.
-fn template(tools: &Toolbox, at: &AppAt, release: &Release) -> Result<(Cmd, HelmValues)> {
+/// Where the helm commands of `at` run: offline ones need no cluster.
+pub fn helm_of<'a>(
+    repo: &'a Repo,
+    tools: &'a Toolbox,
+    at: &'a AppAt,
+    runner: Runner,
+) -> HelmOf<'a> {
+    HelmOf {
+        repo,
+        tools,
+        target: &at.target,
+        runner,
+        locked: crate::app::helm::locked(false),
+    }
+}
+
+/// `helm template` of a release with its layered values and its images,
+/// and what the command needs kept until it ran.
+fn template(helm: &HelmOf, release: &Release) -> Result<(Cmd, HelmValues)> {
     let values = HelmValues::new(release, &[])?;
-    let cmd = tools.helm_offline(&at.target.kube).args([
-        "template",
-        &release.name,
-        &release.chart,
-        "--namespace",
-        &release.namespace,
-    ]);
+    let cmd = helm.release(&["template"], release, false)?;
     Ok((values.apply(cmd), values))
+}
+
+/// The release's manifests as a deploy would apply them (secrets aside):
+/// `helm template`, or the kustomization or manifests with their images.
+pub fn rendered(
+    repo: &Repo,
+    tools: &Toolbox,
+    at: &AppAt,
+    release: &Release,
+    runner: Runner,
+) -> Result<String> {
+    if !release.source.is_helm() {
+        return applied::render(repo, tools, release, &runner);
+    }
+    let (cmd, _values) = template(&helm_of(repo, tools, at, runner), release)?;
+    runner.run(&cmd)
 }
 
 /// The manifests of every release, as helm renders them, with the Secret
@@ -89,11 +117,10 @@ pub fn render(
     reveal: bool,
     mut each: impl FnMut(&str),
 ) -> Result<()> {
-    let tools = tools(repo, &[Tool::Helm])?;
+    let tools = tools(repo, &needs(&at.releases, &[]))?;
     for release in &at.releases {
         warn_unset(release, &at.target.stage.name);
-        let (cmd, _values) = template(&tools, at, release)?;
-        let mut manifests = runner.run(&cmd)?;
+        let mut manifests = rendered(repo, &tools, at, release, runner)?;
         if !runner.dry_run
             && let Some(secret) = values::secret_manifest(release, reveal)
         {
@@ -127,20 +154,32 @@ pub struct Linted {
 
 /// `helm lint --strict` of every local chart, for every stage.
 pub fn lint(repo: &Repo, cluster: &str, app: &str, mut each: impl FnMut(&Linted)) -> Result<()> {
-    let tools = tools(repo, &[Tool::Helm])?;
     let mut failures = Vec::new();
     for stage in repo.stage_names()? {
         let at = AppAt::new(repo, cluster, app, Some(&stage), Secrets::Skip)?;
+        let tools = tools(repo, &needs(&at.releases, &[]))?;
         for release in &at.releases {
             let values = HelmValues::new(release, &[])?;
-            let error = model::local_chart(release).map(|chart| {
-                let cmd = tools
-                    .helm_offline(&at.target.kube)
-                    .arg("lint")
-                    .arg(chart)
-                    .args(["--strict", "--namespace", &release.namespace]);
-                values.apply(cmd).read().err().map(|e| format!("{e:#}"))
-            });
+            let error = match (model::local_chart(release), release.source.is_helm()) {
+                (Some(chart), _) => {
+                    let cmd = tools
+                        .helm_offline(&at.target.kube)
+                        .arg("lint")
+                        .arg(chart)
+                        .args(["--strict", "--namespace", &release.namespace]);
+                    Some(values.apply(cmd).read().err().map(|e| format!("{e:#}")))
+                }
+                // A chart of a repository is its publisher's to lint.
+                (None, true) => None,
+                // A kustomization or manifests: they render, and every
+                // document is an object.
+                (None, false) => Some(
+                    applied::render(repo, &tools, release, &Runner { dry_run: false })
+                        .and_then(|text| crate::app::objects::objects(&text).map(drop))
+                        .err()
+                        .map(|e| format!("{e:#}")),
+                ),
+            };
             if let Some(Some(e)) = &error {
                 failures.push(format!("{stage} {}: {e}", release.id()));
             }
@@ -160,20 +199,24 @@ pub fn lint(repo: &Repo, cluster: &str, app: &str, mut each: impl FnMut(&Linted)
 /// What changes for one release.
 pub enum Diff {
     NoChanges(String),
-    /// A unified diff, or helm-diff's output.
+    /// A unified diff, helm-diff's or kubectl's output.
     Changes(String),
 }
 
-/// The live manifests against the rendered ones: helm-diff when it is
-/// installed, else `diff -u` of `helm get manifest` and `helm template`,
-/// through a private temporary folder removed on every exit path.
+/// The live manifests against the rendered ones: for a chart, helm-diff
+/// when it is installed, else `diff -u` of `helm get manifest` and `helm
+/// template` through a private temporary folder removed on every exit
+/// path; for a kustomization or manifests, `kubectl diff` and what the
+/// next deploy would prune.
 pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
-    let tools = tools(repo, &[Tool::Helm, Tool::Kubectl])?;
+    let tools = tools(repo, &needs(&at.releases, &[Tool::Kubectl]))?;
     let kube = &at.target.kube;
     if !runner.dry_run {
         at.target.connect()?;
     }
+    let helm = helm_of(repo, &tools, at, runner);
     let has_plugin = !runner.dry_run
+        && at.releases.iter().any(|r| r.source.is_helm())
         && tools
             .helm_offline(kube)
             .args(["plugin", "list"])
@@ -186,22 +229,22 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
     };
     let mut out = Vec::new();
     for release in &at.releases {
+        if !release.source.is_helm() {
+            let rendered = applied::render(repo, &tools, release, &runner)?;
+            out.push(
+                match applied::diff(&runner, &tools, kube, release, &rendered)? {
+                    Some(text) => Diff::Changes(text),
+                    None => Diff::NoChanges(release.id()),
+                },
+            );
+            continue;
+        }
         // The checksum the live release has: under its Secret's key.
         let kubectl = tools.kubectl(kube).no_stdin();
         let release = &values::with_checksum_key(&runner, kubectl, release, false)?;
         if has_plugin {
             let values = HelmValues::new(release, &[])?;
-            let cmd = tools.helm(
-                kube,
-                &[
-                    "diff",
-                    "upgrade",
-                    &release.name,
-                    &release.chart,
-                    "--namespace",
-                    &release.namespace,
-                ],
-            );
+            let cmd = helm.release(&["diff", "upgrade"], release, true)?;
             out.push(Diff::Changes(runner.run(&values.apply(cmd))?));
             continue;
         }
@@ -225,7 +268,7 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
                 Err(e) => return Err(e.context(format!("cannot read the live {}", release.id()))),
             },
         };
-        let (cmd, _values) = template(&tools, at, release)?;
+        let (cmd, _values) = template(&helm, release)?;
         let rendered = runner.run(&cmd)?;
         let Some(work) = &work else { continue };
         let (a, b) = (
@@ -259,42 +302,35 @@ pub fn diff(repo: &Repo, at: &AppAt, runner: Runner) -> Result<Vec<Diff>> {
 pub struct ReleaseStatus {
     pub release: String,
     pub namespace: String,
+    /// `chart comm/charts/service`, `kustomize deploy/overlays/local`.
+    pub source: String,
     pub status: String,
     pub revision: Option<u64>,
 }
 
-/// Each release's state, from the records helm keeps in the cluster (the
-/// `owner=helm` secrets): kubectl only, no helm needed. A cluster that
-/// does not answer is an error, never "not installed".
+/// Each release's state: a chart's from the records helm keeps in the
+/// cluster (the `owner=helm` secrets), a kustomization's or manifests'
+/// from their inventory; kubectl only. A cluster that does not answer is
+/// an error, never "not installed".
 pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
     at.target.connect()?;
     let tools = tools(repo, &[Tool::Kubectl])?;
     let mut rows = Vec::new();
     for release in &at.releases {
-        let records = tools
-            .kubectl(&at.target.kube)
-            .args([
-                "get",
-                "secrets",
-                "--namespace",
-                &release.namespace,
-                "--selector",
-                &format!("owner=helm,name={}", release.name),
-                "--output",
-                "jsonpath={range .items[*]}{.metadata.labels.version} {.metadata.labels.status}{\"\\n\"}{end}",
-            ])
-            .read()
-            .with_context(|| format!("cannot read the state of {}", release.id()))?;
-        let latest = records
-            .lines()
-            .filter_map(|l| {
-                let (version, status) = l.trim().split_once(' ')?;
-                Some((version.parse::<u64>().ok()?, status.to_owned()))
-            })
-            .max_by_key(|(v, _)| *v);
+        let latest = match release.source.is_helm() {
+            true => helm_state(&tools, at, release)?,
+            false => applied::inventory(
+                &Runner { dry_run: false },
+                tools.kubectl(&at.target.kube),
+                release,
+            )
+            .with_context(|| format!("cannot read the state of {}", release.id()))?
+            .map(|inventory| (inventory.revision, "deployed".to_owned())),
+        };
         rows.push(ReleaseStatus {
             release: release.name.clone(),
             namespace: release.namespace.clone(),
+            source: release.source.describe(&repo.root),
             status: latest
                 .as_ref()
                 .map_or("not installed".to_owned(), |(_, s)| s.clone()),
@@ -304,164 +340,34 @@ pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
     Ok(rows)
 }
 
-/// `kubectl logs` of a release's pods.
-pub fn logs(repo: &Repo, at: &AppAt, release: &Release, follow: bool) -> Result<Cmd> {
-    at.target.connect()?;
-    let tools = tools(repo, &[Tool::Kubectl])?;
-    let mut cmd = tools
+/// The latest revision and status of a Helm release, from helm's records.
+fn helm_state(tools: &Toolbox, at: &AppAt, release: &Release) -> Result<Option<(u64, String)>> {
+    let records = tools
         .kubectl(&at.target.kube)
-        .args(["logs", "--namespace", &release.namespace])
-        .arg(format!(
-            "--selector=app.kubernetes.io/instance={}",
-            release.name
-        ))
-        .args(["--all-containers", "--prefix", "--tail=200"]);
-    if follow {
-        cmd = cmd.arg("--follow");
-    }
-    Ok(cmd)
-}
-
-/// A shell (bash, else sh) in a ready pod of the release.
-pub fn terminal(repo: &Repo, at: &AppAt, release: &Release) -> Result<Cmd> {
-    at.target.connect()?;
-    let tools = tools(repo, &[Tool::Kubectl])?;
-    let pods = tools.kubectl(&at.target.kube).args([
-        "get",
-        "pods",
-        "--namespace",
-        &release.namespace,
-        &format!("--selector=app.kubernetes.io/instance={}", release.name),
-        "--field-selector=status.phase=Running",
-        "--output",
-        "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
-    ]);
-    let listing = pods.read()?;
-    let pod = listing
+        .args([
+            "get",
+            "secrets",
+            "--namespace",
+            &release.namespace,
+            "--selector",
+            &format!("owner=helm,name={}", release.name),
+            "--output",
+            "jsonpath={range .items[*]}{.metadata.labels.version} {.metadata.labels.status}{\"\\n\"}{end}",
+        ])
+        .read()
+        .with_context(|| format!("cannot read the state of {}", release.id()))?;
+    Ok(records
         .lines()
-        .find_map(|l| l.strip_suffix(" true"))
-        .with_context(|| {
-            format!(
-                "no ready pod of {} in namespace {}",
-                release.id(),
-                release.namespace
-            )
-        })?;
-    let shell = "command -v bash >/dev/null 2>&1 && exec bash || exec sh";
-    Ok(tools.kubectl(&at.target.kube).args([
-        "exec",
-        "-it",
-        pod,
-        "--namespace",
-        &release.namespace,
-        "--",
-        "sh",
-        "-c",
-        shell,
-    ]))
+        .filter_map(|l| {
+            let (version, status) = l.trim().split_once(' ')?;
+            Some((version.parse::<u64>().ok()?, status.to_owned()))
+        })
+        .max_by_key(|(v, _)| *v))
 }
 
-/// `kubectl port-forward` to the release's service; PORT is LOCAL or
-/// LOCAL:REMOTE (default remote: the service's http port).
-pub fn port_forward(repo: &Repo, at: &AppAt, release: &Release, port: &str) -> Result<Cmd> {
-    at.target.connect()?;
-    let tools = tools(repo, &[Tool::Kubectl])?;
-    let ports = if port.contains(':') {
-        port.to_owned()
-    } else {
-        format!("{port}:http")
-    };
-    Ok(tools.kubectl(&at.target.kube).args([
-        "port-forward",
-        &format!("service/{}", release.name),
-        &ports,
-        "--namespace",
-        &release.namespace,
-    ]))
-}
-
-/// `skaffold dev` in the app's folder, with the stage's profile, on a
-/// stage whose clusters Stagecraft creates and that is not protected.
-/// What `app dev` starts, and the folder of Stagecraft's values it reads
-/// (`$STAGECRAFT_VALUES_DIR`), removed when this is dropped.
-pub struct Dev {
-    pub cmd: Cmd,
-    _values: fsx::TempDir,
-}
-
-pub fn dev(repo: &Repo, at: &AppAt, app: &str, runner: Runner) -> Result<Dev> {
-    let target = &at.target;
-    if target.stage.protected() {
-        bail!(
-            "stage {} is protected: `app dev` never runs there",
-            target.stage.name
-        );
-    }
-    if !target.provider.has_local_registry() {
-        bail!(
-            "stage {} is remote: `app dev` runs on stages with a local registry (kind: local, test)",
-            target.stage.name
-        );
-    }
-    let dir = repo.app_dir(&target.cluster, app);
-    if !dir.join("skaffold.yaml").is_file() {
-        bail!(
-            "clusters/{}/apps/{app}/skaffold.yaml does not exist\n  hint: add a skaffold.yaml with a profile named {}",
-            target.cluster,
-            target.stage.name
-        );
-    }
-    let tools = tools(repo, &[Tool::Skaffold, Tool::Kubectl])?;
-    if !runner.dry_run {
-        target.require_kubeconfig()?;
-    }
-    identity::verify(repo, target, &tools, runner)?;
-    // What Stagecraft adds to the values, for skaffold.yaml to name:
-    // `{{.STAGECRAFT_VALUES_DIR}}/<release>.json`; secrets go to the
-    // cluster first, through stdin.
-    let values_dir = fsx::private_temp_dir("stagecraft-dev")?;
-    for release in &at.releases {
-        let kubectl = tools.kubectl(&target.kube).no_stdin();
-        let release = &values::with_checksum_key(&runner, kubectl, release, true)?;
-        if let Some(secret) = values::secret_manifest(release, true) {
-            runner.run(&values::apply_secret(
-                tools.kubectl(&target.kube),
-                release,
-                &secret,
-            ))?;
-        }
-        let text = serde_json::to_string_pretty(&values::generated(release)).expect("JSON");
-        fsx::write_private(
-            &values_dir.path().join(format!("{}.json", release.name)),
-            text.as_bytes(),
-        )?;
-    }
-    let cmd = tools
-        .cmd(Tool::Skaffold)
-        .args([
-            "dev",
-            "--profile",
-            &target.stage.name,
-            "--kube-context",
-            &target.context,
-            "--kubeconfig",
-        ])
-        .arg(target.kubeconfig())
-        .args([
-            "--default-repo",
-            &format!("localhost:{}", crate::cluster::REGISTRY_PORT),
-        ])
-        .dir(&dir)
-        .env("KUBECONFIG", target.kubeconfig())
-        .env("STAGECRAFT_VALUES_DIR", values_dir.path());
-    Ok(Dev {
-        cmd,
-        _values: values_dir,
-    })
-}
-
-/// `helm uninstall` of every release, dependents first; a protected stage
-/// is confirmed before the first.
+/// Removes every release, dependents first: `helm uninstall` of a chart,
+/// everything its inventory lists of a kustomization or manifests. A
+/// protected stage is confirmed before the first.
 pub fn delete(
     repo: &Repo,
     at: &AppAt,
@@ -473,10 +379,15 @@ pub fn delete(
         at.target.require_kubeconfig()?;
         confirm::protected(&at.target.stage, yes, "delete", Some(&at.target.name()))?;
     }
-    let tools = tools(repo, &[Tool::Helm, Tool::Kubectl])?;
+    let tools = tools(repo, &needs(&at.releases, &[Tool::Kubectl]))?;
     identity::verify(repo, &at.target, &tools, runner)?;
     for i in deploy_order(&at.releases).into_iter().rev() {
         let release = &at.releases[i];
+        if !release.source.is_helm() {
+            applied::delete(&runner, &tools, &at.target.kube, release)?;
+            each(release);
+            continue;
+        }
         runner.run(
             &tools
                 .helm(
@@ -501,4 +412,20 @@ pub fn delete(
         each(release);
     }
     Ok(())
+}
+
+/// The tools the releases need, and `extra`: helm for charts, kubectl
+/// for kustomizations (and for reaching the cluster).
+pub fn needs(releases: &[Release], extra: &[Tool]) -> Vec<Tool> {
+    let mut tools = extra.to_vec();
+    if releases.iter().any(|r| r.source.is_helm()) && !tools.contains(&Tool::Helm) {
+        tools.push(Tool::Helm);
+    }
+    let kustomize = releases
+        .iter()
+        .any(|r| matches!(r.source, crate::app::source::Source::Kustomize { .. }));
+    if kustomize && !tools.contains(&Tool::Kubectl) {
+        tools.push(Tool::Kubectl);
+    }
+    tools
 }

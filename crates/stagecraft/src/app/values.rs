@@ -87,7 +87,51 @@ pub fn generated(release: &Release) -> Value {
             ),
         };
     }
+    // The app's `set` last: it maps the stage onto the chart's own keys.
+    for (key, value) in &release.sets {
+        set_path(&mut values, key, typed(value));
+    }
     Value::Object(values)
+}
+
+/// A `set` value as helm's `--set` types it: `true`/`false`, integers and
+/// `null` are themselves, anything else a string.
+fn typed(value: &str) -> Value {
+    match value {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => value
+            .parse::<i64>()
+            .ok()
+            .filter(|_| !(value.len() > 1 && value.starts_with('0')))
+            .map_or_else(|| Value::String(value.to_owned()), Value::from),
+    }
+}
+
+/// Sets `a.b.c` (`\.` for a dot in a key) in a tree of objects.
+fn set_path(values: &mut serde_json::Map<String, Value>, key: &str, value: Value) {
+    let mut parts: Vec<String> = vec![String::new()];
+    let mut chars = key.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => parts.last_mut().expect("one part").extend(chars.next()),
+            '.' => parts.push(String::new()),
+            c => parts.last_mut().expect("one part").push(c),
+        }
+    }
+    let last = parts.pop().expect("one part");
+    let mut node = values;
+    for part in parts {
+        let entry = node
+            .entry(part)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(serde_json::Map::new());
+        }
+        node = entry.as_object_mut().expect("an object");
+    }
+    node.insert(last, value);
 }
 
 /// The Secret holding a release's secret variables.
@@ -253,9 +297,6 @@ impl HelmValues {
     pub fn new(release: &Release, sets: &[String]) -> Result<HelmValues> {
         let mut args: Vec<OsString> = Vec::new();
         let mut rendered: Option<TempDir> = None;
-        if let Some(version) = &release.version {
-            args.extend(["--version".into(), version.into()]);
-        }
         for (i, layer) in release.values.iter().enumerate() {
             args.push("-f".into());
             if layer.templated {
@@ -298,8 +339,12 @@ pub fn digest(release: &Release, sets: &[String]) -> Result<String> {
         hash.update(bytes);
     };
     field(release.namespace.as_bytes());
-    field(release.chart.as_bytes());
-    field(release.version.as_deref().unwrap_or("").as_bytes());
+    // A chart of a repository or registry is pinned by version (and its
+    // tarball by charts.lock); a chart of the repository by its files.
+    field(format!("{:?}", release.source).as_bytes());
+    for image in &release.images {
+        field(image.reference.as_bytes());
+    }
     if let Some(dir) = crate::app::model::local_chart(release) {
         for (rel, bytes) in chart_files(dir)? {
             field(rel.as_bytes());
@@ -353,8 +398,9 @@ mod tests {
         Release {
             app: "a".into(),
             name: "r".into(),
-            chart: "c".into(),
-            version: None,
+            source: crate::app::source::Source::Chart { dir: "c".into() },
+            sets: vec![],
+            images: vec![],
             namespace: "n".into(),
             values: vec![],
             image: None,

@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use stagecraft_core::cli::{Code, Ctx, StageArg};
 
 use crate::app::releases::{self, AppAt, Diff};
-use crate::app::{deploy, images};
+use crate::app::{deploy, images, pods};
 use crate::cli::progress::{self, DeployDisplay};
 use crate::tools::toolbox::Planned;
 use stagecraft_core::cli::app::*;
@@ -12,8 +12,18 @@ use stagecraft_core::stage::confirm;
 use stagecraft_core::stage::environment::Secrets;
 use stagecraft_core::ui;
 
+/// The folder the command runs in, and `--cluster`.
+struct Apps<'a> {
+    ctx: &'a Ctx,
+    cluster: Option<String>,
+}
+
 pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
     let repo = ctx.repo()?;
+    let ctx = &Apps {
+        ctx,
+        cluster: args.cluster.clone(),
+    };
     match args.command {
         AppCommand::Deploy(args) => {
             let cluster = cluster_of_apps(ctx, &repo, &args.apps)?;
@@ -151,6 +161,7 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             let options = images::Options {
                 skip_unchanged: false,
                 check_cluster: true,
+                built: None,
             };
             images::build(&repo, &at.target, &which.app, &runner, &options, &planned)?;
             Ok(Code::OK)
@@ -163,7 +174,7 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
                 Secrets::Resolve
             };
             let at = app_at(ctx, &repo, &args.app, &args.stage, secrets)?;
-            let dev = releases::dev(&repo, &at, &args.app, Runner { dry_run })?;
+            let dev = crate::app::dev::dev(&repo, &at, &args.app, Runner { dry_run })?;
             if dry_run {
                 stagecraft_core::outln!("{}", dev.cmd);
                 return Ok(Code::OK);
@@ -178,27 +189,45 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             }
             for row in &rows {
                 stagecraft_core::outln!(
-                    "{:<16} {:<12} {:<16} rev {}",
+                    "{:<16} {:<12} {:<16} rev {:<4} {}",
                     row.release,
                     row.namespace,
                     row.status,
-                    row.revision.map_or("-".to_owned(), |r| r.to_string())
+                    row.revision.map_or("-".to_owned(), |r| r.to_string()),
+                    row.source
                 );
             }
             Ok(Code::OK)
         }
         AppCommand::Logs(args) => on_release(ctx, &repo, &args.which, |at, release| {
-            pass_through(releases::logs(&repo, at, release, args.follow)?)
+            pass_through(pods::logs(
+                &repo,
+                at,
+                release,
+                args.which.workload.as_deref(),
+                args.follow,
+            )?)
         }),
         AppCommand::Terminal(TerminalArgs { which, yes }) => {
             on_release(ctx, &repo, &which, |at, release| {
                 let on = at.target.name();
                 confirm::protected(&at.target.stage, yes, "a shell in a pod", Some(&on))?;
-                pass_through(releases::terminal(&repo, at, release)?)
+                pass_through(pods::terminal(
+                    &repo,
+                    at,
+                    release,
+                    which.workload.as_deref(),
+                )?)
             })
         }
         AppCommand::PortForward(args) => on_release(ctx, &repo, &args.which, |at, release| {
-            pass_through(releases::port_forward(&repo, at, release, &args.port)?)
+            pass_through(pods::port_forward(
+                &repo,
+                at,
+                release,
+                args.which.workload.as_deref(),
+                &args.port,
+            )?)
         }),
         AppCommand::Delete(DeleteArgs { which, yes }) => {
             let at = app_at(ctx, &repo, &which.app, &which.stage, Secrets::Skip)?;
@@ -207,7 +236,7 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             };
             releases::delete(&repo, &at, runner, yes, |release| {
                 if !runner.dry_run {
-                    ui::say(&format!("- {} uninstalled", release.id()));
+                    ui::say(&format!("- {} removed", release.id()));
                 }
             })?;
             Ok(Code::OK)
@@ -223,17 +252,17 @@ fn pass_through(cmd: Cmd) -> Result<Code> {
 
 /// The cluster the apps belong to: this folder's, else where they are
 /// found.
-fn cluster_of_apps(ctx: &Ctx, repo: &Repo, apps: &[String]) -> Result<String> {
+fn cluster_of_apps(ctx: &Apps, repo: &Repo, apps: &[String]) -> Result<String> {
     let first = apps.first().context("name at least one app")?;
-    let scope = repo.scope(&ctx.cwd, None, Some(first))?;
+    let scope = repo.scope(&ctx.ctx.cwd, ctx.cluster.as_deref(), Some(first))?;
     let cluster = scope.cluster.expect("an app's scope has its cluster");
     for app in apps {
-        repo.scope(&ctx.cwd, Some(&cluster), Some(app))?;
+        repo.scope(&ctx.ctx.cwd, Some(&cluster), Some(app))?;
     }
     Ok(cluster)
 }
 
-fn app_at(ctx: &Ctx, repo: &Repo, app: &str, stage: &StageArg, secrets: Secrets) -> Result<AppAt> {
+fn app_at(ctx: &Apps, repo: &Repo, app: &str, stage: &StageArg, secrets: Secrets) -> Result<AppAt> {
     let cluster = cluster_of_apps(ctx, repo, &[app.to_owned()])?;
     AppAt::new(repo, &cluster, app, stage.stage.as_deref(), secrets)
 }
@@ -241,7 +270,7 @@ fn app_at(ctx: &Ctx, repo: &Repo, app: &str, stage: &StageArg, secrets: Secrets)
 /// `f` with the app in its stage and the release `which` names (or
 /// the app's main one); secrets are not needed to reach a release.
 fn on_release<T>(
-    ctx: &Ctx,
+    ctx: &Apps,
     repo: &Repo,
     which: &ReleaseArgs,
     f: impl FnOnce(&AppAt, &crate::app::model::Release) -> Result<T>,

@@ -165,7 +165,8 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
         }
         ClusterCommand::Deploy(args) => {
             let cluster = repo.cluster_or_only(&ctx.cwd, args.cluster.as_deref())?;
-            let apps = repo.app_names(&cluster)?;
+            let stage = repo.stage_or_default(args.options.stage.stage.as_deref())?;
+            let apps = crate::app::model::enabled_apps(&repo, &cluster, &stage.name)?;
             let report = deploy::deploy(
                 &repo,
                 &cluster,

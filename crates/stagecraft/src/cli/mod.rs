@@ -21,6 +21,27 @@ use stagecraft_core::cli::{Code, Command, Ctx, DeployFlags, Operations};
 pub struct Full;
 
 impl Operations for Full {
+    /// `0.3.0 (commit 1a2b3c...)` for an installed binary; a build of this
+    /// repository's `cargo xtask` says so instead of a commit that would
+    /// soon be stale.
+    fn version(&self) -> String {
+        let version = env!("CARGO_PKG_VERSION");
+        match (env!("STAGECRAFT_BUILD"), env!("STAGECRAFT_COMMIT")) {
+            ("repository", _) => format!("{version} (built in this repository by cargo xtask)"),
+            (_, "") => format!("{version} (commit unknown: built outside a git checkout)"),
+            (_, commit) => format!("{version} (commit {commit})"),
+        }
+    }
+
+    /// An installed binary is `stagecraft`; the repository's is run as
+    /// `cargo xtask`.
+    fn bin_name(&self) -> &'static str {
+        match env!("STAGECRAFT_BUILD") {
+            "installed" => "stagecraft",
+            _ => "cargo xtask",
+        }
+    }
+
     fn run(&self, command: Command, _args: &[OsString], ctx: &Ctx) -> Result<Code> {
         run(command, ctx).map_err(|e| {
             // A download host out of reach, wherever it was met (tools,
@@ -66,5 +87,6 @@ fn deploy_options(flags: &DeployFlags) -> crate::app::deploy::Options {
         allow_dirty: flags.allow_dirty,
         force: flags.force,
         keep_going: flags.keep_going,
+        locked: false,
     }
 }

@@ -41,23 +41,14 @@ impl Cx<'_> {
     }
 }
 
-/// The namespaces of the cluster's apps: app.toml `namespace`, else the
-/// app's name.
-pub fn app_namespaces(repo: &Repo, cluster: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for app in repo.app_names(cluster)? {
-        let file = repo.app(cluster, &app)?;
-        out.push(file.value.namespace.clone().unwrap_or(app));
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
 /// The apps' namespaces, created when absent.
 pub(super) fn namespaces(cx: &Cx) -> Result<()> {
     let mut created = Vec::new();
-    let wanted = app_namespaces(cx.repo, &cx.target.cluster)?;
+    let wanted = stagecraft_core::stage::namespaces::app_namespaces(
+        cx.repo,
+        &cx.target.cluster,
+        &cx.target.stage,
+    )?;
     for ns in &wanted {
         let exists =
             cx.runner.probe(

@@ -23,7 +23,7 @@ use stagecraft_core::config::Target as ProviderKind;
 use stagecraft_core::process::Runner;
 use stagecraft_core::repo::Repo;
 
-pub use context::{Cx, Operation, app_namespaces, docker_answers};
+pub use context::{Cx, Operation, docker_answers};
 pub use kind::REGISTRY_PORT;
 pub use provider::Operations;
 pub use status::Status;

@@ -113,7 +113,7 @@ fn diff_compares_the_live_manifest_with_the_rendered_one() {
     run.ok()
         .stdout_has("--- photos/photos-api (live)")
         .stdout_has("+++ photos/photos-api (rendered)")
-        .stdout_has("-replicas: 1\n+replicas: 2");
+        .stdout_has("-  replicas: 1\n+  replicas: 2");
     let calls = lines(&f.take_calls());
     let k = f.kubeconfig("test");
     assert!(calls.contains(&format!("helm get manifest photos-api --namespace photos --kubeconfig {k} --kube-context kind-hmlet-test")), "{calls:?}");
@@ -225,7 +225,7 @@ fn day_two_commands_reach_the_stage_cluster_only() {
     let calls = lines(&f.take_calls());
     let expected = [
         format!(
-            "{kubectl} logs --namespace photos --selector=app.kubernetes.io/instance=photos-api --all-containers --prefix --tail=200 --follow"
+            "{kubectl} logs --namespace photos --selector=app.kubernetes.io/name=photos-api,app.kubernetes.io/instance=photos-api --all-containers --prefix --tail=200 --follow"
         ),
         format!(
             "{kubectl} exec -it photos-api-7d9f8 --namespace photos -- sh -c command -v bash >/dev/null 2>&1 && exec bash || exec sh"
@@ -238,7 +238,15 @@ fn day_two_commands_reach_the_stage_cluster_only() {
     f.repo
         .run(["app", "logs", "photos", "--release", "redis"])
         .ok();
-    assert!(lines(&f.take_calls())[0].contains("--selector=app.kubernetes.io/instance=redis"));
+    // Its pods, by the selector of its workload (read off helm's record).
+    let calls = lines(&f.take_calls());
+    assert!(
+        calls.iter().any(|c| c.contains(" logs ")
+            && c.contains(
+                "--selector=app.kubernetes.io/name=redis,app.kubernetes.io/instance=redis"
+            )),
+        "{calls:#?}"
+    );
     f.repo
         .run(["app", "logs", "photos", "--release", "redsi"])
         .fails()

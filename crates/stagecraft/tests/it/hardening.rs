@@ -194,7 +194,7 @@ fn h03_diff_uses_a_private_temporary_folder() {
     f.repo
         .run(["app", "diff", "photos", "--stage", "test"])
         .ok()
-        .stdout_has("-replicas: 1\n+replicas: 2");
+        .stdout_has("-  replicas: 1\n+  replicas: 2");
     let modes = fs::read_to_string(&log).unwrap();
     assert!(!modes.is_empty());
     for line in modes.lines() {

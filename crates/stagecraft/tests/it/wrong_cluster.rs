@@ -299,7 +299,7 @@ fn a_crashing_pod_fails_the_release_at_once_and_it_is_rolled_back() {
     };
     let watch = calls
         .iter()
-        .position(|l| l.ends_with("get pods --namespace photos --selector=app.kubernetes.io/instance=photos-api --output json"))
+        .position(|l| l.ends_with("get pods --namespace photos --selector=app.kubernetes.io/name=photos-api,app.kubernetes.io/instance=photos-api --output json"))
         .unwrap_or_else(|| panic!("the pods were not watched: {calls:#?}"));
     assert!(at("helm upgrade --install photos-api") < watch);
     assert!(

@@ -16,6 +16,8 @@ use stagecraft_core::stage::confirm;
 use stagecraft_core::stage::environment::Secrets;
 use stagecraft_core::suggest;
 
+use crate::app::applied;
+use crate::app::helm::{HelmFeatures, HelmOf};
 use crate::app::model::{self, Plan, Release, deploy_order};
 use crate::app::values::{self, HelmValues};
 use crate::cluster::{Target, identity};
@@ -41,6 +43,8 @@ pub struct Options {
     pub force: bool,
     /// After a failure, go on with what does not need the failed release.
     pub keep_going: bool,
+    /// Only charts deps/charts.lock pins (`up --locked`; CI always).
+    pub locked: bool,
 }
 
 /// What the user sees while a deploy runs.
@@ -151,6 +155,7 @@ pub fn deploy(
     } else {
         Secrets::Resolve
     };
+    model::check_enabled(repo, cluster, apps, &target.stage.name)?;
     let plan = model::plan(repo, &target, apps, secrets)?;
     check_sets(&plan, &options.sets)?;
     for release in &plan.releases {
@@ -167,6 +172,24 @@ pub fn deploy(
     let tools = Toolbox::find(repo, &[Tool::Helm, Tool::Kubectl], planned)?;
     identity::verify(repo, &target, &tools, runner)?;
     let helm = HelmFeatures::of(&runner, &tools, &target)?;
+    let helm_of = HelmOf {
+        repo,
+        tools: &tools,
+        target: &target,
+        runner,
+        locked: crate::app::helm::locked(options.locked),
+    };
+    // Charts from repositories and registries: fetched and verified
+    // before the first release changes (a changed tarball stops it all).
+    for release in plan.releases.iter().filter(|r| r.source.is_helm()) {
+        crate::app::charts::chart_arg(
+            repo,
+            &tools,
+            &release.source,
+            helm_of.locked,
+            options.dry_run,
+        )?;
+    }
     let jobs = if options.dry_run { 1 } else { options.jobs };
     if !options.dry_run {
         observer.begin(&plan.releases, &target);
@@ -183,6 +206,20 @@ pub fn deploy(
         jobs,
         options.keep_going,
         &|release| {
+            if !release.source.is_helm() {
+                let rendered = applied::render(repo, &tools, release, &runner)?;
+                return match applied::deploy(
+                    &runner,
+                    &tools,
+                    &target.kube,
+                    release,
+                    &rendered,
+                    options.force,
+                )? {
+                    applied::Applied::Unchanged => Ok(Done::Unchanged),
+                    applied::Applied::Deployed { .. } => Ok(Done::Deployed),
+                };
+            }
             // Its checksum key first: what is deployed, and so the
             // digest, depends on it.
             let kubectl = tools.kubectl(&target.kube).no_stdin();
@@ -191,6 +228,7 @@ pub fn deploy(
                 tools: &tools,
                 target: &target,
                 release,
+                selectors: std::cell::OnceCell::new(),
             };
             let sets = sets_for(release, &options.sets);
             let digest = values::digest(release, &sets)?;
@@ -201,18 +239,12 @@ pub fn deploy(
                 runner.run(&values::apply_secret(watch.kubectl(), release, &secret))?;
             }
             let helm_values = HelmValues::new(release, &sets)?;
-            let mut upgrade = tools.helm(
-                &target.kube,
-                &[
-                    "upgrade",
-                    "--install",
-                    &release.name,
-                    &release.chart,
-                    "--namespace",
-                    &release.namespace,
-                    "--create-namespace",
-                ],
-            );
+            let mut upgrade = helm_of.release_with(
+                &["upgrade", "--install"],
+                release,
+                true,
+                &["--create-namespace"],
+            )?;
             upgrade = helm_values.apply(upgrade).args([
                 "--wait",
                 "--timeout",
@@ -254,37 +286,6 @@ pub fn deploy(
         releases: plan.releases,
         finished,
     })
-}
-
-/// What the installed helm can do.
-struct HelmFeatures {
-    /// The flag that rolls back a failed upgrade: helm 4's
-    /// `--rollback-on-failure`, helm 3's `--atomic`.
-    rollback: &'static str,
-    /// `--labels` on the release's record (helm 3.13 and later).
-    labels: bool,
-}
-
-impl HelmFeatures {
-    fn of(runner: &Runner, tools: &Toolbox, target: &Target) -> Result<HelmFeatures> {
-        let version = runner.ask(
-            &tools
-                .helm_offline(&target.kube)
-                .args(["version", "--short"]),
-        )?;
-        let version = crate::tools::version_in(&version).unwrap_or_default();
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        Ok(HelmFeatures {
-            // A dry run knows no version: it shows what the pinned helm gets.
-            rollback: if major == 3 {
-                "--atomic"
-            } else {
-                "--rollback-on-failure"
-            },
-            labels: major > 3 || (major == 3 && minor >= 13) || runner.dry_run,
-        })
-    }
 }
 
 /// `--set photos-api.replicaCount=4`: the release's part of the command

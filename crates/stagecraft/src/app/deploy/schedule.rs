@@ -172,8 +172,9 @@ mod tests {
         Release {
             app: "a".into(),
             name: name.into(),
-            chart: "c".into(),
-            version: None,
+            source: crate::app::source::Source::Chart { dir: "c".into() },
+            sets: vec![],
+            images: vec![],
             namespace: "n".into(),
             values: vec![],
             image: None,

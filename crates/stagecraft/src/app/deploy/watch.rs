@@ -25,6 +25,9 @@ pub(super) struct Watch<'a> {
     pub(super) tools: &'a Toolbox,
     pub(super) target: &'a Target,
     pub(super) release: &'a Release,
+    /// The label selectors of the release's workloads, read once from the
+    /// manifest helm is installing (any chart's, not only ours).
+    pub(super) selectors: std::cell::OnceCell<Vec<String>>,
 }
 
 impl Watch<'_> {
@@ -67,19 +70,53 @@ impl Watch<'_> {
         }
     }
 
+    /// The selectors of the release's workloads: from the manifest helm
+    /// records as it installs (its pending revision), else the instance
+    /// label charts following the common convention set.
+    fn selectors(&self) -> &[String] {
+        self.selectors.get_or_init(|| {
+            let release = self.release;
+            let found: Vec<String> = self
+                .tools
+                .helm(
+                    &self.target.kube,
+                    &[
+                        "get",
+                        "manifest",
+                        &release.name,
+                        "--namespace",
+                        &release.namespace,
+                    ],
+                )
+                .no_stdin()
+                .timeout(Duration::from_secs(30))
+                .read()
+                .ok()
+                .and_then(|m| crate::app::objects::workloads(&m).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| w.selector)
+                .filter(|s| !s.is_empty())
+                .collect();
+            match found.is_empty() {
+                true => vec![format!("app.kubernetes.io/instance={}", release.name)],
+                false => found,
+            }
+        })
+    }
+
     /// The first of the release's pods that will not become ready.
     fn problem(&self) -> Option<readiness::Problem> {
-        let pods = self
-            .kubectl()
-            .args(["get", "pods", "--namespace", &self.release.namespace])
-            .arg(format!(
-                "--selector=app.kubernetes.io/instance={}",
-                self.release.name
-            ))
-            .args(["--output", "json"])
-            .read()
-            .ok()?;
-        readiness::problem_in(&pods, std::time::SystemTime::now())
+        self.selectors().iter().find_map(|selector| {
+            let pods = self
+                .kubectl()
+                .args(["get", "pods", "--namespace", &self.release.namespace])
+                .arg(format!("--selector={selector}"))
+                .args(["--output", "json"])
+                .read()
+                .ok()?;
+            readiness::problem_in(&pods, std::time::SystemTime::now())
+        })
     }
 
     /// The pod's last events and log lines, indented under the problem.
