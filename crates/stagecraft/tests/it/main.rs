@@ -26,6 +26,7 @@ mod prompts;
 mod prompts_doctor;
 mod prompts_upstream;
 mod run;
+mod shared_chart;
 mod shell;
 mod snapshots;
 mod stage_env;
