@@ -60,7 +60,7 @@ pub fn create(repo: &Repo, dest: &Path, files: &[(String, String)], dry_run: boo
     Ok(())
 }
 
-const KIND_YAML: &str = r#"# The kind cluster of this cluster, one per kind stage. `cargo xtask cluster
+pub const KIND_YAML: &str = r#"# The kind cluster of this cluster, one per kind stage. `cargo xtask cluster
 # bootstrap` fills {http_port} and {https_port} from [stages.<stage>] in
 # cluster.toml, so every kind stage gets its own host ports.
 kind: Cluster

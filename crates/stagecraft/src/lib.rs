@@ -3,13 +3,16 @@
 //! deploys). The `stagecraft` binary runs every command; the light `xtask`
 //! binary hands these over to it. docs/architecture.md maps every module.
 //!
-//! Domains: `app` (releases, values, deploys, images), `cluster`
+//! Domains: `adopt` (`init repo`: an existing repository's charts,
+//! kustomizations, manifests and Dockerfiles), `app` (releases, values,
+//! deploys, images), `cluster`
 //! (bootstrap, status, identity, the Gateway, the hosts file), `tools`
 //! (pinned tools and the one seam per tool), `doctor`, `init`, `up`,
 //! `vars`. Plumbing: `download` (HTTP), `pty`, `tomlx`, `x509` (a local
 //! CA's certificates). The command line's
 //! output for these commands: `cli`.
 
+pub mod adopt;
 pub mod app;
 pub mod cli;
 pub mod cluster;

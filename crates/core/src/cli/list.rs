@@ -46,6 +46,10 @@ struct ClusterItem {
 struct AppItem {
     name: String,
     description: String,
+    /// Its folder, from the repository root.
+    dir: String,
+    /// The stages it is off in (app.toml `enabled`).
+    off_in: Vec<String>,
 }
 
 impl ListArgs {
@@ -85,11 +89,18 @@ fn collect(repo: &Repo) -> Result<Listing> {
     for name in repo.cluster_names()? {
         let cluster = repo.cluster(&name)?;
         let mut apps = Vec::new();
-        for app in repo.app_names(&name)? {
-            let file = repo.app_once(&name, &app)?;
+        for app in repo.app_dirs(&name)?.iter() {
+            let file = repo.app_once(&name, &app.name)?;
+            let off_in = stages
+                .iter()
+                .filter(|s| !file.value.enabled_in(&s.name))
+                .map(|s| s.name.clone())
+                .collect();
             apps.push(AppItem {
-                name: app,
+                name: app.name.clone(),
                 description: file.value.description.clone(),
+                dir: app.rel.clone(),
+                off_in,
             });
         }
         clusters.push(ClusterItem {
@@ -133,17 +144,31 @@ fn render(listing: &Listing) -> String {
     if listing.clusters.is_empty() {
         out.push_str("  (none yet: add clusters/<name>/cluster.toml)\n");
     }
+    let width = listing
+        .clusters
+        .iter()
+        .flat_map(|c| c.apps.iter().map(|a| a.name.len() + 2))
+        .chain(listing.clusters.iter().map(|c| c.name.len()))
+        .max()
+        .unwrap_or(0)
+        .max(12);
     for cluster in &listing.clusters {
         out.push_str(&format!(
-            "  {:<12}  {}\n",
+            "  {:<width$}  {}\n",
             cluster.name,
             escape_controls(&cluster.description)
         ));
         for app in &cluster.apps {
+            let off = match app.off_in.len() {
+                0 => String::new(),
+                n if n == listing.stages.len() => " (off)".to_owned(),
+                _ => format!(" (off in {})", app.off_in.join(", ")),
+            };
             out.push_str(&format!(
-                "    {:<10}  {}\n",
+                "    {:<w$}  {}{off}\n",
                 app.name,
-                escape_controls(&app.description)
+                escape_controls(&app.description),
+                w = width - 2
             ));
         }
     }

@@ -15,6 +15,7 @@ pub const FAKES: &[(&str, &str)] = &[
     ("fake-common.sh", include_str!("fakes/common.sh")),
     ("helm", include_str!("fakes/helm")),
     ("skaffold", include_str!("fakes/skaffold")),
+    ("fake-objects.py", include_str!("fakes/objects.py")),
 ];
 
 pub struct Fixture {
@@ -113,6 +114,14 @@ impl Call {
 
 pub fn fixture() -> Fixture {
     let mut repo = TestRepo::example();
+    repo.provide_example_secrets();
+    fixture_of(repo)
+}
+
+/// The fakes around any repository: in its deps/bin, with their log and
+/// state, and the addons' mirror (the Traefik pin moved to the tests' copy
+/// when the repository pins the official one).
+pub fn fixture_of(mut repo: TestRepo) -> Fixture {
     let base = repo.home.parent().unwrap().to_owned();
     let log = base.join("fake.log");
     let state = base.join("fake-state");
@@ -131,12 +140,25 @@ pub fn fixture() -> Fixture {
         "REAL_KUBECTL".into(),
         test_tool("kubectl").display().to_string(),
     );
+    // A Python with PyYAML (kubernetes-validate's), for the fakes' objects.
+    repo.env.insert(
+        "FAKE_PYTHON".into(),
+        test_tool("kubernetes-validate")
+            .canonicalize()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("python")
+            .display()
+            .to_string(),
+    );
     repo.env.insert(
         "XTASK_HOSTS_FILE".into(),
         base.join("hosts").display().to_string(),
     );
-    repo.provide_example_secrets();
-    repin_fixture_chart(&repo);
+    if repo.root.join("deps/deps.toml").is_file() {
+        repin_fixture_chart(&repo);
+    }
     let mirror = addon_mirror();
     repo.env.insert("XTASK_DEPS_MIRROR".into(), mirror.base());
     Fixture {

@@ -4,10 +4,13 @@
 mod support;
 mod tmux;
 
+mod adopt;
+mod applied;
 mod apps;
 mod apps_day_two;
 mod architecture;
 mod cargo_xtask;
+mod chart_sources;
 mod cluster;
 mod cluster_lifecycle;
 mod deps;

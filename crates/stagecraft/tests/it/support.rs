@@ -143,6 +143,18 @@ impl TestRepo {
         repo
     }
 
+    /// A copy of tests/it/fixtures/NAME: a repository that is not ours.
+    pub fn of_fixture(name: &str) -> TestRepo {
+        let repo = TestRepo::blank();
+        copy_tree(
+            &workspace()
+                .join("crates/stagecraft/tests/it/fixtures")
+                .join(name),
+            &repo.root,
+        );
+        repo
+    }
+
     fn blank() -> TestRepo {
         let dir = tempfile::Builder::new()
             .prefix("stagecraft-it-")
