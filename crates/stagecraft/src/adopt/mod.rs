@@ -239,10 +239,10 @@ format = "{{emoji}} {{stage}} {{scope}}"
 fn stage_toml(stage: &str, cluster: &str) -> String {
     match stage {
         "local" => String::from(
-            "emoji = \"🐣\"\ndescription = \"Your laptop: a kind cluster per cluster, named <cluster>-local\"\ntarget = \"kind\"\n\n[vars]\n# Variables of every app in this stage: `stagecraft var set NAME VALUE --stage local`.\n"
+            "emoji = \"🐣\"\ndescription = \"Your laptop: a kind cluster per cluster, named <cluster>-local\"\ntarget = \"kind\"\n\n[vars]\n# Variables of every app in this stage: `stagecraft var set NAME VALUE --stage local`.\n",
         ),
         "test" => String::from(
-            "emoji = \"🛠️\"\ndescription = \"Integration tests and CI: a kind cluster per cluster, named <cluster>-test\"\ntarget = \"kind\"\n\n[vars]\n"
+            "emoji = \"🛠️\"\ndescription = \"Integration tests and CI: a kind cluster per cluster, named <cluster>-test\"\ntarget = \"kind\"\n\n[vars]\n",
         ),
         "stage" => format!(
             "emoji = \"🤖\"\ndescription = \"Shared staging: an existing cluster, reached through deps/kube/{cluster}-stage.yaml\"\ntarget = \"remote\"\n# The context in deps/kube/{cluster}-stage.yaml (write your cloud's\n# credentials there: docs/clusters.md).\ncontext = \"{cluster}-stage\"\n\n[vars]\n# Where this stage's images are pushed: set your registry.\nREGISTRY = \"registry.example.com/{cluster}/stage\"\n"

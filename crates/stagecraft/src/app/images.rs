@@ -66,7 +66,7 @@ pub fn build(
         crate::cluster::identity::verify(repo, target, &tools, *runner)?;
     }
     for image in &app.file.value.images {
-        let reference = format!("{registry}/{}:{tag}", image.name);
+        let reference = crate::app::model::built_reference(&registry, &image.name, &tag);
         // `context = "."` is the app folder itself, without a trailing `/.`.
         let context: PathBuf =
             crate::app::source::resolve_path(&repo.root, &app.dir, &image.context)

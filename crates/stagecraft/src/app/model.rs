@@ -150,6 +150,42 @@ pub fn image_tag(repo: &Repo) -> String {
     }
 }
 
+/// The stage variables of the images an app builds, for values files and
+/// `set`: `XTASK_REGISTRY`, `XTASK_IMAGE_TAG`, and per image
+/// `XTASK_IMAGE_<NAME>` (the built reference) and `XTASK_IMAGE_TAG_<NAME>`
+/// (its tag); `<NAME>` upper-cased, other characters than letters and
+/// digits as `_`.
+pub fn image_vars(app: &AppToml, registry: &str, tag: &str) -> Vec<(String, String)> {
+    if app.images.is_empty() {
+        return Vec::new();
+    }
+    let mut vars = vec![
+        ("XTASK_REGISTRY".to_owned(), registry.to_owned()),
+        ("XTASK_IMAGE_TAG".to_owned(), tag.to_owned()),
+    ];
+    for image in &app.images {
+        let key: String = image
+            .name
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() {
+                true => c.to_ascii_uppercase(),
+                false => '_',
+            })
+            .collect();
+        vars.push((
+            format!("XTASK_IMAGE_{key}"),
+            built_reference(registry, &image.name, tag),
+        ));
+        vars.push((format!("XTASK_IMAGE_TAG_{key}"), tag.to_owned()));
+    }
+    vars
+}
+
+/// What a stage's build of image `name` is called.
+pub fn built_reference(registry: &str, name: &str, tag: &str) -> String {
+    format!("{registry}/{name}:{tag}")
+}
+
 /// The registry images of this stage go to: the provider's local one, or
 /// `$REGISTRY` of the app's environment.
 pub fn registry(target: &Target, env: &StageEnv) -> Result<String> {
@@ -339,7 +375,7 @@ impl App {
             .iter()
             .map(|i| BuiltImage {
                 name: i.name.clone(),
-                reference: format!("{registry}/{}:{tag}", i.name),
+                reference: built_reference(registry, &i.name, tag),
             })
             .collect();
         self.file
@@ -505,8 +541,9 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
     let mut needs_by_name = Vec::new();
     for app in loaded.values() {
         let scope = Scope::app(&target.cluster, &app.name);
-        let env = environment::resolve(repo, &target.stage, &scope, secrets)?;
+        let mut env = environment::resolve(repo, &target.stage, &scope, secrets)?;
         let registry = registry(target, &env)?;
+        env.add_generated(image_vars(&app.file.value, &registry, &tag));
         let stage = &target.stage.name;
         for (release, needs) in app.releases(repo, stage, &env, &registry, &tag, &routing)? {
             releases.push(release);

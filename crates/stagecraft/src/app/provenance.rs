@@ -77,8 +77,21 @@ pub fn settings(repo: &Repo, release: &Release, sets: &[String]) -> Result<Vec<S
         });
     }
     let generated = flatten_json(&values::generated(release));
-    apply(&mut merged, "stagecraft", &generated, |_| {
+    // A key under a `set` path came from that `set`, the rest from the
+    // release's image, env and hosts.
+    let from_set = |key: &str| {
+        release
+            .sets
+            .iter()
+            .any(|(path, _)| key == path || key.starts_with(&format!("{path}.")))
+    };
+    let (mapped, own): (Vec<Leaf>, Vec<Leaf>) =
+        generated.into_iter().partition(|leaf| from_set(&leaf.key));
+    apply(&mut merged, "stagecraft", &own, |_| {
         format!("app.toml [[releases]] {} (image, env, hosts)", release.name)
+    });
+    apply(&mut merged, "stagecraft", &mapped, |_| {
+        format!("app.toml [[releases]] {} set", release.name)
     });
     for set in sets {
         let (key, value) = set

@@ -219,3 +219,65 @@ fn up_local_dry_run_builds_each_dockerfile_once_and_deploys_the_app_that_is_on()
     );
     assert!(!plan.stdout.contains("kustomize"), "{}", plan.stdout);
 }
+
+#[test]
+fn set_and_values_files_map_the_built_references_onto_the_charts_own_keys() {
+    let repo = shop();
+    repo.run(["init", "repo", "--cluster", "shop"]).ok();
+    let app = repo.root.join("clusters/shop/apps/helm-chart");
+    let toml = fs::read_to_string(app.join("app.toml")).unwrap();
+    let toml = toml.replace("enabled = false\n", "").replace(
+        "chart = \"helm-chart\"\n",
+        "chart = \"helm-chart\"\nset = { \"images.repository\" = \"${XTASK_REGISTRY}\", \"images.tag\" = \"${XTASK_IMAGE_TAG}\" }\n",
+    );
+    fs::write(app.join("app.toml"), toml).unwrap();
+    fs::create_dir_all(app.join("values/comm")).unwrap();
+    fs::write(
+        app.join("values/comm/helm-chart.yaml"),
+        "frontend:\n  image: ${XTASK_IMAGE_FRONTEND}\n  tag: ${XTASK_IMAGE_TAG_FRONTEND}\n",
+    )
+    .unwrap();
+    let values = repo.run(["app", "values", "helm-chart", "--stage", "stage"]);
+    let tag = values
+        .ok()
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("images.tag = "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("images.tag is set")
+        .to_owned();
+    assert!(!tag.is_empty() && !tag.contains('$'), "{tag}");
+    let registry = "registry.example.com/shop/stage";
+    values
+        .stdout_has(&format!(
+            "images.repository = {registry}    # app.toml [[releases]] helm-chart set\n"
+        ))
+        .stdout_has(&format!(
+            "images.tag = {tag}    # app.toml [[releases]] helm-chart set\n"
+        ))
+        .stdout_has(&format!(
+            "frontend.image = {registry}/frontend:{tag}    # clusters/shop/apps/helm-chart/values/comm/helm-chart.yaml:2\n"
+        ))
+        .stdout_has(&format!("frontend.tag = {tag}    #"));
+    // The chart builds its references from the mapped keys: each
+    // Deployment runs exactly the stage's build.
+    let render = repo.run(["app", "render", "helm-chart", "--stage", "stage"]);
+    let stream = render.ok().stdout.clone();
+    let mut seen = Vec::new();
+    for doc in documents(&stream) {
+        if doc["kind"].as_str() != Some("Deployment") {
+            continue;
+        }
+        let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
+        let image = doc["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if name != "redis-cart" {
+            assert_eq!(image, format!("{registry}/{name}:{tag}"));
+            seen.push(name);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, BUILT);
+}

@@ -294,3 +294,73 @@ fn a_kustomization_deploys_when_on_and_is_refused_when_off() {
     );
     assert!(!checkout.contains("us-docker.pkg.dev"), "{checkout}");
 }
+
+#[test]
+fn logs_and_port_forward_find_a_foreign_charts_pods_by_its_own_selector() {
+    let f = shop_up();
+    let app = |args: &[&str]| {
+        let mut all = vec!["app"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "kubernetes-manifests",
+            "--stage",
+            "local",
+            "--cluster",
+            "shop",
+        ]);
+        f.repo.run(all)
+    };
+    app(&["deploy", "--allow-dirty"]).ok();
+    f.take_calls();
+    // Several workloads: which one is asked for, the names given.
+    app(&["logs"])
+        .fails()
+        .stderr_has("--workload")
+        .stderr_has("frontend");
+    app(&["logs", "--workload", "frontend"]).ok();
+    let calls = f.take_calls();
+    let logs = calls
+        .iter()
+        .find(|c| c.args.contains(&"logs".to_owned()))
+        .unwrap_or_else(|| panic!("no logs: {calls:#?}"));
+    // The manifests label their pods `app: frontend`, not Stagecraft's labels.
+    assert!(
+        logs.args.contains(&"--selector=app=frontend".to_owned()),
+        "{:?}",
+        logs.args
+    );
+    assert!(
+        logs.args
+            .windows(2)
+            .any(|w| w == ["--namespace", "kubernetes-manifests"]),
+        "{:?}",
+        logs.args
+    );
+    // A port-forward reaches the Service that selects those pods, on its port.
+    let mut all = vec!["app", "port-forward", "kubernetes-manifests", "18080"];
+    all.extend_from_slice(&[
+        "--workload",
+        "frontend",
+        "--stage",
+        "local",
+        "--cluster",
+        "shop",
+    ]);
+    f.repo.run(all).ok();
+    let calls = f.take_calls();
+    let forward = calls
+        .iter()
+        .find(|c| c.args.contains(&"port-forward".to_owned()))
+        .unwrap_or_else(|| panic!("no port-forward: {calls:#?}"));
+    let tail: Vec<&str> = forward.args.iter().map(String::as_str).collect();
+    assert_eq!(
+        tail[4..],
+        [
+            "port-forward",
+            "service/frontend",
+            "18080:http",
+            "--namespace",
+            "kubernetes-manifests"
+        ]
+    );
+}

@@ -180,6 +180,21 @@ impl StageEnv {
         overlay::overlay(user_env(), &self.entries)
     }
 
+    /// Adds variables Stagecraft computes for a command (reserved
+    /// `XTASK_*` names, such as the references of the images a deploy
+    /// builds), after the stage's own: values files, `set` and hostnames
+    /// may use them; the stage's variables cannot, they resolved before.
+    pub fn add_generated(&mut self, vars: Vec<(String, String)>) {
+        for (name, value) in vars {
+            self.entries.retain(|e| e.name != name);
+            self.entries.push(Entry {
+                name,
+                value,
+                secret: false,
+            });
+        }
+    }
+
     /// `${NAME}` in `text` from this environment (hostnames, values files).
     pub fn expand(&self, text: &str) -> std::result::Result<String, String> {
         template::expand(text, |name| self.get(name))

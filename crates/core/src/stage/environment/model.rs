@@ -164,31 +164,6 @@ impl Model {
         Ok(())
     }
 
-    /// Adds variables Stagecraft defines itself (reserved names such as
-    /// `XTASK_IMAGE_TAG`), each a template of the rest, said to come from
-    /// `origin`.
-    pub fn add_generated(&mut self, origin: &str, vars: Vec<(String, String)>) {
-        for (name, template) in vars {
-            let definition = Definition {
-                origin: origin.to_owned(),
-                def: VarDef {
-                    source: VarSource::Value(template),
-                    ..VarDef::default()
-                },
-            };
-            match self.index.get(&name) {
-                Some(&i) => self.vars[i].chain.push(definition),
-                None => {
-                    self.index.insert(name.clone(), self.vars.len());
-                    self.vars.push(Var {
-                        name,
-                        chain: vec![definition],
-                    });
-                }
-            }
-        }
-    }
-
     /// Resolves every variable: built-ins first, then the variables in
     /// definition order. All missing required variables are reported
     /// together (see [`MissingReport`]).
