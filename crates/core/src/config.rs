@@ -280,6 +280,15 @@ pub struct ImageToml {
     pub context: String,
     /// From the context (default: Dockerfile).
     pub dockerfile: Option<String>,
+    /// `--build-arg`s, `${VAR}` from the app's stage environment (no
+    /// secrets: build args stay readable in the image's history).
+    #[serde(default)]
+    pub args: BTreeMap<String, Spanned<String>>,
+    /// The Dockerfile stage to build (`--target`).
+    pub target: Option<String>,
+    /// `--platform`s, e.g. `["linux/amd64", "linux/arm64"]`.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 fn dot() -> String {

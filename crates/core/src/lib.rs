@@ -10,11 +10,13 @@
 //! `cli` (every command's arguments; the everyday commands' output) and
 //! `complete`.
 
+pub mod affected;
 pub mod cli;
 pub mod cluster;
 pub mod complete;
 pub mod config;
 pub mod fsx;
+pub mod ignore_rules;
 pub mod pins;
 pub mod process;
 pub mod quote;

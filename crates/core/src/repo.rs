@@ -39,6 +39,16 @@ pub struct AppDir {
     pub rel: String,
 }
 
+/// A path of app.toml: `.`, `./x` and `../x` from the app folder, anything
+/// else from the repository root.
+pub fn resolve_app_path(root: &Path, app_dir: &Path, path: &str) -> PathBuf {
+    if path == "." || path.starts_with("./") || path.starts_with("../") {
+        app_dir.join(path)
+    } else {
+        root.join(path)
+    }
+}
+
 /// Where a cluster's apps are when its cluster.toml does not say.
 pub fn default_apps_pattern(cluster: &str) -> String {
     format!("clusters/{cluster}/apps/*")

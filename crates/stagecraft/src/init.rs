@@ -172,6 +172,12 @@ context = "."
     let mut files = vec![
         ("app.toml".to_owned(), app_toml),
         ("Dockerfile".to_owned(), DOCKERFILE.to_owned()),
+        // The image's tag is a hash of what docker reads: the app's own
+        // settings are not part of it.
+        (
+            ".dockerignore".to_owned(),
+            "# Not what the image is built from: a change here rebuilds nothing.\nvalues/\napp.toml\n.dockerignore\n".to_owned(),
+        ),
         ("public/index.html".to_owned(), format!("<!doctype html><title>{name}</title><h1>{name}</h1>\n")),
         (
             format!("values/comm/{name}.yaml"),

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod doctor;
 pub mod download;
+pub mod gitindex;
 pub mod init;
 pub mod pty;
 pub mod tomlx;

@@ -31,6 +31,9 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Install only pinned tools (see `deps install --locked`).
     pub locked: bool,
+    /// Only the affected apps (`--affected`), since this revision (None:
+    /// each app's last deploy, else the merge-base).
+    pub affected: Option<Option<String>>,
 }
 
 /// What the user sees of `up`: the caller's.
@@ -104,13 +107,45 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         cluster::bootstrap(repo, target, runner, &planned, options.locked)?;
     }
 
+    // The apps to build and deploy: every one that is on, or the affected.
+    let affected = match &options.affected {
+        Some(since) => Some(stagecraft_core::affected::affected(
+            repo,
+            &stage,
+            since.as_deref(),
+        )?),
+        None => None,
+    };
+    let apps_of = |cluster: &str| -> Result<Vec<String>> {
+        let on = model::enabled_apps(repo, cluster, &stage.name)?;
+        Ok(match &affected {
+            Some(affected) => {
+                let chosen = affected.apps_of(cluster);
+                on.into_iter().filter(|a| chosen.contains(a)).collect()
+            }
+            None => on,
+        })
+    };
+    if let Some(affected) = &affected
+        && !ui::quiet()
+    {
+        for app in &affected.apps {
+            stagecraft_core::outln!(
+                "affected: {}/{} ({})",
+                app.cluster,
+                app.app,
+                app.why.join(", ")
+            );
+        }
+    }
+
     show.step(3, total, "images");
     // An image several apps declare alike is built once.
     let built = std::cell::RefCell::new(std::collections::HashSet::new());
     for target in &targets {
-        for app in model::enabled_apps(repo, &target.cluster, &stage.name)? {
+        for app in apps_of(&target.cluster)? {
             let options = images::Options {
-                skip_unchanged: true,
+                skip_present: true,
                 check_cluster: false,
                 built: Some(&built),
             };
@@ -130,9 +165,13 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         force: false,
         keep_going: false,
         locked: options.locked,
+        pinned: Vec::new(),
     };
     for target in &targets {
-        let apps = model::enabled_apps(repo, &target.cluster, &stage.name)?;
+        let apps = apps_of(&target.cluster)?;
+        if apps.is_empty() {
+            continue;
+        }
         let report = deploy::deploy(
             repo,
             &target.cluster,

@@ -1,7 +1,7 @@
 use clap::{Args, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 
-use super::{DeployFlags, DryRun, Json, StageArg};
+use super::{AffectedArgs, DeployFlags, DryRun, Json, StageArg};
 use crate::complete;
 
 /// Apps: releases (Helm charts, kustomizations, manifests) per stage.
@@ -20,7 +20,10 @@ use crate::complete;
   cargo xtask app render photos --stage prod     # helm template, real values
   cargo xtask app lint photos                    # helm lint, every stage
   cargo xtask app logs photos --release photos-api -f
-  cargo xtask app status shop --cluster boutique  # an app of another cluster")]
+  cargo xtask app status shop --cluster boutique  # an app of another cluster
+  cargo xtask app deploy --affected --since origin/main --stage test   # only what changed
+  cargo xtask app drift photos --stage prod      # live objects against the last deploy
+  cargo xtask app promote photos --from test --to stage   # test's images, unchanged")]
 pub struct AppArgs {
     #[command(subcommand)]
     pub command: AppCommand,
@@ -47,7 +50,8 @@ pub enum AppCommand {
     /// The live manifests against the rendered ones (helm-diff when
     /// installed; kubectl diff and what would be pruned).
     Diff(OneApp),
-    /// docker build the app's images, tagged with the git sha, and push them.
+    /// docker build the app's images, each tagged with the hash of its
+    /// inputs, and push them (a tag the registry has is skipped).
     Build(BuildArgs),
     /// skaffold dev on a kind stage.
     Dev(OneApp),
@@ -62,13 +66,75 @@ pub enum AppCommand {
     /// Remove every release (helm uninstall, or everything its inventory
     /// lists), in reverse dependency order.
     Delete(DeleteArgs),
+    /// The images of the apps, each with the tag of its inputs and its
+    /// reference in the stage (what build pushes and deploy runs).
+    Images(ImagesArgs),
+    /// The live objects of each release against what its last deploy
+    /// applied (the fields it set, as the cluster has them now); exit
+    /// status 1 when something drifted.
+    Drift(DriftArgs),
+    /// Deploy to another stage the exact images (by digest) running in
+    /// one stage: nothing is built.
+    Promote(PromoteArgs),
+}
+
+/// The apps named, or with --affected the ones whose inputs changed.
+#[derive(Args)]
+pub struct AppsArg {
+    /// The apps (of the cluster of this folder, or found by name).
+    #[arg(required_unless_present = "affected", add = ArgValueCandidates::new(complete::apps))]
+    pub apps: Vec<String>,
+    #[command(flatten)]
+    pub affected: AffectedArgs,
+}
+
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// The apps (default: every app on in the stage).
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
+    pub apps: Vec<String>,
+    #[command(flatten)]
+    pub affected: AffectedArgs,
+    #[command(flatten)]
+    pub stage: StageArg,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+#[derive(Args)]
+pub struct DriftArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
+    pub app: String,
+    #[command(flatten)]
+    pub stage: StageArg,
+    #[command(flatten)]
+    pub json: Json,
+}
+
+#[derive(Args)]
+pub struct PromoteArgs {
+    #[arg(add = ArgValueCandidates::new(complete::apps))]
+    pub app: String,
+    /// The stage whose running images go.
+    #[arg(long, value_name = "STAGE", add = ArgValueCandidates::new(complete::stages))]
+    pub from: String,
+    /// The stage they go to.
+    #[arg(long, value_name = "STAGE", add = ArgValueCandidates::new(complete::stages))]
+    pub to: String,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+    /// Confirm a promotion to a protected stage.
+    #[arg(long)]
+    pub yes: bool,
+    /// helm's --wait per release, as for deploy.
+    #[arg(long, default_value_t = crate::cli::DEFAULT_JOBS)]
+    pub jobs: usize,
 }
 
 #[derive(Args)]
 pub struct DeployArgs {
-    /// The apps (of the cluster of this folder, or found by name).
-    #[arg(required = true, add = ArgValueCandidates::new(complete::apps))]
-    pub apps: Vec<String>,
+    #[command(flatten)]
+    pub which: AppsArg,
     #[command(flatten)]
     pub flags: DeployFlags,
     /// Deploy the apps these `depends_on` too (unchanged ones are skipped).
@@ -105,7 +171,11 @@ pub struct ValuesArgs {
 #[derive(Args)]
 pub struct RenderArgs {
     #[command(flatten)]
-    pub which: OneApp,
+    pub which: AppsArg,
+    #[command(flatten)]
+    pub stage: StageArg,
+    #[command(flatten)]
+    pub dry_run: DryRun,
     /// Show the secret values in the Secret instead of ***.
     #[arg(long)]
     pub reveal: bool,
@@ -114,13 +184,20 @@ pub struct RenderArgs {
 #[derive(Args)]
 pub struct BuildArgs {
     #[command(flatten)]
-    pub which: OneApp,
+    pub which: AppsArg,
+    #[command(flatten)]
+    pub stage: StageArg,
+    #[command(flatten)]
+    pub dry_run: DryRun,
     /// Confirm a build for a protected stage (it pushes to its registry).
     #[arg(long)]
     pub yes: bool,
     /// On a protected stage, build a work tree with uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Build and push even when the stage's registry has the tag already.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args)]
@@ -134,8 +211,9 @@ pub struct TerminalArgs {
 
 #[derive(Args)]
 pub struct LintArgs {
-    #[arg(add = ArgValueCandidates::new(complete::apps))]
-    pub app: String,
+    /// With --affected: the apps affected in any stage.
+    #[command(flatten)]
+    pub which: AppsArg,
 }
 
 #[derive(Args)]

@@ -2,7 +2,8 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Code, Ctx, Json};
+use super::{AffectedArgs, Code, Ctx, Json, StageArg};
+use crate::affected::Affected;
 use crate::config::Target;
 use crate::repo::Repo;
 use crate::ui::escape_controls;
@@ -11,10 +12,16 @@ use crate::ui::escape_controls;
 #[derive(Args)]
 #[command(after_long_help = "Examples:
   cargo xtask list
-  cargo xtask list --json | jq '.clusters[].apps[].name'")]
+  cargo xtask list --json | jq '.clusters[].apps[].name'
+  cargo xtask list --affected --since origin/main --stage test --json")]
 pub struct ListArgs {
     #[command(flatten)]
     json: Json,
+    #[command(flatten)]
+    affected: AffectedArgs,
+    /// The stage --affected looks at (its env files, the apps on in it).
+    #[command(flatten)]
+    stage: StageArg,
 }
 
 #[derive(Serialize)]
@@ -50,12 +57,22 @@ struct AppItem {
     dir: String,
     /// The stages it is off in (app.toml `enabled`).
     off_in: Vec<String>,
+    /// With --affected: the changed paths that reach it (or the app it
+    /// depends on), and the revision compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
 }
 
 impl ListArgs {
     pub fn run(self, ctx: &Ctx) -> Result<Code> {
         let repo = ctx.repo()?;
-        let listing = collect(&repo)?;
+        let affected = match self.affected.affected {
+            true => self.affected.resolve(&repo, &self.stage.resolve(&repo)?)?,
+            false => None,
+        };
+        let listing = collect(&repo, affected.as_ref())?;
         if self.json.json {
             return super::print_json(&listing);
         }
@@ -64,7 +81,7 @@ impl ListArgs {
     }
 }
 
-fn collect(repo: &Repo) -> Result<Listing> {
+fn collect(repo: &Repo, affected: Option<&Affected>) -> Result<Listing> {
     let mut stages = Vec::new();
     for name in repo.stage_names()? {
         let stage = repo.stage(&name)?;
@@ -90,6 +107,11 @@ fn collect(repo: &Repo) -> Result<Listing> {
         let cluster = repo.cluster(&name)?;
         let mut apps = Vec::new();
         for app in repo.app_dirs(&name)?.iter() {
+            let reached = affected.map(|a| a.of(&name, &app.name));
+            if matches!(reached, Some(None)) {
+                continue;
+            }
+            let reached = reached.flatten();
             let file = repo.app_once(&name, &app.name)?;
             let off_in = stages
                 .iter()
@@ -101,6 +123,8 @@ fn collect(repo: &Repo) -> Result<Listing> {
                 description: file.value.description.clone(),
                 dir: app.rel.clone(),
                 off_in,
+                why: reached.map(|r| r.why.clone()),
+                since: reached.map(|r| r.since.clone()),
             });
         }
         clusters.push(ClusterItem {
@@ -170,6 +194,20 @@ fn render(listing: &Listing) -> String {
                 escape_controls(&app.description),
                 w = width - 2
             ));
+            if let (Some(why), Some(since)) = (&app.why, &app.since) {
+                const SHOWN: usize = 3;
+                let mut reasons: Vec<String> =
+                    why.iter().take(SHOWN).map(|w| escape_controls(w)).collect();
+                if why.len() > SHOWN {
+                    reasons.push(format!("{} more", why.len() - SHOWN));
+                }
+                out.push_str(&format!(
+                    "    {:<w$}  affected since {since}: {}\n",
+                    "",
+                    reasons.join(", "),
+                    w = width - 2
+                ));
+            }
         }
     }
     out

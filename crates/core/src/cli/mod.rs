@@ -248,6 +248,34 @@ pub struct DeployFlags {
     /// failed one.
     #[arg(long)]
     pub keep_going: bool,
+    /// Print each release's result and why (what changed since its last
+    /// deploy) as JSON instead of the table.
+    #[command(flatten)]
+    pub json: Json,
+}
+
+/// `--affected [--since REF]`: only the apps whose inputs changed.
+#[derive(Args, Clone, Default)]
+pub struct AffectedArgs {
+    /// Only the apps whose inputs changed since --since (their folder,
+    /// images, charts, the stage's env files, apps they depend on).
+    #[arg(long)]
+    pub affected: bool,
+    /// The revision to compare the work tree with (default: each app's
+    /// last deploy to the stage from here, else the merge-base with the
+    /// default branch).
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub since: Option<String>,
+}
+
+impl AffectedArgs {
+    /// The affected apps in `stage`, when `--affected` was given.
+    pub fn resolve(&self, repo: &Repo, stage: &Stage) -> Result<Option<crate::affected::Affected>> {
+        match self.affected {
+            true => crate::affected::affected(repo, stage, self.since.as_deref()).map(Some),
+            false => Ok(None),
+        }
+    }
 }
 
 /// Releases a deploy runs at once by default.

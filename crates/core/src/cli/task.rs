@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use clap_complete::engine::ArgValueCompleter;
 
-use super::{Code, Ctx, DryRun, Json, ScopeArgs, StageArg};
+use super::{AffectedArgs, Code, Ctx, DryRun, Json, ScopeArgs, StageArg};
 use crate::complete;
 use crate::tasks::{Listed, Owner, RunOptions, Tasks};
 use crate::ui::escape_controls;
@@ -27,6 +27,7 @@ use crate::ui::escape_controls;
   cargo xtask task photos:e2e --stage test -- -v    # extra arguments after --
   cargo xtask task hmlet:smoke --stage prod --yes
   cargo xtask task photos:e2e --dry-run             # the exact commands
+  cargo xtask task e2e --affected --since origin/main --stage test   # each affected app's own e2e
 Inside a stage shell: xtask task NAME (the shell's stage).")]
 pub struct TaskArgs {
     /// The task: `name`, `app:name`, `cluster:name`. None: list them.
@@ -43,6 +44,9 @@ pub struct TaskArgs {
     dry_run: DryRun,
     #[command(flatten)]
     json: Json,
+    /// With --affected, run the task NAME of each affected app that has one.
+    #[command(flatten)]
+    affected: AffectedArgs,
     /// Arguments for the task, after `--`: its lines get them as "$@", or
     /// appended to the last line when no line reads them.
     #[arg(last = true, value_name = "ARGS")]
@@ -67,19 +71,63 @@ impl TaskArgs {
                 "--json lists the tasks: leave out the task's name (`cargo xtask task --json`)"
             );
         }
-        let plan = tasks.plan(&from, name)?;
         let stage = self.stage.resolve(&repo)?;
-        let code = plan.run(
-            &repo,
-            RunOptions {
-                stage: &stage,
-                args: &self.args,
-                yes: self.yes,
-                dry_run: self.dry_run.dry_run,
-            },
-        )?;
-        Ok(Code::of(code))
+        let options = RunOptions {
+            stage: &stage,
+            args: &self.args,
+            yes: self.yes,
+            dry_run: self.dry_run.dry_run,
+        };
+        if let Some(affected) = self.affected.resolve(&repo, &stage)? {
+            return run_affected(&repo, &tasks, name, &affected, options);
+        }
+        let plan = tasks.plan(&from, name)?;
+        Ok(Code::of(plan.run(&repo, options)?))
     }
+}
+
+/// The task `name` of each affected app that defines one, in turn; the
+/// worst exit code. An affected app without it is named and skipped.
+fn run_affected(
+    repo: &crate::repo::Repo,
+    tasks: &Tasks,
+    name: &str,
+    affected: &crate::affected::Affected,
+    options: RunOptions,
+) -> Result<Code> {
+    if name.contains(':') {
+        anyhow::bail!(
+            "--affected runs a task of each affected app: name it without an app or cluster (`{}`)",
+            name.rsplit(':').next().unwrap_or(name)
+        );
+    }
+    let mut worst = 0;
+    let mut ran = 0;
+    for app in &affected.apps {
+        let owner = Owner::App {
+            cluster: app.cluster.clone(),
+            app: app.app.clone(),
+        };
+        let scope = format!("{}/{}", app.cluster, app.app);
+        let own = tasks
+            .list(&owner)?
+            .into_iter()
+            .find(|t| t.task == name && t.scope == scope);
+        let Some(own) = own else {
+            crate::errln!("- {}: affected, has no task {name}", app.app);
+            continue;
+        };
+        crate::errln!("── {} ({})", own.name, app.why.join(", "));
+        let code = tasks.plan(&owner, &own.name)?.run(repo, options)?;
+        ran += 1;
+        if worst == 0 || (code != 0 && code > worst) {
+            worst = code;
+        }
+    }
+    if ran == 0 && !crate::ui::quiet() {
+        crate::errln!("no affected app has a task {name}: nothing to run");
+    }
+    Ok(Code::of(worst))
 }
 
 fn render(from: &Owner, listed: &[Listed]) -> String {

@@ -30,6 +30,8 @@ pub struct UpArgs {
     /// On a protected stage, ship a work tree with uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    #[command(flatten)]
+    pub affected: crate::cli::AffectedArgs,
 }
 
 /// Delete the kind clusters of a stage (never remote or protected ones).

@@ -474,6 +474,18 @@ impl Runner {
         self.run(cmd)
     }
 
+    /// A read-only question whose answer decides what a run does (is this
+    /// release deployed as it is now?). A dry run prints it and asks for
+    /// real, so its plan leaves out what the run would leave out; there,
+    /// a question that cannot be answered (no cluster yet) is "nothing".
+    pub fn look(&self, cmd: &Cmd) -> Result<String> {
+        if self.dry_run {
+            crate::outln!("{}", cmd.script());
+            return Ok(cmd.read().unwrap_or_default());
+        }
+        cmd.read()
+    }
+
     /// A step's outcome: a comment in a dry run.
     pub fn say(&self, text: &str) {
         if self.dry_run {

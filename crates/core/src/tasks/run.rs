@@ -46,6 +46,7 @@ impl Step<'_> {
 }
 
 /// How `run` runs a plan.
+#[derive(Clone, Copy)]
 pub struct RunOptions<'a> {
     pub stage: &'a Stage,
     /// For the task asked for (not its dependencies).

@@ -34,6 +34,8 @@ pub struct Inventory {
     pub digest: String,
     pub revision: u64,
     pub objects: Vec<Object>,
+    /// What was applied (Secrets without their values), for `app drift`.
+    pub applied: Option<String>,
 }
 
 /// The command that renders a kustomization (offline); None for manifests.
@@ -97,7 +99,7 @@ pub fn inventory(runner: &Runner, kubectl: Cmd, release: &Release) -> Result<Opt
         .args(["--namespace", &release.namespace, "--ignore-not-found"])
         .args(["--output", "json"])
         .no_stdin();
-    let text = runner.ask(&get)?;
+    let text = runner.look(&get)?;
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -116,6 +118,7 @@ pub fn inventory(runner: &Runner, kubectl: Cmd, release: &Release) -> Result<Opt
         digest: annotation(DIGEST_ANNOTATION),
         revision: annotation(REVISION_ANNOTATION).parse().unwrap_or(0),
         objects,
+        applied: map["data"]["applied"].as_str().and_then(unpack),
     }))
 }
 
@@ -186,7 +189,7 @@ pub fn deploy(
     let revision = previous.map_or(1, |p| p.revision + 1);
     runner.run(&crate::tools::toolbox::server_side_apply(
         kubectl(),
-        &inventory_manifest(release, &current, &digest, revision),
+        &inventory_manifest(release, &current, &digest, revision, rendered),
     ))?;
     for workload in objects::workloads(rendered)? {
         runner
@@ -244,7 +247,12 @@ fn inventory_manifest(
     objects: &[Object],
     digest: &str,
     revision: u64,
+    rendered: &str,
 ) -> serde_json::Value {
+    let mut data = json!({ "objects": serde_json::to_string(objects).expect("JSON") });
+    if let Some(applied) = pack(rendered) {
+        data["applied"] = applied.into();
+    }
     json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -260,8 +268,48 @@ fn inventory_manifest(
                 REVISION_ANNOTATION: revision.to_string(),
             },
         },
-        "data": { "objects": serde_json::to_string(objects).expect("JSON") },
+        "data": data,
     })
+}
+
+/// The applied stream as the inventory keeps it: Secrets' values left out
+/// (a ConfigMap is readable by more people than Secrets), gzipped, base64.
+/// None when it would not fit in a ConfigMap.
+fn pack(rendered: &str) -> Option<String> {
+    use base64::Engine;
+    use std::io::Write;
+    let kept: Vec<serde_json::Value> = objects::as_json(rendered)
+        .ok()?
+        .into_iter()
+        .map(|mut doc| {
+            if doc["kind"] == "Secret" {
+                for key in ["data", "stringData"] {
+                    if let Some(map) = doc.as_object_mut() {
+                        map.remove(key);
+                    }
+                }
+            }
+            doc
+        })
+        .collect();
+    let text = serde_json::to_string(&kept).ok()?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).ok()?;
+    let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().ok()?);
+    (packed.len() < 900_000).then_some(packed)
+}
+
+fn unpack(packed: &str) -> Option<String> {
+    use base64::Engine;
+    use std::io::Read;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(packed)
+        .ok()?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// `kubectl diff` of the rendered release against the cluster, and what

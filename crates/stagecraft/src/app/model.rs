@@ -12,9 +12,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::app::graph;
 use crate::app::source::{self, Source};
+use crate::app::tags::{self, ImagePlan};
 use crate::cluster::{Routing, Target};
 use stagecraft_core::config::{AppToml, Loaded};
-use stagecraft_core::process::Cmd;
 use stagecraft_core::repo::{Repo, Scope};
 use stagecraft_core::stage::environment::{self, Secrets, StageEnv};
 use stagecraft_core::suggest;
@@ -130,40 +130,20 @@ impl Release {
     }
 }
 
-/// The image tag of this checkout: the git short sha, `-dirty` when the
-/// tree has changes; `dev` outside git.
-pub fn image_tag(repo: &Repo) -> String {
-    let git = |args: &[&str]| {
-        Cmd::new("git")
-            .arg("-C")
-            .arg(&repo.root)
-            .args(args)
-            .read()
-            .ok()
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(sha) => {
-            let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.trim().is_empty());
-            format!("{}{}", sha.trim(), if dirty { "-dirty" } else { "" })
-        }
-        None => "dev".to_owned(),
-    }
-}
-
 /// The stage variables of the images an app builds, for values files and
-/// `set`: `XTASK_REGISTRY`, `XTASK_IMAGE_TAG`, and per image
-/// `XTASK_IMAGE_<NAME>` (the built reference) and `XTASK_IMAGE_TAG_<NAME>`
-/// (its tag); `<NAME>` upper-cased, other characters than letters and
-/// digits as `_`.
-pub fn image_vars(app: &AppToml, registry: &str, tag: &str) -> Vec<(String, String)> {
-    if app.images.is_empty() {
+/// `set`: `XTASK_REGISTRY`, and per image `XTASK_IMAGE_<NAME>` (the built
+/// reference) and `XTASK_IMAGE_TAG_<NAME>` (its tag), `<NAME>` upper-cased
+/// with other characters than letters and digits as `_`; and
+/// `XTASK_IMAGE_TAG` when all the app's images have one tag (one image).
+pub fn image_vars(images: &[ImagePlan], registry: &str) -> Vec<(String, String)> {
+    if images.is_empty() {
         return Vec::new();
     }
-    let mut vars = vec![
-        ("XTASK_REGISTRY".to_owned(), registry.to_owned()),
-        ("XTASK_IMAGE_TAG".to_owned(), tag.to_owned()),
-    ];
-    for image in &app.images {
+    let mut vars = vec![("XTASK_REGISTRY".to_owned(), registry.to_owned())];
+    if images.iter().all(|i| i.tag == images[0].tag) {
+        vars.push(("XTASK_IMAGE_TAG".to_owned(), images[0].tag.clone()));
+    }
+    for image in images {
         let key: String = image
             .name
             .chars()
@@ -174,9 +154,9 @@ pub fn image_vars(app: &AppToml, registry: &str, tag: &str) -> Vec<(String, Stri
             .collect();
         vars.push((
             format!("XTASK_IMAGE_{key}"),
-            built_reference(registry, &image.name, tag),
+            built_reference(registry, &image.name, &image.tag),
         ));
-        vars.push((format!("XTASK_IMAGE_TAG_{key}"), tag.to_owned()));
+        vars.push((format!("XTASK_IMAGE_TAG_{key}"), image.tag.clone()));
     }
     vars
 }
@@ -363,19 +343,16 @@ impl App {
         stage: &str,
         env: &StageEnv,
         registry: &str,
-        tag: &str,
+        built: &[ImagePlan],
         routing: &Routing,
     ) -> Result<Vec<(Release, Vec<String>)>> {
         let timeout = env.get("HELM_TIMEOUT").unwrap_or("5m").to_owned();
         let namespace = self.namespace(env)?;
-        let images: Vec<BuiltImage> = self
-            .file
-            .value
-            .images
+        let images: Vec<BuiltImage> = built
             .iter()
             .map(|i| BuiltImage {
                 name: i.name.clone(),
-                reference: built_reference(registry, &i.name, tag),
+                reference: built_reference(registry, &i.name, &i.tag),
             })
             .collect();
         self.file
@@ -388,7 +365,15 @@ impl App {
                 let mut sets = Vec::new();
                 for (key, value) in &r.set {
                     let text = env.expand(value.get_ref()).map_err(|e| {
-                        self.file.error_at(&value.span(), format!("`set` {key} of {name}: {e}"))
+                        // The closest defined name (with several images of
+                        // their own tags, XTASK_IMAGE_TAG_<NAME>).
+                        let undefined = e.split('`').nth(1).unwrap_or_default();
+                        let undefined = undefined.trim_start_matches("${").trim_end_matches('}');
+                        let names: Vec<String> = env.entries.iter().map(|e| e.name.clone()).collect();
+                        self.file.error_at(
+                            &value.span(),
+                            format!("`set` {key} of {name}: {e}\n  hint: {}", suggest::hint("variable", undefined, &names)),
+                        )
                     })?;
                     // helm keeps values readable with the release.
                     if let Some(secret) = env.entries.iter().find(|e| e.secret && !e.value.is_empty() && text.contains(&e.value)) {
@@ -491,10 +476,10 @@ impl App {
                     sets,
                     images: images.clone(),
                     values,
-                    image: r
-                        .image
-                        .as_ref()
-                        .map(|i| (format!("{registry}/{}", i.get_ref()), tag.to_owned())),
+                    image: r.image.as_ref().and_then(|i| {
+                        let plan = built.iter().find(|b| &b.name == i.get_ref())?;
+                        Some((format!("{registry}/{}", plan.name), plan.tag.clone()))
+                    }),
                     env: vars,
                     hosts,
                     routing: routing.clone(),
@@ -515,12 +500,26 @@ impl App {
 /// Every release of `apps` in the target's stage, in a graph.
 pub struct Plan {
     pub releases: Vec<Release>,
-    pub tag: String,
+    /// Each image of the apps and its built reference in the stage.
+    pub images: Vec<(String, String)>,
 }
 
 /// `secrets`: whether the secret variables the releases' containers get
 /// are resolved (deploys and renders), or left out (reads of the cluster).
 pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> Result<Plan> {
+    plan_pinned(repo, target, apps, secrets, &[])
+}
+
+/// [`plan`] with some images pinned to a reference's tag part
+/// (`3f2a...@sha256:...`, what `app promote` deploys) instead of the
+/// tag of their inputs.
+pub fn plan_pinned(
+    repo: &Repo,
+    target: &Target,
+    apps: &[String],
+    secrets: Secrets,
+    pinned: &[(String, String)],
+) -> Result<Plan> {
     let all = repo.app_names(&target.cluster)?;
     let mut loaded = BTreeMap::new();
     for name in apps {
@@ -535,17 +534,40 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
         loaded.insert(name.clone(), App::load(repo, &target.cluster, name)?);
     }
     graph::check_app_cycles(repo, &target.cluster, &all)?;
-    let tag = image_tag(repo);
     let routing = target.routing()?;
+    let mut built = Vec::new();
     let mut releases = Vec::new();
     let mut needs_by_name = Vec::new();
+    // Each app's environment and images first, then every image's tag at
+    // once (their contexts walked side by side).
+    let mut prepared = Vec::new();
+    let mut all_images = Vec::new();
     for app in loaded.values() {
         let scope = Scope::app(&target.cluster, &app.name);
-        let mut env = environment::resolve(repo, &target.stage, &scope, secrets)?;
+        let env = environment::resolve(repo, &target.stage, &scope, secrets)?;
         let registry = registry(target, &env)?;
-        env.add_generated(image_vars(&app.file.value, &registry, &tag));
+        let images = tags::of_app(&repo.root, &app.dir, &app.file, &env)?;
+        all_images.extend(images.iter().cloned());
+        prepared.push((app, env, registry, images.len()));
+    }
+    tags::fill(&repo.root, &mut all_images)?;
+    let mut tagged = all_images.into_iter();
+    for (app, mut env, registry, count) in prepared {
+        let mut images: Vec<ImagePlan> = tagged.by_ref().take(count).collect();
+        for image in &mut images {
+            if let Some((_, tag)) = pinned.iter().find(|(name, _)| *name == image.name) {
+                image.tag = tag.clone();
+            }
+        }
+        env.add_generated(image_vars(&images, &registry));
         let stage = &target.stage.name;
-        for (release, needs) in app.releases(repo, stage, &env, &registry, &tag, &routing)? {
+        for image in &images {
+            built.push((
+                image.name.clone(),
+                built_reference(&registry, &image.name, &image.tag),
+            ));
+        }
+        for (release, needs) in app.releases(repo, stage, &env, &registry, &images, &routing)? {
             releases.push(release);
             needs_by_name.push(needs);
         }
@@ -582,7 +604,10 @@ pub fn plan(repo: &Repo, target: &Target, apps: &[String], secrets: Secrets) -> 
             names.join(" -> ")
         );
     }
-    Ok(Plan { releases, tag })
+    Ok(Plan {
+        releases,
+        images: built,
+    })
 }
 
 /// The apps of the cluster that are on in `stage` (what a deploy of the

@@ -4,6 +4,7 @@
 //! selector, so any chart's pods are found, not only ours).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use anyhow::{Result, anyhow};
@@ -237,6 +238,54 @@ pub fn pick<'w>(
                 names.join(", ")
             )
         }),
+    }
+}
+
+/// The objects of a manifest stream (YAML, or the JSON array the
+/// inventory keeps) as JSON values.
+pub fn as_json(stream: &str) -> Result<Vec<Value>> {
+    if stream.trim_start().starts_with('[') {
+        return serde_json::from_str(stream).map_err(|e| anyhow!("not JSON: {e}"));
+    }
+    let docs = YamlLoader::load_from_str(stream).map_err(|e| anyhow!("not YAML: {e}"))?;
+    let mut out = Vec::new();
+    for doc in docs {
+        let value = to_json(&doc);
+        match value["kind"].as_str() {
+            Some("List") => out.extend(value["items"].as_array().cloned().unwrap_or_default()),
+            _ if value.is_object() => out.push(value),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn to_json(yaml: &Yaml) -> Value {
+    match yaml {
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Integer(i) => i.to_string(),
+                        Yaml::Boolean(b) => b.to_string(),
+                        Yaml::Real(r) => r.clone(),
+                        _ => return None,
+                    };
+                    Some((key, to_json(v)))
+                })
+                .collect(),
+        ),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(r.clone()), Value::Number),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        _ => Value::Null,
     }
 }
 

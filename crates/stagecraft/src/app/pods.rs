@@ -156,3 +156,49 @@ pub fn port_forward(
         &release.namespace,
     ]))
 }
+
+/// A container of a release's pods as it runs.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub pod: String,
+    pub ready: bool,
+    /// The reference the pod asked for (`localhost:5001/web:3f2a...`).
+    pub image: String,
+    /// What runs: `<repository>@sha256:...` (the runtime's resolution).
+    pub image_id: String,
+}
+
+/// Every container of the pods of every workload of the release.
+pub fn running(repo: &Repo, at: &AppAt, release: &Release) -> Result<Vec<Running>> {
+    at.target.connect()?;
+    let tools = Toolbox::find(repo, &[Tool::Kubectl], &Planned::default())?;
+    let manifests = live_manifests(repo, &tools, at, release)?;
+    let mut out = Vec::new();
+    for workload in objects::workloads(&manifests)? {
+        let listing = tools
+            .kubectl(&at.target.kube)
+            .args(["get", "pods", "--namespace", &release.namespace])
+            .arg(format!("--selector={}", workload.selector))
+            .args(["--output", "json"])
+            .no_stdin()
+            .read()?;
+        let pods: serde_json::Value = serde_json::from_str(&listing)
+            .with_context(|| format!("kubectl listed the pods of {} as no JSON", release.id()))?;
+        for pod in pods["items"].as_array().into_iter().flatten() {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            for status in pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(Running {
+                    pod: name.to_owned(),
+                    ready: status["ready"].as_bool().unwrap_or(false),
+                    image: status["image"].as_str().unwrap_or_default().to_owned(),
+                    image_id: status["imageID"].as_str().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -306,6 +306,9 @@ pub struct ReleaseStatus {
     pub source: String,
     pub status: String,
     pub revision: Option<u64>,
+    /// Whether live objects differ from what the last deploy applied
+    /// (`app drift` lists them); None when that cannot be told.
+    pub drift: Option<bool>,
 }
 
 /// Each release's state: a chart's from the records helm keeps in the
@@ -334,6 +337,13 @@ pub fn status(repo: &Repo, at: &AppAt) -> Result<Vec<ReleaseStatus>> {
             status: latest
                 .as_ref()
                 .map_or("not installed".to_owned(), |(_, s)| s.clone()),
+            drift: match latest.is_some() {
+                true => crate::app::drift::of_release(&tools, &at.target, release)
+                    .ok()
+                    .filter(|d| d.state != "unknown" && d.state != "not deployed")
+                    .map(|d| d.drifted()),
+                false => None,
+            },
             revision: latest.map(|(v, _)| v),
         });
     }
@@ -383,8 +393,21 @@ pub fn delete(
     identity::verify(repo, &at.target, &tools, runner)?;
     for i in deploy_order(&at.releases).into_iter().rev() {
         let release = &at.releases[i];
+        let forget_inputs = || {
+            runner.run(
+                &tools
+                    .kubectl(&at.target.kube)
+                    .args([
+                        "delete",
+                        "configmap",
+                        &crate::app::inputs::record_name(release),
+                    ])
+                    .args(["--namespace", &release.namespace, "--ignore-not-found"]),
+            )
+        };
         if !release.source.is_helm() {
             applied::delete(&runner, &tools, &at.target.kube, release)?;
+            forget_inputs()?;
             each(release);
             continue;
         }
@@ -409,6 +432,7 @@ pub fn delete(
                     .args(["--namespace", &release.namespace, "--ignore-not-found"]),
             )?;
         }
+        forget_inputs()?;
         each(release);
     }
     Ok(())

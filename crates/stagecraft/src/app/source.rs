@@ -64,15 +64,7 @@ impl Source {
     }
 }
 
-/// A path of app.toml: `.`, `./x` and `../x` from the app folder, anything
-/// else from the repository root.
-pub fn resolve_path(root: &Path, app_dir: &Path, path: &str) -> PathBuf {
-    if path == "." || path.starts_with("./") || path.starts_with("../") {
-        app_dir.join(path)
-    } else {
-        root.join(path)
-    }
-}
+pub use stagecraft_core::repo::resolve_app_path as resolve_path;
 
 /// The release's source, its paths filled from the stage environment
 /// (`kustomize = "deploy/overlays/${XTASK_STAGE}"`) and checked.

@@ -175,7 +175,11 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
                 &DeployDisplay::new(),
                 &Planned::default(),
             )?;
-            progress::print_summary(&report, args.options.dry_run.dry_run);
+            progress::print_report(
+                &report,
+                args.options.dry_run.dry_run,
+                args.options.json.json,
+            );
             report.result()?;
             Ok(Code::OK)
         }

@@ -88,5 +88,6 @@ fn deploy_options(flags: &DeployFlags) -> crate::app::deploy::Options {
         force: flags.force,
         keep_going: flags.keep_going,
         locked: false,
+        pinned: Vec::new(),
     }
 }

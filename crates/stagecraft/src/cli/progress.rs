@@ -264,3 +264,15 @@ pub fn print_summary(report: &Report, dry_run: bool) {
         stagecraft_core::out!("{}", report.summary());
     }
 }
+
+/// `--json`: the report as JSON (a dry run's too: its plan's reasons);
+/// else the table.
+pub fn print_report(report: &Report, dry_run: bool, json: bool) {
+    match json {
+        true => stagecraft_core::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).expect("JSON")
+        ),
+        false => print_summary(report, dry_run),
+    }
+}

@@ -53,6 +53,7 @@ pub fn run(args: UpArgs, ctx: &Ctx) -> Result<Code> {
         yes: args.yes,
         locked: args.locked,
         allow_dirty: args.allow_dirty,
+        affected: args.affected.affected.then(|| args.affected.since.clone()),
     };
     let steps = Steps {
         repo: &repo,

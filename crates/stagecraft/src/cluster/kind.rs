@@ -29,8 +29,13 @@ impl Operations for Kind {
         delete(cx)
     }
 
-    fn registry(&self, _target: &Target, _registry_var: Option<&str>) -> Result<String> {
-        Ok(format!("localhost:{}", REGISTRY_PORT))
+    /// The registry bootstrap runs beside the cluster, unless the stage
+    /// names another one in `REGISTRY` (one its nodes can pull from).
+    fn registry(&self, _target: &Target, registry_var: Option<&str>) -> Result<String> {
+        Ok(match registry_var.map(|r| r.trim_end_matches('/')) {
+            Some(registry) if !registry.is_empty() => registry.to_owned(),
+            _ => format!("localhost:{}", REGISTRY_PORT),
+        })
     }
 
     fn tools(&self, operation: Operation) -> &'static [Tool] {

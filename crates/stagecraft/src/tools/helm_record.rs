@@ -23,7 +23,7 @@ pub fn deployed(
     release: &str,
     digest: &str,
 ) -> Result<bool> {
-    let records = runner.ask(
+    let records = runner.look(
         &kubectl
             .args(["get", "secrets", "--namespace", namespace])
             .arg(format!("--selector=owner=helm,name={release}"))

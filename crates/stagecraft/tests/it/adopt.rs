@@ -226,41 +226,62 @@ fn set_and_values_files_map_the_built_references_onto_the_charts_own_keys() {
     repo.run(["init", "repo", "--cluster", "shop"]).ok();
     let app = repo.root.join("clusters/shop/apps/helm-chart");
     let toml = fs::read_to_string(app.join("app.toml")).unwrap();
-    let toml = toml.replace("enabled = false\n", "").replace(
-        "chart = \"helm-chart\"\n",
-        "chart = \"helm-chart\"\nset = { \"images.repository\" = \"${XTASK_REGISTRY}\", \"images.tag\" = \"${XTASK_IMAGE_TAG}\" }\n",
-    );
-    fs::write(app.join("app.toml"), toml).unwrap();
-    fs::create_dir_all(app.join("values/comm")).unwrap();
+    let with_set = |set: &str| {
+        toml.replace("enabled = false\n", "").replace(
+            "chart = \"helm-chart\"\n",
+            &format!("chart = \"helm-chart\"\nset = {{ {set} }}\n"),
+        )
+    };
+    // Seven images of seven tags: no one XTASK_IMAGE_TAG, and the error
+    // says which names there are.
     fs::write(
-        app.join("values/comm/helm-chart.yaml"),
-        "frontend:\n  image: ${XTASK_IMAGE_FRONTEND}\n  tag: ${XTASK_IMAGE_TAG_FRONTEND}\n",
+        app.join("app.toml"),
+        with_set("\"images.tag\" = \"${XTASK_IMAGE_TAG}\""),
     )
     .unwrap();
-    let values = repo.run(["app", "values", "helm-chart", "--stage", "stage"]);
-    let tag = values
-        .ok()
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("images.tag = "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("images.tag is set")
-        .to_owned();
-    assert!(!tag.is_empty() && !tag.contains('$'), "{tag}");
+    repo.run(["app", "values", "helm-chart", "--stage", "stage"])
+        .fails()
+        .stderr_has("clusters/shop/apps/helm-chart/app.toml:9:24: `set` images.tag of helm-chart")
+        .stderr_has("undefined variable `${XTASK_IMAGE_TAG}`")
+        .stderr_has("did you mean `XTASK_IMAGE_TAG_");
+    fs::write(
+        app.join("app.toml"),
+        with_set("\"images.repository\" = \"${XTASK_REGISTRY}\""),
+    )
+    .unwrap();
+    fs::create_dir_all(app.join("values/comm")).unwrap();
+    let mut values = String::from("frontend:\n  image: ${XTASK_IMAGE_FRONTEND}\ntags:\n");
+    for name in BUILT {
+        values.push_str(&format!(
+            "  {name}: ${{XTASK_IMAGE_TAG_{}}}\n",
+            name.to_uppercase()
+        ));
+    }
+    fs::write(app.join("values/comm/helm-chart.yaml"), values).unwrap();
+    let shown = repo.run(["app", "values", "helm-chart", "--stage", "stage"]);
+    let tag_of = |name: &str| {
+        shown
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("tags.{name} = ")))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no tag of {name}: {}", shown.stdout))
+            .to_owned()
+    };
     let registry = "registry.example.com/shop/stage";
-    values
+    shown
+        .ok()
         .stdout_has(&format!(
             "images.repository = {registry}    # app.toml [[releases]] helm-chart set\n"
         ))
         .stdout_has(&format!(
-            "images.tag = {tag}    # app.toml [[releases]] helm-chart set\n"
-        ))
-        .stdout_has(&format!(
-            "frontend.image = {registry}/frontend:{tag}    # clusters/shop/apps/helm-chart/values/comm/helm-chart.yaml:2\n"
-        ))
-        .stdout_has(&format!("frontend.tag = {tag}    #"));
-    // The chart builds its references from the mapped keys: each
-    // Deployment runs exactly the stage's build.
+            "frontend.image = {registry}/frontend:{}    # clusters/shop/apps/helm-chart/values/comm/helm-chart.yaml:2\n",
+            tag_of("frontend")
+        ));
+    // A tag per image, each from its own inputs.
+    let tags: std::collections::BTreeSet<String> = BUILT.iter().map(|n| tag_of(n)).collect();
+    assert_eq!(tags.len(), BUILT.len(), "{tags:?}");
+    // Each Deployment runs exactly its image's build in the stage.
     let render = repo.run(["app", "render", "helm-chart", "--stage", "stage"]);
     let stream = render.ok().stdout.clone();
     let mut seen = Vec::new();
@@ -274,7 +295,7 @@ fn set_and_values_files_map_the_built_references_onto_the_charts_own_keys() {
             .unwrap()
             .to_owned();
         if name != "redis-cart" {
-            assert_eq!(image, format!("{registry}/{name}:{tag}"));
+            assert_eq!(image, format!("{registry}/{name}:{}", tag_of(&name)));
             seen.push(name);
         }
     }

@@ -161,7 +161,15 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
     git(&f.repo, &["init", "-q"]);
     git(&f.repo, &["add", "-A"]);
     git(&f.repo, &["commit", "-q", "-m", "init"]);
-    let sha = git(&f.repo, &["rev-parse", "--short", "HEAD"]);
+    let tag_of_photos_api = || {
+        let images = f
+            .repo
+            .run(["app", "images", "photos", "--stage", "test", "--json"])
+            .ok()
+            .json();
+        images[0]["tag"].as_str().unwrap().to_owned()
+    };
+    let sha = tag_of_photos_api();
     let run = f.repo.run([
         "app",
         "deploy",
@@ -266,7 +274,7 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
             .any(|w| w == ["--namespace", "frontend"])
     );
 
-    // A change in the tree: the tag says so.
+    // A change to what the image is built from: another tag.
     fs::write(
         f.repo.root.join("clusters/hmlet/apps/photos/src/server.py"),
         "changed\n",
@@ -277,7 +285,9 @@ fn deploy_passes_values_context_kubeconfig_namespace_and_tag_in_dependency_order
         .ok();
     f.take_calls();
     let added = stdin_values(&f.take_stdin(), "photos-api");
-    assert_eq!(added["image"]["tag"], format!("{sha}-dirty").as_str());
+    let changed = tag_of_photos_api();
+    assert_ne!(changed, sha);
+    assert_eq!(added["image"]["tag"], changed.as_str());
 }
 
 /// The values a `helm upgrade` of `release` read on stdin.
@@ -389,7 +399,13 @@ fn dry_run_prints_the_commands_of_a_real_run_and_runs_none() {
     let f = app_fixture();
     let run = f.repo.run(["cluster", "deploy", "--dry-run"]);
     run.ok();
-    assert!(f.take_calls().is_empty(), "the dry run ran something");
+    // Only questions (is it deployed as it is now?), printed too.
+    let ran = lines(&f.take_calls());
+    assert!(
+        ran.iter()
+            .all(|c| c.starts_with("kubectl ") && c.contains(" get ")),
+        "the dry run ran more than reads: {ran:#?}"
+    );
     let printed = commands_of(&run.stdout, &f.repo.root);
     f.repo.run(["cluster", "deploy", "--jobs", "1"]).ok();
     assert_eq!(comparable(printed), comparable(lines(&f.take_calls())));
@@ -420,7 +436,17 @@ fn the_webhook_gets_json_and_a_dead_webhook_is_only_a_warning() {
     assert_eq!(photos["stage"], "local");
     assert_eq!(photos["cluster"], "hmlet");
     assert_eq!(photos["result"], "deployed");
-    assert_eq!(photos["image_tag"], "dev");
+    let images = photos["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0]["name"], "photos-api");
+    let reference = images[0]["reference"].as_str().unwrap();
+    let tag = reference
+        .strip_prefix("localhost:5001/photos-api:")
+        .unwrap();
+    assert!(
+        tag.len() == 16 && tag.chars().all(|c| c.is_ascii_hexdigit()),
+        "{reference}"
+    );
     assert_eq!(photos["releases"].as_array().unwrap().len(), 3);
     assert!(photos["duration_seconds"].as_f64().unwrap() >= 0.0);
 

@@ -5,12 +5,22 @@ use crate::cluster::lines;
 use std::fs;
 
 #[test]
-fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
+fn build_tags_with_the_inputs_hash_and_pushes_to_the_stage_registry() {
     let f = app_fixture();
+    let tag = f
+        .repo
+        .run(["app", "images", "photos", "--stage", "test", "--json"])
+        .ok()
+        .json()[0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     f.repo
         .run(["app", "build", "photos", "--stage", "test"])
         .ok()
-        .stdout_has("localhost:5001/photos-api:dev: built and pushed");
+        .stdout_has(&format!(
+            "localhost:5001/photos-api:{tag}: built and pushed"
+        ));
     let root = f.root();
     let app = format!("{root}/clusters/hmlet/apps/photos");
     assert_eq!(
@@ -19,21 +29,19 @@ fn build_tags_with_the_git_sha_and_pushes_to_the_stage_registry() {
             // This machine reaches the stage's cluster: is it the right one?
             f.identity_query("test", "kind-hmlet-test"),
             format!(
-                "docker build --tag localhost:5001/photos-api:dev --file {app}/Dockerfile {app}"
+                "docker build --tag localhost:5001/photos-api:{tag} --file {app}/Dockerfile {app}"
             ),
-            "docker push localhost:5001/photos-api:dev".to_owned(),
+            format!("docker push localhost:5001/photos-api:{tag}"),
         ]
     );
     f.repo
         .run(["app", "build", "photos", "--stage", "stage"])
         .ok()
         .stderr_has("hmlet-stage is not pinned");
-    assert!(
-        lines(&f.take_calls())
-            .last()
-            .unwrap()
-            .ends_with("push registry.hmlet.example/stage/photos-api:dev")
-    );
+    // The same inputs, the same tag in every stage.
+    assert!(lines(&f.take_calls()).last().unwrap().ends_with(&format!(
+        "push registry.hmlet.example/stage/photos-api:{tag}"
+    )));
     // Without a kubeconfig (CI building images), the push goes alone.
     fs::remove_file(f.repo.root.join("deps/kube/hmlet-test.yaml")).unwrap();
     f.repo

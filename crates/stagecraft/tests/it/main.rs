@@ -25,6 +25,7 @@ mod hardening_inputs;
 mod hardening_second;
 mod http;
 mod https;
+mod only_what_changed;
 mod prompts;
 mod prompts_doctor;
 mod prompts_upstream;

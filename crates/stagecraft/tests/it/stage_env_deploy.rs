@@ -50,8 +50,16 @@ fn secrets_reach_the_cluster_through_stdin_only() {
         .iter()
         .filter(|(line, _)| line.starts_with("kubectl\t") && line.contains("\tapply\t"))
         .map(|(_, body)| body)
+        .filter(|body| body.contains("\"Secret\""))
         .collect();
     assert_eq!(applied.len(), 2, "{applied:#?}");
+    // The records of what each release was deployed from hold no value.
+    for (_, body) in stdin
+        .iter()
+        .filter(|(_, b)| b.contains("stagecraft-inputs"))
+    {
+        assert!(!body.contains(STAGE_DB_PASSWORD), "{body}");
+    }
     let secret_of = |release: &str| -> serde_json::Value {
         let list: serde_json::Value = applied
             .iter()

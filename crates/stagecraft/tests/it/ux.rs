@@ -67,6 +67,8 @@ pub fn git(repo: &TestRepo, args: &[&str]) {
 fn up_plans_runs_and_then_skips_what_is_done() {
     let mut f = fixture();
     let server = pinned_fakes(&mut f);
+    // Where local's images go: a registry API on loopback.
+    let _registry = crate::only_what_changed::local_registry(&mut f, false);
     git(&f.repo, &["init", "-q"]);
     git(&f.repo, &["add", "-A"]);
     git(&f.repo, &["commit", "-q", "-m", "init"]);

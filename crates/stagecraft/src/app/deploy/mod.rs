@@ -18,6 +18,8 @@ use stagecraft_core::suggest;
 
 use crate::app::applied;
 use crate::app::helm::{HelmFeatures, HelmOf};
+use crate::app::images;
+use crate::app::inputs::{self, Inputs};
 use crate::app::model::{self, Plan, Release, deploy_order};
 use crate::app::values::{self, HelmValues};
 use crate::cluster::{Target, identity};
@@ -45,6 +47,9 @@ pub struct Options {
     pub keep_going: bool,
     /// Only charts deps/charts.lock pins (`up --locked`; CI always).
     pub locked: bool,
+    /// Images deployed as these tags (`<tag>@<digest>`), not built ones:
+    /// `app promote`.
+    pub pinned: Vec<(String, String)>,
 }
 
 /// What the user sees while a deploy runs.
@@ -60,6 +65,8 @@ pub struct Report {
     pub target: String,
     pub releases: Vec<Release>,
     pub finished: Vec<Finished>,
+    /// Per release: what changed since its last deploy, or that nothing did.
+    pub why: Vec<String>,
 }
 
 impl Report {
@@ -85,6 +92,34 @@ impl Report {
         Ok(())
     }
 
+    /// What `--json` prints: each release's result and why.
+    pub fn to_json(&self) -> serde_json::Value {
+        let releases: Vec<serde_json::Value> = deploy_order(&self.releases)
+            .into_iter()
+            .map(|i| {
+                let (release, done) = (&self.releases[i], &self.finished[i]);
+                let (outcome, error) = match &done.outcome {
+                    Outcome::Deployed => ("deployed", None),
+                    Outcome::Unchanged => ("unchanged", None),
+                    Outcome::Failed { error } => ("failed", Some(error.clone())),
+                    Outcome::Skipped { because } => {
+                        ("skipped", Some(format!("it needs {because}, which failed")))
+                    }
+                    Outcome::NotStarted => ("not started", None),
+                };
+                serde_json::json!({
+                    "release": release.id(),
+                    "namespace": release.namespace,
+                    "outcome": outcome,
+                    "error": error,
+                    "seconds": done.duration.as_secs_f64(),
+                    "why": self.why.get(i).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "target": self.target, "releases": releases })
+    }
+
     /// A table: release, namespace, result, time, and the tail of a
     /// failure; in deploy order; then the counts.
     pub fn summary(&self) -> String {
@@ -102,8 +137,12 @@ impl Report {
         let mut counts: Vec<(&str, usize)> = Vec::new();
         for i in deploy_order(&self.releases) {
             let (release, done) = (&self.releases[i], &self.finished[i]);
+            let why = match self.why.get(i) {
+                Some(why) if !why.is_empty() => format!("why: {why}"),
+                _ => String::new(),
+            };
             let (result, detail) = match &done.outcome {
-                Outcome::Deployed => ("deployed", String::new()),
+                Outcome::Deployed => ("deployed", why),
                 Outcome::Unchanged => ("unchanged", String::new()),
                 Outcome::Failed { error } => ("failed", error.clone()),
                 Outcome::Skipped { because } => {
@@ -156,7 +195,7 @@ pub fn deploy(
         Secrets::Resolve
     };
     model::check_enabled(repo, cluster, apps, &target.stage.name)?;
-    let plan = model::plan(repo, &target, apps, secrets)?;
+    let plan = model::plan_pinned(repo, &target, apps, secrets, &options.pinned)?;
     check_sets(&plan, &options.sets)?;
     for release in &plan.releases {
         crate::app::releases::warn_unset(release, &target.stage.name);
@@ -201,6 +240,32 @@ pub fn deploy(
             .iter()
             .any(|r| i.is_some_and(|i| r.needs.contains(&i)))
     };
+    let commit = images::revision(repo).unwrap_or_default();
+    let why_of = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
+    let explain = |release: &Release, previous: Option<&Inputs>, current: &Inputs, done: bool| {
+        let why = match done {
+            true => "unchanged: nothing it is made of changed since its last deploy".to_owned(),
+            false => inputs::why(previous, current),
+        };
+        if runner.dry_run {
+            stagecraft_core::outln!("# {}: {why}", release.id());
+        }
+        why_of.lock().expect("why").insert(release.id(), why);
+    };
+    // Read for real in a dry run too (`Runner::look`): its plan leaves out
+    // what is unchanged, as the deploy would.
+    let previous = |release: &Release| -> Result<Option<Inputs>> {
+        inputs::read(&runner, tools.kubectl(&target.kube), release)
+            .or_else(|e| if runner.dry_run { Ok(None) } else { Err(e) })
+    };
+    let record = |release: &Release, current: &Inputs| -> Result<()> {
+        runner
+            .run(&crate::tools::toolbox::server_side_apply(
+                tools.kubectl(&target.kube),
+                &inputs::manifest(release, current),
+            ))
+            .map(drop)
+    };
     let finished = execute(
         &plan.releases,
         jobs,
@@ -208,7 +273,9 @@ pub fn deploy(
         &|release| {
             if !release.source.is_helm() {
                 let rendered = applied::render(repo, &tools, release, &runner)?;
-                return match applied::deploy(
+                let before = previous(release)?;
+                let current = inputs::of(release, &[], Some(&rendered), &commit);
+                let done = match applied::deploy(
                     &runner,
                     &tools,
                     &target.kube,
@@ -216,9 +283,14 @@ pub fn deploy(
                     &rendered,
                     options.force,
                 )? {
-                    applied::Applied::Unchanged => Ok(Done::Unchanged),
-                    applied::Applied::Deployed { .. } => Ok(Done::Deployed),
+                    applied::Applied::Unchanged => Done::Unchanged,
+                    applied::Applied::Deployed { .. } => Done::Deployed,
                 };
+                explain(release, before.as_ref(), &current, done == Done::Unchanged);
+                if done == Done::Deployed {
+                    record(release, &current)?;
+                }
+                return Ok(done);
             }
             // Its checksum key first: what is deployed, and so the
             // digest, depends on it.
@@ -232,7 +304,11 @@ pub fn deploy(
             };
             let sets = sets_for(release, &options.sets);
             let digest = values::digest(release, &sets)?;
-            if !options.force && helm.labels && watch.unchanged(&runner, &digest)? {
+            let before = previous(release)?;
+            let current = inputs::of(release, &sets, None, &commit);
+            let unchanged = !options.force && helm.labels && watch.unchanged(&runner, &digest)?;
+            explain(release, before.as_ref(), &current, unchanged);
+            if unchanged {
                 return Ok(Done::Unchanged);
             }
             if let Some(secret) = values::secret_manifest(release, true) {
@@ -262,6 +338,7 @@ pub fn deploy(
             if has_dependents(release) {
                 watch.crds_established(&runner)?;
             }
+            record(release, &current)?;
             Ok(Done::Deployed)
         },
         &|release| {
@@ -281,11 +358,66 @@ pub fn deploy(
         observer.end();
     }
     notifier.send_the_rest();
+    let why_of = why_of.into_inner().expect("why");
+    let why = plan
+        .releases
+        .iter()
+        .map(|r| why_of.get(&r.id()).cloned().unwrap_or_default())
+        .collect();
+    if !options.dry_run {
+        record_deployed(repo, &target, &plan.releases, &finished, &commit);
+    }
     Ok(Report {
         target: target.name(),
         releases: plan.releases,
         finished,
+        why,
     })
+}
+
+/// Each app whose releases all deployed (or were unchanged): the commit it
+/// is now at in the stage, from this machine (`--affected`'s default REF).
+fn record_deployed(
+    repo: &Repo,
+    target: &Target,
+    releases: &[Release],
+    finished: &[Finished],
+    commit: &str,
+) {
+    if commit.is_empty() {
+        return;
+    }
+    let mut apps: Vec<&str> = releases.iter().map(|r| r.app.as_str()).collect();
+    apps.dedup();
+    for app in apps {
+        let ok = releases
+            .iter()
+            .zip(finished)
+            .filter(|(r, _)| r.app == app)
+            .all(|(_, f)| matches!(f.outcome, Outcome::Deployed | Outcome::Unchanged));
+        if ok {
+            let path = stagecraft_core::affected::deployed_record(
+                repo,
+                &target.stage.name,
+                &target.cluster,
+                app,
+            );
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    stagecraft_core::fsx::write_atomic(
+                        &path,
+                        format!("{commit}\n").as_bytes(),
+                        0o644,
+                    )
+                });
+            if let Err(e) = written {
+                stagecraft_core::ui::warn(&format!("cannot record the deploy of {app}: {e:#}"));
+            }
+        }
+    }
 }
 
 /// `--set photos-api.replicaCount=4`: the release's part of the command

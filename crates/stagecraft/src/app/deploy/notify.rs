@@ -105,7 +105,8 @@ impl<'a> Notifier<'a> {
             "app": app,
             "cluster": self.target.cluster,
             "stage": self.target.stage.name,
-            "image_tag": self.plan.tag,
+            // The app's built images (every release of it has them all).
+            "images": releases.first().map(|(r, _)| r.images.iter().map(|i| serde_json::json!({ "name": i.name, "reference": i.reference })).collect::<Vec<_>>()).unwrap_or_default(),
             "releases": listed,
             "result": if ok { "deployed" } else { "failed" },
             "duration_seconds": duration,
