@@ -15,6 +15,7 @@ mod cluster;
 mod cluster_lifecycle;
 mod deps;
 mod deps_pins;
+mod drift_promote;
 mod env;
 mod env_scope;
 mod errors;
