@@ -14,10 +14,11 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
+use crate::config::resolve_app_path;
 use crate::config::{AppToml, Loaded};
 use crate::ignore_rules::Rules;
 use crate::process::Cmd;
-use crate::repo::{AppDir, Repo, Stage, resolve_app_path};
+use crate::repo::{AppDir, Repo, Stage};
 
 /// Where each app's last deploy to a stage from this machine is recorded
 /// (the default `--since`): `<dir>/<stage>/<cluster>/<app>`.
@@ -94,7 +95,7 @@ pub fn affected(repo: &Repo, stage: &Stage, since: Option<&str>) -> Result<Affec
             let (label, commit) = match &given {
                 Some(given) => given.clone(),
                 None => {
-                    let record = deployed_record(repo, &stage.name, &cluster, &dir.name);
+                    let record = deployed_record(repo, &stage.label(), &cluster, &dir.name);
                     match fs::read_to_string(&record)
                         .ok()
                         .and_then(|t| commit_of(repo, t.trim()).ok())

@@ -91,6 +91,9 @@ pub struct StageToml {
     pub context: Option<Spanned<String>>,
     #[serde(default)]
     pub protected: bool,
+    /// `STAGE@NAME` instances of this stage: its cluster, their own
+    /// namespaces and hosts (previews, one per branch or developer).
+    pub instances: Option<Spanned<bool>>,
     #[serde(default)]
     pub notify: Option<NotifySection>,
     #[serde(default)]
@@ -181,6 +184,20 @@ pub enum RoutingKind {
 pub struct ClusterIdentity {
     pub uid: String,
     pub server: String,
+}
+
+/// A path of app.toml: `.`, `./x` and `../x` from the app folder, anything
+/// else from the repository root.
+pub fn resolve_app_path(
+    root: &std::path::Path,
+    app_dir: &std::path::Path,
+    path: &str,
+) -> std::path::PathBuf {
+    if path == "." || path.starts_with("./") || path.starts_with("../") {
+        app_dir.join(path)
+    } else {
+        root.join(path)
+    }
 }
 
 /// `clusters/<cluster>/apps/<app>/app.toml`.

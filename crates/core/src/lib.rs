@@ -17,6 +17,7 @@ pub mod complete;
 pub mod config;
 pub mod fsx;
 pub mod ignore_rules;
+pub mod instance;
 pub mod pins;
 pub mod process;
 pub mod quote;

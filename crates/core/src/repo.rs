@@ -39,16 +39,6 @@ pub struct AppDir {
     pub rel: String,
 }
 
-/// A path of app.toml: `.`, `./x` and `../x` from the app folder, anything
-/// else from the repository root.
-pub fn resolve_app_path(root: &Path, app_dir: &Path, path: &str) -> PathBuf {
-    if path == "." || path.starts_with("./") || path.starts_with("../") {
-        app_dir.join(path)
-    } else {
-        root.join(path)
-    }
-}
-
 /// Where a cluster's apps are when its cluster.toml does not say.
 pub fn default_apps_pattern(cluster: &str) -> String {
     format!("clusters/{cluster}/apps/*")
@@ -89,8 +79,11 @@ impl Scope {
 
 #[derive(Clone)]
 pub struct Stage {
+    /// The stage's own name (its file's), also for an instance of it.
     pub name: String,
     pub file: Arc<Loaded<StageToml>>,
+    /// `test@pr-42`: `pr-42` (instance.rs).
+    pub instance: Option<String>,
 }
 
 impl Stage {
@@ -102,6 +95,10 @@ impl Stage {
     }
     pub fn emoji(&self) -> &str {
         &self.file.value.emoji
+    }
+    /// `test`, or `test@pr-42`: what prompts and messages show.
+    pub fn label(&self) -> String {
+        crate::instance::label(&self.name, self.instance.as_deref())
     }
 }
 
@@ -174,7 +171,8 @@ impl Repo {
         Ok(names)
     }
 
-    pub fn stage(&self, name: &str) -> Result<Stage> {
+    pub fn stage(&self, given: &str) -> Result<Stage> {
+        let (name, asked) = crate::instance::split(given)?;
         let rel = format!("envs/{name}.toml");
         if name == "comm" || !is_dns_label(name) || !self.root.join(&rel).is_file() {
             return Err(suggest::unknown("stage", name, &self.stage_names()?));
@@ -188,9 +186,11 @@ impl Repo {
                  hint: remove `context`, or set `target = \"remote\"`",
             ));
         }
+        let instance = crate::instance::resolve(&file, name, asked)?;
         Ok(Stage {
             name: name.to_owned(),
             file,
+            instance,
         })
     }
 
@@ -212,14 +212,17 @@ impl Repo {
         }
     }
 
-    /// The stage of the Stagecraft shell of this repository this process
-    /// runs in, if any.
+    /// The stage (and instance) of this repository's shell we run in.
     pub fn shell_stage(&self) -> Option<String> {
         let in_shell = std::env::var("XTASK_DEPTH").is_ok_and(|d| d != "0")
             && std::env::var_os("XTASK_ROOT").is_some_and(|root| Path::new(&root) == self.root);
-        in_shell
+        let stage = in_shell
             .then(|| std::env::var("XTASK_STAGE").ok())
-            .flatten()
+            .flatten()?;
+        Some(match std::env::var("XTASK_INSTANCE") {
+            Ok(instance) if !instance.is_empty() => format!("{stage}@{instance}"),
+            _ => stage,
+        })
     }
 
     pub fn comm(&self) -> Result<Option<Arc<Loaded<CommToml>>>> {
@@ -255,8 +258,7 @@ impl Repo {
         Ok(names)
     }
 
-    /// Loads a cluster's file; the name was checked by [`Repo::scope`] or
-    /// listed by [`Repo::cluster_names`].
+    /// A cluster's file (its name checked by `scope` or `cluster_names`).
     pub fn cluster(&self, name: &str) -> Result<Arc<Loaded<ClusterToml>>> {
         self.cached(
             &self.cache.clusters,

@@ -34,6 +34,8 @@ pub struct Options {
     /// Only the affected apps (`--affected`), since this revision (None:
     /// each app's last deploy, else the merge-base).
     pub affected: Option<Option<String>>,
+    /// An instance's time to live (`--ttl`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// What the user sees of `up`: the caller's.
@@ -166,6 +168,7 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
         keep_going: false,
         locked: options.locked,
         pinned: Vec::new(),
+        ttl: options.ttl,
     };
     for target in &targets {
         let apps = apps_of(&target.cluster)?;
@@ -300,6 +303,10 @@ fn urls(repo: &Repo, targets: &[Target]) -> Result<Done> {
 /// stages and stages whose clusters Stagecraft does not create.
 pub fn down(repo: &Repo, stage: Option<&str>, runner: Runner, hosts_file: &Path) -> Result<()> {
     let stage = repo.stage_or_default(stage)?;
+    // An instance: its namespaces, never the cluster it shares.
+    if stage.instance.is_some() {
+        return cluster::instances::down(repo, &stage, runner);
+    }
     if stage.protected() {
         bail!(
             "stage {} is protected: `down` never deletes its clusters",

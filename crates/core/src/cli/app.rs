@@ -76,6 +76,31 @@ pub enum AppCommand {
     /// Deploy to another stage the exact images (by digest) running in
     /// one stage: nothing is built.
     Promote(PromoteArgs),
+    /// Run one service on your machine with the stage's traffic for it
+    /// (telepresence): CMD gets the app's stage environment over the
+    /// intercepted pod's; the intercept is left on every exit.
+    Intercept(InterceptArgs),
+}
+
+#[derive(Args)]
+#[command(after_long_help = "Examples:
+  cargo xtask app intercept photos --stage local -- python3 src/server.py
+  cargo xtask app intercept photos --stage test@pr-42 --port 8080 -- npm run dev
+  cargo xtask app intercept photos --dry-run -- ./run.sh   # the exact telepresence commands")]
+pub struct InterceptArgs {
+    #[command(flatten)]
+    pub which: ReleaseArgs,
+    /// The local port the traffic goes to (default: the Service's port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+    /// Confirm an intercept on a protected stage.
+    #[arg(long)]
+    pub yes: bool,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// The apps named, or with --affected the ones whose inputs changed.

@@ -15,6 +15,7 @@ pub mod init;
 mod list;
 mod run;
 mod shell;
+pub mod stage;
 mod task;
 pub mod up;
 pub mod var;
@@ -70,6 +71,7 @@ pub enum Command {
     Var(var::VarArgs),
     Init(init::InitArgs),
     Doctor(doctor::DoctorArgs),
+    Stage(stage::StageArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -252,6 +254,11 @@ pub struct DeployFlags {
     /// deploy) as JSON instead of the table.
     #[command(flatten)]
     pub json: Json,
+    /// An instance's time to live, 1h to 30d (`12h`, `2d`): its namespaces
+    /// get `stagecraft.dev/expires-at`, `stage gc` deletes them after;
+    /// given again, it extends it.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
 }
 
 /// `--affected [--since REF]`: only the apps whose inputs changed.

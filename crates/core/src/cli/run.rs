@@ -55,6 +55,7 @@ impl RunArgs {
                     command: &self.command,
                     fail_fast: self.fail_fast,
                     yes: self.yes,
+                    per_stage: None,
                 },
             )?;
             return Ok(Code::of(code));

@@ -71,6 +71,16 @@ impl TaskArgs {
                 "--json lists the tasks: leave out the task's name (`cargo xtask task --json`)"
             );
         }
+        // Several stages: the task in each, side by side, as `run` does.
+        if let Some(spec) = &self.stage.stage
+            && crate::stage::fanout::names_several(spec)
+        {
+            if self.affected.affected {
+                anyhow::bail!("--affected runs in one stage: name one with --stage");
+            }
+            tasks.plan(&from, name)?;
+            return self.fan_out(&repo, spec, name);
+        }
         let stage = self.stage.resolve(&repo)?;
         let options = RunOptions {
             stage: &stage,
@@ -128,6 +138,56 @@ fn run_affected(
         crate::errln!("no affected app has a task {name}: nothing to run");
     }
     Ok(Code::of(worst))
+}
+
+impl TaskArgs {
+    /// `task NAME --stage a,b`: this program's `task NAME --stage S` in
+    /// each stage (protected ones confirmed first, once for all), lines
+    /// prefixed with the stage, the worst exit code.
+    fn fan_out(&self, repo: &crate::repo::Repo, spec: &str, name: &str) -> Result<Code> {
+        let program = std::env::current_exe()?;
+        let scope: Vec<OsString> = [
+            ("--cluster", &self.scope.cluster),
+            ("--app", &self.scope.app),
+        ]
+        .into_iter()
+        .filter_map(|(flag, value)| value.as_ref().map(|v| [flag.into(), v.into()]))
+        .flatten()
+        .collect();
+        let dry_run = self.dry_run.dry_run;
+        let command_of = |stage: &crate::repo::Stage| -> Vec<OsString> {
+            let mut command: Vec<OsString> = vec![
+                program.clone().into(),
+                "task".into(),
+                name.into(),
+                "--stage".into(),
+                stage.label().into(),
+                // Confirmed by this process, before any stage started.
+                "--yes".into(),
+            ];
+            command.extend(scope.iter().cloned());
+            if dry_run {
+                command.push("--dry-run".into());
+            }
+            if !self.args.is_empty() {
+                command.push("--".into());
+                command.extend(self.args.iter().cloned());
+            }
+            command
+        };
+        let code = crate::stage::fanout::run(
+            repo,
+            crate::stage::fanout::Options {
+                stages: crate::stage::fanout::select(repo, spec)?,
+                scope: &crate::repo::Scope::default(),
+                command: &[],
+                fail_fast: false,
+                yes: self.yes,
+                per_stage: Some(&command_of),
+            },
+        )?;
+        Ok(Code::of(code))
+    }
 }
 
 fn render(from: &Owner, listed: &[Listed]) -> String {

@@ -32,6 +32,9 @@ pub struct UpArgs {
     pub allow_dirty: bool,
     #[command(flatten)]
     pub affected: crate::cli::AffectedArgs,
+    /// An instance's time to live, 1h to 30d (see `app deploy --ttl`).
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
 }
 
 /// Delete the kind clusters of a stage (never remote or protected ones).

@@ -39,11 +39,16 @@ pub fn select(repo: &Repo, spec: &str) -> Result<Vec<Stage>> {
                 }
                 found
             }
+            // A stage, or an instance of one (`test@pr-42`).
             name => {
-                if !all.iter().any(|n| n == name) {
-                    return Err(suggest::unknown("stage", name, &all));
+                let base = name.split('@').next().unwrap_or(name);
+                if !all.iter().any(|n| n == base) {
+                    return Err(suggest::unknown("stage", base, &all));
                 }
-                all.iter().filter(|n| *n == name).collect()
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+                continue;
             }
         };
         for name in found {
@@ -78,6 +83,9 @@ fn matches(glob: &str, name: &str) -> bool {
     g[gi..].iter().all(|c| *c == '*')
 }
 
+/// A stage's own command line (`task NAME --stage S`).
+pub type CommandOf<'a> = dyn Fn(&Stage) -> Vec<OsString> + Sync + 'a;
+
 pub struct Options<'a> {
     pub stages: Vec<Stage>,
     pub scope: &'a Scope,
@@ -86,6 +94,10 @@ pub struct Options<'a> {
     pub fail_fast: bool,
     /// Confirms the protected stages of the list.
     pub yes: bool,
+    /// Each stage's own command, run in the user's environment (it sets
+    /// up the stage itself: `task NAME --stage S`); None: `command` in
+    /// the stage's environment.
+    pub per_stage: Option<&'a CommandOf<'a>>,
 }
 
 /// Runs the command in every stage; the worst exit code.
@@ -93,19 +105,25 @@ pub fn run(repo: &Repo, options: Options) -> Result<i32> {
     // Every stage resolves and every protected one is confirmed before
     // the first command starts.
     let mut stages: Vec<(Stage, StageEnv)> = Vec::new();
+    // A stage's own command resolves its environment itself (and asks for
+    // its secrets then).
+    let secrets = match options.per_stage {
+        Some(_) => Secrets::Skip,
+        None => Secrets::Resolve,
+    };
     for stage in options.stages {
-        let env = environment::resolve(repo, &stage, options.scope, Secrets::Resolve)
+        let env = environment::resolve(repo, &stage, options.scope, secrets)
             .with_context(|| format!("cannot resolve the environment of stage {}", stage.name))?;
         stages.push((stage, env));
     }
     for (stage, _) in &stages {
         confirm::protected(stage, options.yes, "run", None)?;
     }
-    let (program, args) = options
-        .command
-        .split_first()
-        .expect("clap requires a command");
-    let width = stages.iter().map(|(s, _)| s.name.len()).max().unwrap_or(0);
+    let width = stages
+        .iter()
+        .map(|(s, _)| s.label().len())
+        .max()
+        .unwrap_or(0);
     let (done_tx, done_rx) = mpsc::channel::<(usize, i32)>();
     let mut pids = Vec::new();
     let mut codes = vec![0; stages.len()];
@@ -115,8 +133,25 @@ pub fn run(repo: &Repo, options: Options) -> Result<i32> {
     std::thread::scope(|scope| {
         for (i, (stage, env)) in stages.iter().enumerate() {
             env.prepare_kubeconfig(repo);
-            let prefix = format!("{} {:width$} │ ", stage.emoji(), stage.name);
-            let cmd = Cmd::new(program).args(args).full_env(env.child_env());
+            let prefix = format!("{} {:width$} │ ", stage.emoji(), stage.label());
+            let cmd = match options.per_stage {
+                Some(command_of) => {
+                    let command = command_of(stage);
+                    let (program, args) = command.split_first().expect("a command");
+                    let own: Vec<(String, String)> = crate::user_env::user_env()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    Cmd::new(program).args(args).full_env(own)
+                }
+                None => {
+                    let (program, args) = options
+                        .command
+                        .split_first()
+                        .expect("clap requires a command");
+                    Cmd::new(program).args(args).full_env(env.child_env())
+                }
+            };
             let mut piped = match cmd.spawn_piped() {
                 Ok(piped) => piped,
                 Err(e) => {
@@ -162,8 +197,8 @@ pub fn run(repo: &Repo, options: Options) -> Result<i32> {
         .enumerate()
         .filter(|(i, _)| codes[*i] != 0)
         .map(|(i, (stage, _))| match stopped.contains(&i) {
-            true => format!("{} (stopped)", stage.name),
-            false => format!("{} (exit {})", stage.name, codes[i]),
+            true => format!("{} (stopped)", stage.label()),
+            false => format!("{} (exit {})", stage.label(), codes[i]),
         })
         .collect();
     if !failed.is_empty() {

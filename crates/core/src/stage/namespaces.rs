@@ -6,17 +6,20 @@
 use anyhow::Result;
 
 use crate::config::{AppToml, Loaded};
+use crate::instance;
 use crate::repo::{Repo, Scope, Stage, is_dns_label};
 use crate::stage::environment::{self, Secrets, StageEnv};
 
 /// The namespace of `app` in the stage `env` is of.
 pub fn app_namespace(file: &Loaded<AppToml>, app: &str, env: &StageEnv) -> Result<String> {
+    let instance = env.get("XTASK_INSTANCE");
     let Some(namespace) = &file.value.namespace else {
-        return Ok(app.to_owned());
+        return Ok(instance::namespace(app, app.to_owned(), instance));
     };
     let name = env
         .expand(namespace.get_ref())
         .map_err(|e| file.error_at(&namespace.span(), format!("namespace: {e}")))?;
+    let name = instance::namespace(namespace.get_ref(), name, instance);
     if !is_dns_label(&name) {
         return Err(file.error_at(
             &namespace.span(),
@@ -44,11 +47,14 @@ pub fn app_namespaces(repo: &Repo, cluster: &str, stage: &Stage) -> Result<Vec<S
                     environment::resolve(repo, stage, &Scope::app(cluster, &app), Secrets::Skip)?;
                 app_namespace(&file, &app, &env)?
             }
-            false => file
-                .value
-                .namespace
-                .as_ref()
-                .map_or(app.clone(), |n| n.get_ref().clone()),
+            false => {
+                let plain = file
+                    .value
+                    .namespace
+                    .as_ref()
+                    .map_or(app.clone(), |n| n.get_ref().clone());
+                instance::namespace(&plain, plain.clone(), stage.instance.as_deref())
+            }
         };
         out.push(namespace);
     }

@@ -106,6 +106,8 @@ pub fn expand_host(env: &StageEnv, template: &str) -> std::result::Result<String
         }
     }
     let host = env.expand(template)?;
+    // An instance's own: `<name>.<host>`, unless the template places it.
+    let host = crate::instance::host(template, host, env.get("XTASK_INSTANCE"));
     let valid = !host.is_empty()
         && host.len() <= MAX_HOST_LEN
         && host.split('.').all(|label| {

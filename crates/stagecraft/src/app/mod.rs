@@ -16,6 +16,7 @@ pub mod graph;
 pub mod helm;
 pub mod images;
 pub mod inputs;
+pub mod intercept;
 pub mod model;
 pub mod objects;
 pub mod pods;

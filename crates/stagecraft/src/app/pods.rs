@@ -202,3 +202,26 @@ pub fn running(repo: &Repo, at: &AppAt, release: &Release) -> Result<Vec<Running
     }
     Ok(out)
 }
+
+/// What `app intercept` hands telepresence: the workload's name and its
+/// Service's port (by name when it has one, and its number), read off the
+/// release's live manifests.
+pub fn intercepted(
+    repo: &Repo,
+    at: &AppAt,
+    release: &Release,
+    workload_name: Option<&str>,
+) -> Result<(String, Option<(String, u64)>)> {
+    let (_, workload, manifests) = workload(repo, at, release, workload_name)?;
+    let services = objects::services(&manifests)?;
+    let port = workload.service(&services).and_then(|service| {
+        let named_http = service
+            .ports
+            .iter()
+            .find(|(name, _)| name.as_deref() == Some("http"));
+        named_http
+            .or(service.ports.first())
+            .map(|(name, number)| (name.clone().unwrap_or_else(|| number.to_string()), *number))
+    });
+    Ok((workload.name, port))
+}

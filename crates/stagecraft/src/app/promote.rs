@@ -174,6 +174,7 @@ pub fn promote(
             keep_going: false,
             locked: false,
             pinned,
+            ttl: None,
         },
         observer,
         &Planned::default(),

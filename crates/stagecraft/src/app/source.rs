@@ -64,7 +64,7 @@ impl Source {
     }
 }
 
-pub use stagecraft_core::repo::resolve_app_path as resolve_path;
+pub use stagecraft_core::config::resolve_app_path as resolve_path;
 
 /// The release's source, its paths filled from the stage environment
 /// (`kustomize = "deploy/overlays/${XTASK_STAGE}"`) and checked.

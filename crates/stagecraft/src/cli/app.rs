@@ -39,7 +39,7 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
                 &repo,
                 &cluster,
                 &apps,
-                &super::deploy_options(&args.flags),
+                &super::deploy_options(&args.flags)?,
                 &DeployDisplay::new(),
                 &Planned::default(),
             )?;
@@ -351,6 +351,18 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             report.result()?;
             Ok(Code::OK)
         }
+        AppCommand::Intercept(args) => on_release(ctx, &repo, &args.which, |at, _| {
+            let options = crate::app::intercept::Options {
+                release: args.which.release.as_deref(),
+                workload: args.which.workload.as_deref(),
+                port: args.port,
+                command: &args.command,
+                dry_run: args.dry_run.dry_run,
+                yes: args.yes,
+            };
+            let code = crate::app::intercept::intercept(&repo, at, &args.which.app, &options)?;
+            Ok(Code::of(code))
+        }),
     }
 }
 

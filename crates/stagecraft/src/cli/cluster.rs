@@ -171,7 +171,7 @@ pub fn run(args: ClusterArgs, ctx: &Ctx) -> Result<Code> {
                 &repo,
                 &cluster,
                 &apps,
-                &super::deploy_options(&args.options),
+                &super::deploy_options(&args.options)?,
                 &DeployDisplay::new(),
                 &Planned::default(),
             )?;

@@ -58,8 +58,15 @@ fn list(repo: &Repo, pins: &Pins, json: bool) -> Result<Code> {
     if json {
         return stagecraft_core::cli::print_json(&reports);
     }
+    // The tool column as wide as its longest name.
+    let w = reports
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     stagecraft_core::outln!(
-        "{:<10} {:<10} {:<10} {:<28} on PATH",
+        "{:<w$} {:<10} {:<10} {:<28} on PATH",
         "tool",
         "pinned",
         "installed",
@@ -70,7 +77,7 @@ fn list(repo: &Repo, pins: &Pins, json: bool) -> Result<Code> {
             format!("{} ({})", p.version.as_deref().unwrap_or("?"), p.path)
         });
         stagecraft_core::outln!(
-            "{:<10} {:<10} {:<10} {:<28} {on_path}",
+            "{:<w$} {:<10} {:<10} {:<28} {on_path}",
             r.name,
             r.pinned,
             r.installed.as_deref().unwrap_or("-"),

@@ -9,6 +9,7 @@ mod deps;
 mod doctor;
 mod init;
 mod progress;
+mod stage;
 mod up;
 mod var;
 
@@ -67,6 +68,7 @@ fn run(command: Command, ctx: &Ctx) -> Result<Code> {
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Up(args) => up::run(args, ctx),
         Command::Down(args) => up::run_down(args, ctx),
+        Command::Stage(args) => stage::run(args, ctx),
         Command::Shell(_)
         | Command::Env(_)
         | Command::Run(_)
@@ -77,8 +79,8 @@ fn run(command: Command, ctx: &Ctx) -> Result<Code> {
 }
 
 /// What `--stage`, `--jobs`, `--set`... of a deploy ask for.
-fn deploy_options(flags: &DeployFlags) -> crate::app::deploy::Options {
-    crate::app::deploy::Options {
+fn deploy_options(flags: &DeployFlags) -> Result<crate::app::deploy::Options> {
+    Ok(crate::app::deploy::Options {
         stage: flags.stage.stage.clone(),
         jobs: flags.jobs,
         sets: flags.sets.clone(),
@@ -89,5 +91,10 @@ fn deploy_options(flags: &DeployFlags) -> crate::app::deploy::Options {
         keep_going: flags.keep_going,
         locked: false,
         pinned: Vec::new(),
-    }
+        ttl: flags
+            .ttl
+            .as_deref()
+            .map(crate::cluster::instances::parse_ttl)
+            .transpose()?,
+    })
 }

@@ -54,6 +54,11 @@ pub fn run(args: UpArgs, ctx: &Ctx) -> Result<Code> {
         locked: args.locked,
         allow_dirty: args.allow_dirty,
         affected: args.affected.affected.then(|| args.affected.since.clone()),
+        ttl: args
+            .ttl
+            .as_deref()
+            .map(crate::cluster::instances::parse_ttl)
+            .transpose()?,
     };
     let steps = Steps {
         repo: &repo,

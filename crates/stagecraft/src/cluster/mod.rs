@@ -8,6 +8,7 @@ mod context;
 pub mod gateway;
 pub mod hosts;
 pub mod identity;
+pub mod instances;
 mod kind;
 mod provider;
 mod remote;

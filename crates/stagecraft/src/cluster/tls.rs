@@ -91,10 +91,26 @@ pub fn secret_name(target: &Target) -> String {
     format!("{}-tls", target.name())
 }
 
-/// What the stage's certificate must cover: every host of its routes, and
-/// localhost.
+/// What the stage's certificate must cover: every host of its routes,
+/// and localhost; for a stage with instances, `*.<host>` too: each
+/// instance's `<name>.<host>` (one certificate for the stage's Gateway,
+/// whichever instance is brought up).
 fn wanted_hosts(cx: &Cx) -> Result<Vec<String>> {
-    let mut hosts = routes::hostnames(cx.repo, &cx.target.stage, &cx.target.cluster, None)?;
+    let stage = stagecraft_core::repo::Stage {
+        instance: None,
+        ..cx.target.stage.clone()
+    };
+    let mut hosts = routes::hostnames(cx.repo, &stage, &cx.target.cluster, None)?;
+    let instances = stage
+        .file
+        .value
+        .instances
+        .as_ref()
+        .is_some_and(|i| *i.get_ref());
+    if instances {
+        let wildcards: Vec<String> = hosts.iter().map(|h| format!("*.{h}")).collect();
+        hosts.extend(wildcards);
+    }
     hosts.push("localhost".to_owned());
     hosts.sort();
     hosts.dedup();

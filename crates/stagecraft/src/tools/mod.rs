@@ -392,7 +392,11 @@ mod tests {
 /// The command that alone needs an optional tool (skaffold: `app dev`,
 /// off the everyday path); None for the tools `up` needs.
 pub fn optional_use(name: &str) -> Option<&'static str> {
-    (name == "skaffold").then_some("`cargo xtask app dev`")
+    match name {
+        "skaffold" => Some("`cargo xtask app dev`"),
+        "telepresence" => Some("`cargo xtask app intercept`"),
+        _ => None,
+    }
 }
 
 /// One tool as `deps list` shows it.

@@ -19,6 +19,7 @@ pub enum Tool {
     Kubectl,
     Helm,
     Skaffold,
+    Telepresence,
 }
 
 impl Tool {
@@ -29,6 +30,7 @@ impl Tool {
             Tool::Kubectl => "kubectl",
             Tool::Helm => "helm",
             Tool::Skaffold => "skaffold",
+            Tool::Telepresence => "telepresence",
         }
     }
 }
@@ -114,6 +116,19 @@ impl Toolbox {
             .arg(&kube.kubeconfig);
         if let Some(context) = &kube.context {
             cmd = cmd.args(["--kube-context", context]);
+        }
+        cmd.env("KUBECONFIG", &kube.kubeconfig)
+    }
+
+    /// telepresence with the target's kubeconfig (KUBECONFIG, for every
+    /// call); `connect` also names it and the context on its command line.
+    pub fn telepresence(&self, kube: &KubeTarget, head: &[&str]) -> Cmd {
+        let mut cmd = self.cmd(Tool::Telepresence).args(head);
+        if head.first() == Some(&"connect") {
+            cmd = cmd.arg("--kubeconfig").arg(&kube.kubeconfig);
+            if let Some(context) = &kube.context {
+                cmd = cmd.args(["--context", context]);
+            }
         }
         cmd.env("KUBECONFIG", &kube.kubeconfig)
     }

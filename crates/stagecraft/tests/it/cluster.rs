@@ -16,6 +16,7 @@ pub const FAKES: &[(&str, &str)] = &[
     ("helm", include_str!("fakes/helm")),
     ("skaffold", include_str!("fakes/skaffold")),
     ("fake-objects.py", include_str!("fakes/objects.py")),
+    ("telepresence", include_str!("fakes/telepresence")),
 ];
 
 pub struct Fixture {

@@ -26,6 +26,7 @@ mod hardening_inputs;
 mod hardening_second;
 mod http;
 mod https;
+mod instances;
 mod only_what_changed;
 mod prompts;
 mod prompts_doctor;

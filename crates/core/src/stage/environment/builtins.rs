@@ -1,4 +1,5 @@
 //! What Stagecraft sets in every stage: XTASK_ROOT, XTASK_STAGE,
+//! XTASK_INSTANCE (an instance's name),
 //! XTASK_CLUSTER, XTASK_APP, KUBECONFIG, XTASK_KUBE_CONTEXT, XTASK_HTTP_PORT,
 //! XTASK_PROMPT and PATH.
 
@@ -19,6 +20,16 @@ pub fn values(
         ("XTASK_ROOT".to_owned(), repo.root.display().to_string()),
         ("XTASK_STAGE".to_owned(), stage.name.clone()),
     ];
+    if let Some(instance) = &stage.instance {
+        out.push(("XTASK_INSTANCE".to_owned(), instance.clone()));
+    }
+    // What an instance adds to the namespaces: `-<name>`, or nothing, for
+    // addresses of another app's namespace (`photos${XTASK_INSTANCE_SUFFIX}`).
+    let suffix = stage
+        .instance
+        .as_ref()
+        .map_or(String::new(), |i| format!("-{i}"));
+    out.push(("XTASK_INSTANCE_SUFFIX".to_owned(), suffix));
     if let Some(cluster) = &scope.cluster {
         out.push(("XTASK_CLUSTER".to_owned(), cluster.clone()));
     }
@@ -90,7 +101,7 @@ pub fn prompt(repo: &Repo, stage: &Stage, scope: &Scope) -> String {
     let format = repo.shell.value.prompt.format.get_ref();
     let text = format
         .replace("{emoji}", stage.emoji())
-        .replace("{stage}", &stage.name)
+        .replace("{stage}", &stage.label())
         .replace("{scope}", &scope.label());
     text.split(' ')
         .filter(|w| !w.is_empty())
@@ -103,6 +114,12 @@ pub fn meaning(name: &str) -> &'static str {
     match name {
         "XTASK_ROOT" => "the repository root",
         "XTASK_STAGE" => "the stage",
+        "XTASK_INSTANCE" => {
+            "the instance of the stage (`STAGE@NAME`): its namespaces and hosts carry the name"
+        }
+        "XTASK_INSTANCE_SUFFIX" => {
+            "`-<instance>` in an instance, else empty: what its namespaces end with"
+        }
         "XTASK_CLUSTER" => "the cluster of the scope",
         "XTASK_APP" => "the app of the scope",
         "XTASK_PROMPT" => "the prompt prefix (shell.toml [prompt])",

@@ -50,6 +50,8 @@ pub struct Options {
     /// Images deployed as these tags (`<tag>@<digest>`), not built ones:
     /// `app promote`.
     pub pinned: Vec<(String, String)>,
+    /// An instance's time to live (`--ttl`): its namespaces' expiry.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// What the user sees while a deploy runs.
@@ -194,6 +196,12 @@ pub fn deploy(
     } else {
         Secrets::Resolve
     };
+    if options.ttl.is_some() && target.stage.instance.is_none() {
+        bail!(
+            "--ttl is for instances: deploy to {}@NAME (its namespaces then expire; `stage gc` deletes them)",
+            target.stage.name
+        );
+    }
     model::check_enabled(repo, cluster, apps, &target.stage.name)?;
     let plan = model::plan_pinned(repo, &target, apps, secrets, &options.pinned)?;
     check_sets(&plan, &options.sets)?;
@@ -210,6 +218,18 @@ pub fn deploy(
     };
     let tools = Toolbox::find(repo, &[Tool::Helm, Tool::Kubectl], planned)?;
     identity::verify(repo, &target, &tools, runner)?;
+    // An instance's namespaces first: labelled, owned, and expiring.
+    let mut namespaces: Vec<String> = plan.releases.iter().map(|r| r.namespace.clone()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    crate::cluster::instances::label_namespaces(
+        &runner,
+        &tools,
+        &target,
+        &namespaces,
+        options.ttl,
+        &crate::cluster::instances::owner(&repo.root),
+    )?;
     let helm = HelmFeatures::of(&runner, &tools, &target)?;
     let helm_of = HelmOf {
         repo,
@@ -398,7 +418,7 @@ fn record_deployed(
         if ok {
             let path = stagecraft_core::affected::deployed_record(
                 repo,
-                &target.stage.name,
+                &target.stage.label(),
                 &target.cluster,
                 app,
             );
