@@ -16,7 +16,8 @@
   # first Tab, or none.
   local completion=off
   if (( $+functions[compdef] )); then completion=compinit
-  elif (( $+widgets[__xtask_first_tab] )); then completion=first-tab
+  elif [[ ${widgets[expand-or-complete]-} == user:__xtask_first_tab && ${$(bindkey '^I')[2]} == expand-or-complete ]]; then
+    completion=first-tab
   fi
   printf '%s:%s\n' stagecraft-completion "$completion"
   printf '%s:%s\n' stagecraft-framework "$fw"

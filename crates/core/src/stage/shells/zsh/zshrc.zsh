@@ -38,18 +38,20 @@ source ${${(%):-%x}:h}/complete.zsh
 _stagecraft_xtask_words() { _stagecraft_complete 0; }
 if (( $+functions[compdef] )); then
   compdef _stagecraft_xtask_words xtask
-elif [[ -o interactive && ${$(bindkey '^I' 2>/dev/null)[2]} == expand-or-complete ]]; then
+elif [[ -o interactive ]]; then
   # The user's .zshrc did not start it (compinit): the first Tab does, with
   # no dump file (nothing written to HOME) and ignoring insecure folders
-  # (no question asked), then completes as the Tab it replaces.
+  # (no question asked), then completes as the Tab it replaces. The widget
+  # takes the name `expand-or-complete`, so only a key still bound to it
+  # (Tab, unless the user bound it elsewhere) starts it; no process is
+  # started to read the key's binding (a fork would delay the prompt).
   __xtask_first_tab() {
-    bindkey '^I' expand-or-complete
+    zle -A .expand-or-complete expand-or-complete
     autoload -Uz compinit && compinit -i -D
     compdef _stagecraft_xtask_words xtask
     zle expand-or-complete
   }
-  zle -N __xtask_first_tab
-  bindkey '^I' __xtask_first_tab
+  zle -N expand-or-complete __xtask_first_tab
 fi
 
 # `stage NAME`: checks first, so a typo keeps this shell, then replaces it.
