@@ -481,7 +481,9 @@ impl Runner {
     pub fn look(&self, cmd: &Cmd) -> Result<String> {
         if self.dry_run {
             crate::outln!("{}", cmd.script());
-            return Ok(cmd.read().unwrap_or_default());
+            // A cluster that does not answer must not hold a plan up.
+            let bounded = cmd.clone().timeout(std::time::Duration::from_secs(10));
+            return Ok(bounded.read().unwrap_or_default());
         }
         cmd.read()
     }

@@ -278,13 +278,21 @@ pub fn deploy(
         inputs::read(&runner, tools.kubectl(&target.kube), release)
             .or_else(|e| if runner.dry_run { Ok(None) } else { Err(e) })
     };
+    // What it was deployed from, for the next deploy's why. The release is
+    // deployed either way: a record that cannot be written is a warning.
     let record = |release: &Release, current: &Inputs| -> Result<()> {
-        runner
-            .run(&crate::tools::toolbox::server_side_apply(
-                tools.kubectl(&target.kube),
-                &inputs::manifest(release, current),
-            ))
-            .map(drop)
+        let applied = runner.run(&crate::tools::toolbox::server_side_apply(
+            tools.kubectl(&target.kube),
+            &inputs::manifest(release, current),
+        ));
+        if let Err(e) = applied {
+            stagecraft_core::ui::warn(&format!(
+                "{} is deployed, but the record of what it was deployed from was not written ({}): its next deploy cannot say why: {e:#}",
+                release.id(),
+                inputs::record_name(release)
+            ));
+        }
+        Ok(())
     };
     let finished = execute(
         &plan.releases,
