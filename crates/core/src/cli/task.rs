@@ -162,9 +162,12 @@ impl TaskArgs {
                 name.into(),
                 "--stage".into(),
                 stage.label().into(),
-                // Confirmed by this process, before any stage started.
-                "--yes".into(),
             ];
+            // A protected stage was confirmed by this process before any
+            // started; a task's own `confirm = true` still needs --yes.
+            if self.yes || stage.protected() {
+                command.push("--yes".into());
+            }
             command.extend(scope.iter().cloned());
             if dry_run {
                 command.push("--dry-run".into());

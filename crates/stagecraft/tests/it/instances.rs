@@ -371,6 +371,23 @@ fn a_task_runs_in_several_stages_and_fails_when_one_does() {
     repo.run(["task", "which", "--stage", "local"])
         .ok()
         .stdout_has("stage=local");
+    // A task that asks first is not confirmed by the fan-out: without
+    // --yes it runs nowhere.
+    let marker = repo.root.join("careful-ran");
+    let shell = repo.read("shell.toml");
+    repo.write(
+        "shell.toml",
+        &format!(
+            "{shell}\n[tasks.careful]\ndescription = \"Asks first\"\nconfirm = true\nrun = [\"touch {}\"]\n",
+            marker.display()
+        ),
+    );
+    let run = repo.run(["task", "careful", "--stage", "local,test"]);
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(!marker.exists(), "a confirm = true task ran unconfirmed");
+    repo.run(["task", "careful", "--stage", "local,test", "--yes"])
+        .ok();
+    assert!(marker.exists());
 }
 
 fn intercept_calls(f: &Fixture) -> Vec<crate::cluster::Call> {
