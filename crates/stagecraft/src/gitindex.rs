@@ -49,13 +49,6 @@ impl Index {
             .ok()
             .map(|at| &self.entries[at].1)
     }
-
-    /// The blob id of a tracked file whose stat data says it is as
-    /// indexed; None when it must be read.
-    pub fn unchanged(&self, path: &str, meta: &fs::Metadata) -> Option<&Entry> {
-        self.get(path)
-            .and_then(|entry| entry.unchanged(meta, self.written))
-    }
 }
 
 impl Entry {

@@ -126,15 +126,8 @@ pub struct ImagesArgs {
     pub json: Json,
 }
 
-#[derive(Args)]
-pub struct DriftArgs {
-    #[arg(add = ArgValueCandidates::new(complete::apps))]
-    pub app: String,
-    #[command(flatten)]
-    pub stage: StageArg,
-    #[command(flatten)]
-    pub json: Json,
-}
+/// One app in a stage, reported (as `status`).
+pub type DriftArgs = StatusArgs;
 
 #[derive(Args)]
 pub struct PromoteArgs {

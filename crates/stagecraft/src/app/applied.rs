@@ -94,17 +94,16 @@ pub fn digest(release: &Release, rendered: &str) -> String {
 
 /// The release's inventory, if it was ever deployed.
 pub fn inventory(runner: &Runner, kubectl: Cmd, release: &Release) -> Result<Option<Inventory>> {
-    let get = kubectl
-        .args(["get", "configmap", &inventory_name(release)])
-        .args(["--namespace", &release.namespace, "--ignore-not-found"])
-        .args(["--output", "json"])
-        .no_stdin();
-    let text = runner.look(&get)?;
-    if text.trim().is_empty() {
+    let found = crate::tools::toolbox::config_map(
+        runner,
+        kubectl,
+        &release.namespace,
+        &inventory_name(release),
+    )
+    .with_context(|| format!("cannot read the inventory of {}", release.id()))?;
+    let Some(map) = found else {
         return Ok(None);
-    }
-    let map: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("the inventory of {} is not JSON", release.id()))?;
+    };
     let annotation = |key: &str| {
         map["metadata"]["annotations"][key]
             .as_str()

@@ -7,7 +7,6 @@
 //! reads the record cannot test guesses of a password offline.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -82,7 +81,14 @@ pub fn of(release: &Release, sets: &[String], rendered: Option<&str>, commit: &s
         flatten("", layer, &mut inputs.values);
     }
     match (&release.source, rendered) {
-        (Source::Chart { dir }, _) => chart_files(dir, dir, &mut inputs.source),
+        (Source::Chart { dir }, _) => {
+            // The deploy's digest read them already: this is that read.
+            if let Ok(files) = crate::app::values::chart_files(dir) {
+                for (rel, bytes) in files.iter() {
+                    inputs.source.insert(rel.clone(), short(bytes));
+                }
+            }
+        }
         (_, Some(rendered)) => {
             for doc in objects::as_json(rendered).unwrap_or_default() {
                 let kind = doc["kind"].as_str().unwrap_or_default();
@@ -136,24 +142,6 @@ fn flatten(path: &str, value: &Value, out: &mut BTreeMap<String, String>) {
         _ if path.is_empty() => {}
         other => {
             out.insert(path.to_owned(), short(other.to_string().as_bytes()));
-        }
-    }
-}
-
-fn chart_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for path in entries.flatten().map(|e| e.path()) {
-        if path.is_dir() {
-            chart_files(root, &path, out);
-        } else if let Ok(bytes) = fs::read(&path) {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            out.insert(rel, short(&bytes));
         }
     }
 }
@@ -221,17 +209,16 @@ fn short_tag(tag: &str) -> &str {
 
 /// The record of the release's last deploy, if there is one.
 pub fn read(runner: &Runner, kubectl: Cmd, release: &Release) -> Result<Option<Inputs>> {
-    let get = kubectl
-        .args(["get", "configmap", &record_name(release)])
-        .args(["--namespace", &release.namespace, "--ignore-not-found"])
-        .args(["--output", "json"])
-        .no_stdin();
-    let text = runner.look(&get)?;
-    if text.trim().is_empty() {
+    let found = crate::tools::toolbox::config_map(
+        runner,
+        kubectl,
+        &release.namespace,
+        &record_name(release),
+    )
+    .with_context(|| format!("cannot read the inputs record of {}", release.id()))?;
+    let Some(map) = found else {
         return Ok(None);
-    }
-    let map: Value = serde_json::from_str(&text)
-        .with_context(|| format!("the inputs record of {} is not JSON", release.id()))?;
+    };
     Ok(map["data"]["inputs"]
         .as_str()
         .and_then(|s| serde_json::from_str(s).ok()))

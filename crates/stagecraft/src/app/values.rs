@@ -346,9 +346,9 @@ pub fn digest(release: &Release, sets: &[String]) -> Result<String> {
         field(image.reference.as_bytes());
     }
     if let Some(dir) = crate::app::model::local_chart(release) {
-        for (rel, bytes) in chart_files(dir)? {
+        for (rel, bytes) in chart_files(dir)?.iter() {
             field(rel.as_bytes());
-            field(&bytes);
+            field(bytes);
         }
     }
     for layer in &release.values {
@@ -362,8 +362,28 @@ pub fn digest(release: &Release, sets: &[String]) -> Result<String> {
     Ok(crate::download::hex(&hash.finalize())[..32].to_owned())
 }
 
-/// Every file of a local chart, by path from its folder, sorted.
-fn chart_files(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>> {
+/// A chart's files: (path from its folder, bytes), sorted.
+pub type ChartFiles = std::sync::Arc<Vec<(String, Vec<u8>)>>;
+
+/// Every file of a local chart, by path from its folder, sorted; read once
+/// per process (a shared chart of 100 releases is one read, for the
+/// digest and the inputs record alike).
+pub fn chart_files(dir: &std::path::Path) -> Result<ChartFiles> {
+    static READ: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, ChartFiles>>,
+    > = std::sync::OnceLock::new();
+    let read = READ.get_or_init(Default::default);
+    if let Some(files) = read.lock().expect("chart files").get(dir) {
+        return Ok(files.clone());
+    }
+    let files = std::sync::Arc::new(read_chart_files(dir)?);
+    read.lock()
+        .expect("chart files")
+        .insert(dir.to_owned(), files.clone());
+    Ok(files)
+}
+
+fn read_chart_files(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_owned()];
     while let Some(folder) = todo.pop() {

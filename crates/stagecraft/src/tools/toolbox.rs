@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use stagecraft_core::cluster::kube::KubeTarget;
-use stagecraft_core::process::Cmd;
+use stagecraft_core::process::{Cmd, Runner};
 use stagecraft_core::repo::Repo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,6 +138,29 @@ impl Toolbox {
     pub fn helm_offline(&self, kube: &KubeTarget) -> Cmd {
         self.cmd(Tool::Helm).env("KUBECONFIG", &kube.kubeconfig)
     }
+}
+
+/// A ConfigMap Stagecraft keeps beside a release (its inventory, its
+/// inputs record) as JSON; None when it is not there. Read for real in a
+/// dry run too (`Runner::look`).
+pub fn config_map(
+    runner: &Runner,
+    kubectl: Cmd,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<serde_json::Value>> {
+    let get = kubectl
+        .args(["get", "configmap", name])
+        .args(["--namespace", namespace, "--ignore-not-found"])
+        .args(["--output", "json"])
+        .no_stdin();
+    let text = runner.look(&get)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("kubectl gave ConfigMap {name} in {namespace} as no JSON"))
 }
 
 /// `kubectl apply` of `manifest` from stdin, server-side, owned by
