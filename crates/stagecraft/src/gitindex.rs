@@ -31,24 +31,70 @@ pub struct Index {
 }
 
 impl Index {
-    /// Whether the index tracks a file under folder `dir` (`a/b`).
-    pub fn tracks_under(&self, dir: &str) -> bool {
-        let prefix = format!("{dir}/");
-        let at = self
-            .entries
-            .partition_point(|(p, _)| p.as_str() < prefix.as_str());
-        self.entries
-            .get(at)
-            .is_some_and(|(p, _)| p.starts_with(&prefix))
+    /// The tracked files under folder `dir` (`a/b`, or `""` for the root).
+    pub fn folder(&self, dir: &str) -> Folder<'_> {
+        if dir.is_empty() {
+            return Folder {
+                entries: &self.entries,
+                prefix: 0,
+            };
+        }
+        Folder {
+            entries: &self.entries,
+            prefix: 0,
+        }
+        .sub(dir)
     }
+}
 
-    /// The entry of a tracked file.
-    pub fn get(&self, path: &str) -> Option<&Entry> {
+/// The index's entries under one folder, found by their names in it.
+#[derive(Clone, Copy)]
+pub struct Folder<'a> {
+    entries: &'a [(String, Entry)],
+    /// The length of `dir/`, cut from each path.
+    prefix: usize,
+}
+
+impl<'a> Folder<'a> {
+    /// The entry of the file `name` in this folder.
+    pub fn file(&self, name: &str) -> Option<&'a Entry> {
+        let prefix = self.prefix;
         self.entries
-            .binary_search_by(|(p, _)| p.as_str().cmp(path))
+            .binary_search_by(|(p, _)| p[prefix..].cmp(name))
             .ok()
             .map(|at| &self.entries[at].1)
     }
+
+    /// The tracked files under the subfolder `name`.
+    pub fn sub(&self, name: &str) -> Folder<'a> {
+        let prefix = self.prefix;
+        // The paths under `name/` are one run of the sorted entries: the
+        // first not before `name/`, up to the first not under it.
+        let start = self
+            .entries
+            .partition_point(|(p, _)| cmp_dir(&p[prefix..], name).is_lt());
+        let len =
+            self.entries[start..].partition_point(|(p, _)| starts_with_dir(&p[prefix..], name));
+        Folder {
+            entries: &self.entries[start..start + len],
+            prefix: prefix + name.len() + 1,
+        }
+    }
+
+    /// Whether any file is tracked here.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Whether `path` is under folder `dir` (starts with `dir/`).
+fn starts_with_dir(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.as_bytes()[dir.len()] == b'/' && path.starts_with(dir)
+}
+
+/// `path` against `dir/`, byte by byte, without building `dir/`.
+fn cmp_dir(path: &str, dir: &str) -> std::cmp::Ordering {
+    path.bytes().cmp(dir.bytes().chain(std::iter::once(b'/')))
 }
 
 impl Entry {
@@ -249,6 +295,10 @@ mod tests {
             fs::write(root.join("src/deep/er/b.txt"), "b").unwrap();
             fs::write(root.join("src/deep/c.txt"), "").unwrap();
             fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+            // Sorted between `src` and `src/...`: not under `src/`.
+            fs::write(root.join("src.txt"), "").unwrap();
+            fs::create_dir_all(root.join("src-b")).unwrap();
+            fs::write(root.join("src-b/x"), "").unwrap();
             git(root, &["add", "-A"]);
             git(root, &["update-index", "--index-version", version]);
             if version == "3" {
@@ -261,17 +311,22 @@ mod tests {
                 let (meta, path) = line.split_once('\t').unwrap();
                 let oid = meta.split_whitespace().nth(1).unwrap();
                 if version == "3" && path == "src/deep/c.txt" {
-                    assert!(index.get(path).is_none());
+                    assert!(index.folder("").file(path).is_none());
                     continue;
                 }
-                let entry = index.get(path).unwrap();
+                let entry = index.folder("").file(path).unwrap();
                 let hex: String = entry.oid.iter().map(|b| format!("{b:02x}")).collect();
                 assert_eq!(hex, oid, "v{version} {path}");
             }
-            assert!(index.tracks_under("src/deep"));
-            assert!(!index.tracks_under("src/dee"));
+            assert!(!index.folder("src/deep").is_empty());
+            assert!(index.folder("src/dee").is_empty());
+            assert!(index.folder("src").sub("deep").file("c.txt").is_some() == (version != "3"));
+            assert!(index.folder("src/deep").file("er").is_none());
+            assert!(index.folder("src-b").file("x").is_some());
+            assert!(index.folder("src").file("x").is_none());
+            assert!(index.folder("").file("src.txt").is_some());
             let blob = blob_id(b"print(1)\n");
-            assert_eq!(blob, index.get("src/a.py").unwrap().oid);
+            assert_eq!(blob, index.folder("src").file("a.py").unwrap().oid);
         }
     }
 }

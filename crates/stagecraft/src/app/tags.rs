@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 
-use crate::gitindex::{self, Index};
+use crate::gitindex::{self, Folder, Index};
 use stagecraft_core::config::{AppToml, Loaded};
 use stagecraft_core::ignore_rules::Rules;
 use stagecraft_core::stage::environment::StageEnv;
@@ -133,7 +134,9 @@ impl Tree {
     }
 
     /// The tags of `images`, computed side by side (walking contexts is
-    /// mostly waiting on the file system), each set of inputs once.
+    /// mostly waiting on the file system), each set of inputs once. Each
+    /// worker takes the next image left, so that a worker the machine
+    /// holds back does not hold the others' results back.
     pub fn tags(&self, images: &[ImagePlan]) -> Result<Vec<String>> {
         // A thread is worth it for a few contexts each.
         let threads = std::thread::available_parallelism()
@@ -142,21 +145,24 @@ impl Tree {
         if threads <= 1 {
             return images.iter().map(|i| self.memoized(i)).collect();
         }
-        let chunk = images.len().div_ceil(threads);
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(image) = images.get(at) else {
+                    return done;
+                };
+                done.push((at, self.memoized(image)));
+            }
+        };
+        let mut out = vec![String::new(); images.len()];
         std::thread::scope(|scope| {
-            let workers: Vec<_> = images
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|i| self.memoized(i))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            let mut out = Vec::with_capacity(images.len());
+            let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
             for worker in workers {
-                out.extend(worker.join().expect("a tag worker does not panic")?);
+                for (at, tag) in worker.join().expect("a tag worker does not panic") {
+                    out[at] = tag?;
+                }
             }
             Ok(out)
         })
@@ -279,7 +285,8 @@ impl Tree {
             stack: self.rules_above(&rel),
             out: Vec::new(),
         };
-        walk.folder(entries, &rel, "")?;
+        let tracked = self.index.as_ref().map(|i| i.folder(&rel));
+        walk.folder(entries, &mut rel.clone(), &mut String::new(), tracked)?;
         walk.out.sort();
         Ok(walk.out)
     }
@@ -336,12 +343,16 @@ impl Walk<'_> {
         ignored
     }
 
-    /// `dir` (absolute), `rel` from the root, `in_context` from the context.
+    /// A folder's `entries`; `rel` its path from the root, `in_context`
+    /// from the context (both grow and shrink back as the walk goes: this
+    /// runs for every file of every context), `tracked` the index's files
+    /// under it.
     fn folder(
         &mut self,
         entries: Vec<(String, fs::DirEntry)>,
-        rel: &str,
-        in_context: &str,
+        rel: &mut String,
+        in_context: &mut String,
+        tracked: Option<Folder<'_>>,
     ) -> Result<()> {
         let own = match entries.iter().any(|(name, _)| name == ".gitignore") {
             true => self.tree.ignores(Some(rel)),
@@ -349,45 +360,47 @@ impl Walk<'_> {
         };
         let pushed = own.is_some();
         self.stack.extend(own);
+        let (rel_len, ctx_len) = (rel.len(), in_context.len());
         for (name, entry) in entries {
             if name == ".git" {
                 continue;
             }
-            let path_rel = join(rel, &name);
-            let path_ctx = join(in_context, &name);
+            for (path, len) in [(&mut *rel, rel_len), (&mut *in_context, ctx_len)] {
+                path.truncate(len);
+                if len > 0 {
+                    path.push('/');
+                }
+                path.push_str(&name);
+            }
             let kind = entry.file_type()?;
-            let excluded = self.docker.docker_excludes(&path_ctx);
+            let excluded = self.docker.docker_excludes(in_context);
 
             if kind.is_dir() {
                 if excluded && !self.docker.has_exceptions() {
                     continue;
                 }
-                let has_tracked = self
-                    .tree
-                    .index
-                    .as_ref()
-                    .is_some_and(|i| i.tracks_under(&path_rel));
-                if self.ignored(&path_rel, true) && !has_tracked {
+                let below_tracked = tracked.map(|t| t.sub(&name));
+                let has_tracked = below_tracked.is_some_and(|t| !t.is_empty());
+                if self.ignored(rel, true) && !has_tracked {
                     continue;
                 }
                 let path = entry.path();
                 let below =
                     listing(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                self.folder(below, &path_rel, &path_ctx)?;
+                self.folder(below, rel, in_context, below_tracked)?;
                 continue;
             }
             if excluded {
                 continue;
             }
-            let index = self.tree.index.as_ref();
-            let indexed = index.and_then(|i| i.get(&path_rel));
-            if indexed.is_none() && self.ignored(&path_rel, false) {
+            let indexed = tracked.and_then(|t| t.file(&name));
+            if indexed.is_none() && self.ignored(rel, false) {
                 continue;
             }
             let meta = entry.metadata()?;
-            let written = index.map_or((0, 0), |i| i.written);
+            let written = self.tree.index.as_ref().map_or((0, 0), |i| i.written);
             if let Some(known) = indexed.and_then(|e| e.unchanged(&meta, written)) {
-                self.out.push((path_ctx, known.mode, known.oid));
+                self.out.push((in_context.clone(), known.mode, known.oid));
                 continue;
             }
             let (mode, content) = if kind.is_symlink() {
@@ -400,8 +413,11 @@ impl Walk<'_> {
                     .with_context(|| format!("cannot read {}", entry.path().display()))?;
                 (mode, content)
             };
-            self.out.push((path_ctx, mode, gitindex::blob_id(&content)));
+            self.out
+                .push((in_context.clone(), mode, gitindex::blob_id(&content)));
         }
+        rel.truncate(rel_len);
+        in_context.truncate(ctx_len);
         if pushed {
             self.stack.pop();
         }
@@ -412,13 +428,14 @@ impl Walk<'_> {
 /// A folder's entries, with their names.
 fn listing(dir: &Path) -> std::io::Result<Vec<(String, fs::DirEntry)>> {
     fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| (e.file_name().to_string_lossy().into_owned(), e)))
+        .map(|entry| {
+            entry.map(|e| {
+                let name = e
+                    .file_name()
+                    .into_string()
+                    .unwrap_or_else(|name| name.to_string_lossy().into_owned());
+                (name, e)
+            })
+        })
         .collect()
-}
-
-fn join(folder: &str, name: &str) -> String {
-    match folder {
-        "" => name.to_owned(),
-        _ => format!("{folder}/{name}"),
-    }
 }
