@@ -20,7 +20,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use stagecraft::sha::Sha256;
 
 const XTASK: &str = env!("CARGO_BIN_EXE_stagecraft");
 const TOOLS: [&str; 4] = ["kubectl", "helm", "skaffold", "kind"];
@@ -42,10 +42,7 @@ fn main() {
     let mut toml = String::new();
     for (i, name) in TOOLS.iter().enumerate() {
         let body = payload(size, i as u8);
-        let sha: String = Sha256::digest(&body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha = stagecraft::sha::hex(&Sha256::digest(&body));
         server.put(&format!("/tools.example/{name}"), body);
         writeln!(
             toml,

@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::sha::{Sha256, hex};
 use anyhow::{Context, Result, anyhow, bail};
-use sha2::{Digest, Sha256};
 
 use stagecraft_core::repo::Repo;
 use stagecraft_core::ui;
@@ -324,14 +324,6 @@ fn stream(
         sha256: hex(&hasher.finalize()),
         bytes: total,
     })
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The first sha256 in a checksum file (`<hex>` or `<hex>  <name>`).

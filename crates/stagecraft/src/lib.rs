@@ -8,7 +8,7 @@
 //! deploys, images), `cluster`
 //! (bootstrap, status, identity, the Gateway, the hosts file), `tools`
 //! (pinned tools and the one seam per tool), `doctor`, `init`, `up`,
-//! `vars`. Plumbing: `download` (HTTP), `pty`, `tomlx`, `x509` (a local
+//! `vars`. Plumbing: `download` (HTTP), `pty`, `sha` (SHA-256 and HMAC), `tomlx`, `x509` (a local
 //! CA's certificates). The command line's
 //! output for these commands: `cli`.
 
@@ -21,6 +21,7 @@ pub mod download;
 pub mod gitindex;
 pub mod init;
 pub mod pty;
+pub mod sha;
 pub mod tomlx;
 pub mod tools;
 pub mod up;

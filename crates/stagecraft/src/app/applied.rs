@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use crate::sha::Sha256;
 use anyhow::{Context, Result, anyhow};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::app::model::Release;
 use crate::app::objects::{self, Object};
@@ -89,7 +89,7 @@ pub fn digest(release: &Release, rendered: &str) -> String {
     hash.update(release.namespace.as_bytes());
     hash.update([0]);
     hash.update(rendered.as_bytes());
-    crate::download::hex(&hash.finalize())[..16].to_owned()
+    crate::sha::hex(&hash.finalize())[..16].to_owned()
 }
 
 /// The release's inventory, if it was ever deployed.

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::app::source::Source;
-use crate::download::{self, Client};
+use crate::download::Client;
 use crate::tools::toolbox::Toolbox;
 use stagecraft_core::fsx::{self, TempFile};
 use stagecraft_core::repo::Repo;
@@ -94,7 +94,7 @@ pub fn chart_arg(
     let pinned = lock.find(origin, name, version).cloned();
     let path = cached_path(repo, origin, name, version);
     if let Some(pin) = &pinned
-        && fs::read(&path).is_ok_and(|bytes| download::sha256_hex(&bytes) == pin.sha256)
+        && fs::read(&path).is_ok_and(|bytes| crate::sha::sha256_hex(&bytes) == pin.sha256)
     {
         return Ok(path.display().to_string());
     }
@@ -155,7 +155,7 @@ pub fn chart_arg(
 
 /// `deps/.cache/charts/<name>-<version>-<12 hex of the source>.tgz`.
 fn cached_path(repo: &Repo, origin: &str, name: &str, version: &str) -> PathBuf {
-    let tag = &download::sha256_hex(origin.as_bytes())[..12];
+    let tag = &crate::sha::sha256_hex(origin.as_bytes())[..12];
     repo.root
         .join("deps/.cache/charts")
         .join(format!("{name}-{version}-{tag}.tgz"))
@@ -221,7 +221,7 @@ fn pull_from_registry(
         .find(|p| p.extension().is_some_and(|e| e == "tgz"))
         .ok_or_else(|| anyhow!("helm pull {reference} {version} wrote no chart tarball"))?;
     let bytes = fs::read(&tarball)?;
-    let sha256 = download::sha256_hex(&bytes);
+    let sha256 = crate::sha::sha256_hex(&bytes);
     let mut temp = TempFile::new_in(dir, "oci")?;
     std::io::Write::write_all(temp.file(), &bytes)?;
     Ok(((temp, sha256), None, digest))

@@ -9,11 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::sha::Sha256;
 use anyhow::{Context, Result};
-use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::app::model::Release;
 use crate::app::objects;
@@ -43,7 +42,7 @@ pub fn record_name(release: &Release) -> String {
 }
 
 fn short(bytes: &[u8]) -> String {
-    crate::download::hex(&Sha256::digest(bytes))[..12].to_owned()
+    crate::sha::hex(&Sha256::digest(bytes))[..12].to_owned()
 }
 
 /// The inputs of `release` as this deploy would ship it: `values` are its
@@ -109,12 +108,11 @@ pub fn of(release: &Release, sets: &[String], rendered: Option<&str>, commit: &s
         let mark = match (var.secret, &release.checksum_key) {
             (false, _) => short(value.as_bytes()),
             (true, Some(key)) => {
-                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
-                    .expect("HMAC takes keys of any length");
-                mac.update(var.name.as_bytes());
-                mac.update(&[0]);
-                mac.update(value.as_bytes());
-                crate::download::hex(&mac.finalize().into_bytes())[..12].to_owned()
+                let mac = crate::sha::hmac_sha256(
+                    key.as_bytes(),
+                    &[var.name.as_bytes(), &[0], value.as_bytes()],
+                );
+                crate::sha::hex(&mac)[..12].to_owned()
             }
             // No key (a dry run): it cannot be compared.
             (true, None) => "secret".to_owned(),

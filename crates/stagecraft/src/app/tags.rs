@@ -14,8 +14,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::sha::{Sha256, hex};
 use anyhow::{Context, Result, anyhow};
-use sha2::{Digest, Sha256};
 
 use crate::gitindex::{self, Folder, Index};
 use stagecraft_core::config::{AppToml, Loaded};
@@ -300,10 +300,6 @@ impl Tree {
             memo: Mutex::default(),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    crate::download::hex(bytes)
 }
 
 /// `<mode in octal> <blob id in hex> <path>\n`, without allocating: this

@@ -11,10 +11,9 @@ use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::sha::Sha256;
 use anyhow::{Result, anyhow};
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::app::model::Release;
 use crate::cluster::Routing;
@@ -160,13 +159,8 @@ pub fn checksum(release: &Release) -> String {
         bytes.push(0);
     }
     match &release.checksum_key {
-        Some(key) => {
-            let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
-                .expect("HMAC takes keys of any length");
-            mac.update(&bytes);
-            crate::download::hex(&mac.finalize().into_bytes())
-        }
-        None => crate::download::hex(&Sha256::digest(&bytes)),
+        Some(key) => crate::sha::hex(&crate::sha::hmac_sha256(key.as_bytes(), &[&bytes])),
+        None => crate::sha::hex(&Sha256::digest(&bytes)),
     }
 }
 
@@ -217,7 +211,7 @@ fn random_key() -> Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| anyhow!("cannot read random bytes for a checksum key: {e}"))?;
-    Ok(crate::download::hex(&bytes))
+    Ok(crate::sha::hex(&bytes))
 }
 
 /// The Secret of the release's secret variables, as `kubectl apply`
@@ -359,7 +353,7 @@ pub fn digest(release: &Release, sets: &[String]) -> Result<String> {
     for set in sets {
         field(set.as_bytes());
     }
-    Ok(crate::download::hex(&hash.finalize())[..32].to_owned())
+    Ok(crate::sha::hex(&hash.finalize())[..32].to_owned())
 }
 
 /// A chart's files: (path from its folder, bytes), sorted.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::context::Cx;
 use super::target::Routing;
 use super::tls;
-use crate::download::sha256_hex;
+use crate::sha::sha256_hex;
 use crate::tools::Pins;
 use crate::tools::addons::{self, Addon};
 use crate::tools::helm_record;

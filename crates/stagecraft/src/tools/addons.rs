@@ -80,7 +80,9 @@ pub fn status(repo: &Repo, pins: &Pins, name: &str) -> Result<super::Status> {
     };
     Ok(match fs::read(cached_path(repo, name, pin)) {
         Err(_) => super::Status::Missing,
-        Ok(bytes) if download::sha256_hex(&bytes) == *expected.get_ref() => super::Status::UpToDate,
+        Ok(bytes) if crate::sha::sha256_hex(&bytes) == *expected.get_ref() => {
+            super::Status::UpToDate
+        }
         Ok(_) => super::Status::Modified,
     })
 }
@@ -98,7 +100,7 @@ pub fn fetch(repo: &Repo, pins: &Pins, name: &str, locked: bool, dry_run: bool) 
         sha256,
     };
     if let Some(expected) = &pinned
-        && fs::read(&path).is_ok_and(|bytes| &download::sha256_hex(&bytes) == expected)
+        && fs::read(&path).is_ok_and(|bytes| &crate::sha::sha256_hex(&bytes) == expected)
     {
         return Ok(addon(expected.clone()));
     }

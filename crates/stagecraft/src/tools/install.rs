@@ -156,7 +156,7 @@ fn install_one(
     let downloaded = result?;
     let dest = bin.join(&plan.name);
     let meta = fs::metadata(&dest)?;
-    let file_sha256 = crate::download::sha256_hex(&fs::read(&dest)?);
+    let file_sha256 = crate::sha::sha256_hex(&fs::read(&dest)?);
     reporter.done(
         &plan.name,
         &format!(

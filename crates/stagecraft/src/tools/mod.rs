@@ -361,7 +361,7 @@ pub fn status(
     }
     if verify == Verify::Full
         && fs::read(&path)
-            .map(|bytes| download::sha256_hex(&bytes))
+            .map(|bytes| crate::sha::sha256_hex(&bytes))
             .ok()
             != Some(installed.file_sha256.clone())
     {

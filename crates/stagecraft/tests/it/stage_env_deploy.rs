@@ -3,7 +3,6 @@
 use crate::apps::{app_fixture, stdin_values, with_real_helm};
 use crate::stage_env::{APPS, DEV_DB_PASSWORD, deploy, render, upgraded};
 use crate::support::{STAGE_DB_PASSWORD, workspace};
-use sha2::Digest;
 use std::fs;
 use std::process::Command;
 
@@ -127,10 +126,7 @@ fn secrets_reach_the_cluster_through_stdin_only() {
             bytes.extend_from_slice(value.as_bytes());
             bytes.push(0);
         }
-        sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::deps::sha256(&bytes)
     };
     assert_ne!(
         shown(&stdin, "postgresql"),
