@@ -145,11 +145,14 @@ pub fn up(repo: &Repo, options: &Options, show: &dyn Show) -> Result<Done> {
     // An image several apps declare alike is built once.
     let built = std::cell::RefCell::new(std::collections::HashSet::new());
     for target in &targets {
-        for app in apps_of(&target.cluster)? {
+        let apps = apps_of(&target.cluster)?;
+        let answers = images::ask_registries(repo, target, &apps)?;
+        for app in apps {
             let options = images::Options {
                 skip_present: true,
                 check_cluster: false,
                 built: Some(&built),
+                answers: Some(&answers),
             };
             images::build(repo, target, &app, &runner, &options, &planned)?;
         }

@@ -28,6 +28,9 @@ pub struct Options<'a> {
     /// The builds done already (reference, Dockerfile, context): an image
     /// several apps declare alike is built once.
     pub built: Option<&'a RefCell<Built>>,
+    /// The registry's answers, asked for all the apps at once
+    /// ([`ask_registries`]); a tag not among them is asked on its own.
+    pub answers: Option<&'a registry::Answers>,
 }
 
 /// An image's reference, Dockerfile and context, for each build done.
@@ -81,7 +84,14 @@ pub fn build(
         }
         // Read-only, so a dry run asks too: its plan is the real one.
         if options.skip_present {
-            match registry::has_tag(&registry, &image.name, &image.tag) {
+            let asked = options
+                .answers
+                .and_then(|a| a.get(&registry, &image.name, &image.tag));
+            let presence = match asked {
+                Some(presence) => presence.clone(),
+                None => registry::has_tag(&registry, &image.name, &image.tag),
+            };
+            match presence {
                 Presence::Present => {
                     if !ui::quiet() {
                         let line = format!(
@@ -118,6 +128,16 @@ pub fn build(
     Ok(())
 }
 
+/// Asks the stage's registries about the images of `apps`, all of them
+/// side by side, before anything is built (read-only: a dry run asks too).
+pub fn ask_registries(repo: &Repo, target: &Target, apps: &[String]) -> Result<registry::Answers> {
+    let queries = list(repo, target, apps)?
+        .into_iter()
+        .map(|l| (l.registry, l.image, l.tag))
+        .collect();
+    Ok(registry::ask_all(queries))
+}
+
 /// An image of an app as a stage builds it.
 #[derive(Debug, serde::Serialize)]
 pub struct Listed {
@@ -125,6 +145,9 @@ pub struct Listed {
     pub image: String,
     pub tag: String,
     pub reference: String,
+    /// The stage's registry (the reference's start).
+    #[serde(skip)]
+    pub registry: String,
     /// The build context, from the repository root.
     pub context: String,
 }
@@ -159,6 +182,7 @@ pub fn list(repo: &Repo, target: &Target, apps: &[String]) -> Result<Vec<Listed>
                     .to_string(),
                 image: image.name,
                 tag: image.tag,
+                registry,
             });
         }
     }

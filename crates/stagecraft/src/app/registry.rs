@@ -3,8 +3,12 @@
 //! bearer token from the realm its `WWW-Authenticate` challenge names
 //! (anonymous, or with the credentials `docker login` stored in
 //! `~/.docker/config.json`), or basic auth with those credentials. A tag
-//! that is there is neither built nor pushed again.
+//! that is there is neither built nor pushed again. A stage's images are
+//! asked about side by side ([`ask_all`]) before the first build.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -35,6 +39,48 @@ pub fn has_tag(registry: &str, name: &str, tag: &str) -> Presence {
         Ok(presence) => presence,
         Err(e) => Presence::Unknown(format!("{e:#}")),
     }
+}
+
+/// An image's tag in a registry: (registry, image name, tag).
+pub type Query = (String, String, String);
+
+/// What the registries said, by [`Query`].
+#[derive(Debug, Default)]
+pub struct Answers(HashMap<Query, Presence>);
+
+impl Answers {
+    pub fn get(&self, registry: &str, name: &str, tag: &str) -> Option<&Presence> {
+        self.0
+            .get(&(registry.to_owned(), name.to_owned(), tag.to_owned()))
+    }
+}
+
+/// How many questions are in flight at once.
+const AT_ONCE: usize = 8;
+
+/// Asks about every tag in `queries`, each once, [`AT_ONCE`] at a time:
+/// with a remote registry a stage of many images waits about as long as
+/// its slowest answer, not as long as all of them one after the other.
+pub fn ask_all(mut queries: Vec<Query>) -> Answers {
+    queries.sort();
+    queries.dedup();
+    let next = AtomicUsize::new(0);
+    let answers = Mutex::new(HashMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..queries.len().min(AT_ONCE) {
+            scope.spawn(|| {
+                while let Some(query) = queries.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let (registry, name, tag) = query;
+                    let presence = has_tag(registry, name, tag);
+                    answers
+                        .lock()
+                        .expect("no asker panics")
+                        .insert(query.clone(), presence);
+                }
+            });
+        }
+    });
+    Answers(answers.into_inner().expect("no asker panics"))
 }
 
 /// Registries on this machine speak plain HTTP (as docker allows for them).

@@ -179,10 +179,15 @@ pub fn run(args: AppArgs, ctx: &Ctx) -> Result<Code> {
             }
             let planned = Planned::default();
             let built = std::cell::RefCell::new(images::Built::new());
+            let answers = match force {
+                true => None,
+                false => Some(images::ask_registries(&repo, &target, &apps)?),
+            };
             let options = images::Options {
                 skip_present: !force,
                 check_cluster: true,
                 built: Some(&built),
+                answers: answers.as_ref(),
             };
             for app in &apps {
                 images::build(&repo, &target, app, &runner, &options, &planned)?;

@@ -377,6 +377,34 @@ fn a_tag_the_registry_has_is_neither_built_nor_pushed() {
 }
 
 #[test]
+fn every_image_of_a_build_is_asked_about_at_once_and_once() {
+    let (f, registry) = with_registry(false);
+    let build = ["app", "build", "photos", "frontend", "--stage", "local"];
+    f.repo.run(build).ok();
+    assert_eq!(builds(&f).len(), 4, "two images built and pushed");
+    // Now the registry answers a HEAD only once both have come in (else
+    // 503 after 10 s, and the image would be built): asked one after the
+    // other, the first would wait alone.
+    fs::write(registry.dir.join("together"), "2").unwrap();
+    let again = f.repo.run(build);
+    again.ok();
+    assert_eq!(
+        again
+            .stdout
+            .matches("in the registry already, not built or pushed")
+            .count(),
+        2,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(builds(&f), Vec::<String>::new());
+    // Each image asked about once per run.
+    let requests = registry.requests();
+    let heads = requests.lines().filter(|l| l.starts_with("HEAD ")).count();
+    assert_eq!(heads, 4, "{requests}");
+}
+
+#[test]
 fn a_registry_that_asks_for_a_token_gets_one_from_its_realm() {
     let (f, registry) = with_registry(true);
     f.repo

@@ -3,12 +3,29 @@
 # (the fake docker's `push` writes $ROOT/<name with / as _>:<tag>), else
 # 404. With `token`, it asks as Docker Hub and GHCR do: 401 and a Bearer
 # challenge naming a realm, whose GET gives the token to retry with.
+# With a file ROOT/together holding N, each manifest HEAD waits until N of
+# them have come in (10 s at most, then 503): asked side by side, they all
+# pass; asked one after the other, the first waits alone.
 #   python3 registry.py ROOT PORT_FILE [token]
-import http.server, json, os, re, sys, urllib.parse
+import http.server, json, os, re, sys, threading, urllib.parse
 
 root, port_file = sys.argv[1], sys.argv[2]
 token = len(sys.argv) > 3 and sys.argv[3] == "token"
 os.makedirs(root, exist_ok=True)
+
+arrived = 0
+arrivals = threading.Condition()
+
+def together():
+    global arrived
+    path = os.path.join(root, "together")
+    if not os.path.exists(path):
+        return True
+    wanted = int(open(path).read())
+    with arrivals:
+        arrived += 1
+        arrivals.notify_all()
+        return arrivals.wait_for(lambda: arrived >= wanted, timeout=10)
 
 class Registry(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
@@ -33,6 +50,8 @@ class Registry(http.server.BaseHTTPRequestHandler):
         if not match:
             return self.answer(404)
         name, tag = match.groups()
+        if not together():
+            return self.answer(503)
         if token and self.headers.get("Authorization") != "Bearer good-token":
             realm = "http://127.0.0.1:%d/token" % self.server.server_port
             challenge = 'Bearer realm="%s",service="test-registry",scope="repository:%s:pull"' % (realm, name)
