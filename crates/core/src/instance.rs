@@ -16,7 +16,16 @@ pub const MAX_NAME: usize = 30;
 /// `test@$XTASK_INSTANCE` when the stage has instances).
 pub const DEFAULT_VAR: &str = "XTASK_INSTANCE";
 
-const PLACEHOLDER: &str = "${XTASK_INSTANCE}";
+/// A template that refers to any of these places the instance itself.
+const PLACEHOLDERS: [&str; 3] = [
+    "${XTASK_INSTANCE}",
+    "${XTASK_INSTANCE_SUFFIX}",
+    "${XTASK_INSTANCE_PREFIX}",
+];
+
+fn places_instance(template: &str) -> bool {
+    PLACEHOLDERS.iter().any(|p| template.contains(p))
+}
 
 /// `test@pr-42` as `("test", Some("pr-42"))`; the name checked.
 pub fn split(name: &str) -> Result<(&str, Option<&str>)> {
@@ -96,19 +105,19 @@ pub fn label(stage: &str, instance: Option<&str>) -> String {
 }
 
 /// An instance's namespace: `<namespace>-<name>`, unless the template
-/// placed `${XTASK_INSTANCE}` itself.
+/// placed the instance itself (`${XTASK_INSTANCE}`, its suffix or prefix).
 pub fn namespace(template: &str, resolved: String, instance: Option<&str>) -> String {
     match instance {
-        Some(name) if !template.contains(PLACEHOLDER) => format!("{resolved}-{name}"),
+        Some(name) if !places_instance(template) => format!("{resolved}-{name}"),
         _ => resolved,
     }
 }
 
 /// An instance's hostname: `<name>.<host>`, unless the template placed
-/// `${XTASK_INSTANCE}` itself.
+/// the instance itself (`${XTASK_INSTANCE}`, its prefix or suffix).
 pub fn host(template: &str, resolved: String, instance: Option<&str>) -> String {
     match instance {
-        Some(name) if !template.contains(PLACEHOLDER) => format!("{name}.{resolved}"),
+        Some(name) if !places_instance(template) => format!("{name}.{resolved}"),
         _ => resolved,
     }
 }
@@ -154,6 +163,23 @@ mod tests {
                 Some("pr-42")
             ),
             "pr-42-api.x"
+        );
+        // The prefix and suffix place it too: never twice.
+        assert_eq!(
+            host(
+                "${XTASK_INSTANCE_PREFIX}api.x",
+                "pr-42.api.x".into(),
+                Some("pr-42")
+            ),
+            "pr-42.api.x"
+        );
+        assert_eq!(
+            namespace(
+                "shop${XTASK_INSTANCE_SUFFIX}",
+                "shop-pr-42".into(),
+                Some("pr-42")
+            ),
+            "shop-pr-42"
         );
     }
 }

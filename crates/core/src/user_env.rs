@@ -15,11 +15,12 @@ pub const RESTORE_VAR: &str = "XTASK_RESTORE";
 
 /// The variables Stagecraft sets itself: never inherited from a user's
 /// environment into a stage (a stale `XTASK_APP` would name the wrong app).
-pub const STAGECRAFT_VARS: [&str; 11] = [
+pub const STAGECRAFT_VARS: [&str; 12] = [
     "XTASK_ROOT",
     "XTASK_STAGE",
     "XTASK_INSTANCE",
     "XTASK_INSTANCE_SUFFIX",
+    "XTASK_INSTANCE_PREFIX",
     "XTASK_CLUSTER",
     "XTASK_APP",
     "XTASK_PROMPT",

@@ -46,6 +46,14 @@ fn an_instance_is_its_stage_with_a_name_and_bad_names_are_refused_with_the_rule(
     assert_eq!(instance["XTASK_KUBE_CONTEXT"], stage["XTASK_KUBE_CONTEXT"]);
     assert_eq!(instance["REGISTRY"], stage["REGISTRY"]);
     assert!(!stage.contains_key("XTASK_INSTANCE"));
+    assert_eq!(instance["XTASK_INSTANCE_SUFFIX"], "-pr-42");
+    assert_eq!(instance["XTASK_INSTANCE_PREFIX"], "pr-42.");
+    assert_eq!(stage["XTASK_INSTANCE_PREFIX"], "");
+    // A URL of the app's own host follows the instance's host.
+    assert_eq!(
+        instance["PHOTOS_API_PUBLIC_URL"],
+        stage["PHOTOS_API_PUBLIC_URL"].replacen("://", "://pr-42.", 1)
+    );
     // $XTASK_INSTANCE gives the default name.
     let mut default = repo.xtask(".");
     default
@@ -127,6 +135,33 @@ fn an_instance_renders_with_namespaces_and_hosts_of_its_own() {
         assert!(host.starts_with("pr-42."), "{host}");
         assert!(!base_hosts.contains(host), "{host} shared with test");
     }
+    // The frontend's PUBLIC_URL names its own route's host, in the stage
+    // and in the instance (its container env, from the rendered values).
+    let frontend = |stage: &str| {
+        let stream = repo
+            .run(["app", "render", "frontend", "--stage", stage])
+            .ok()
+            .stdout
+            .clone();
+        let (_, hosts) = namespaces_and_hosts(&stream);
+        assert_eq!(hosts.len(), 1, "{hosts:?}");
+        let url = documents(&stream)
+            .iter()
+            .flat_map(|d| {
+                d["spec"]["template"]["spec"]["containers"]
+                    .as_vec()
+                    .cloned()
+            })
+            .flatten()
+            .flat_map(|c| c["env"].as_vec().cloned().unwrap_or_default())
+            .find(|e| e["name"].as_str() == Some("PUBLIC_URL"))
+            .and_then(|e| e["value"].as_str().map(str::to_owned))
+            .expect("PUBLIC_URL in the frontend's container");
+        let url_host = url.split("://").nth(1).map(|rest| rest.split([':', '/']).next());
+        assert_eq!(url_host, Some(Some(hosts[0].as_str())), "{stage}: {url}");
+    };
+    frontend("test");
+    frontend("test@pr-42");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("photos-pr-42.yaml");
     fs::write(&file, &stream).unwrap();

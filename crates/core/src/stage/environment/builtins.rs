@@ -1,5 +1,6 @@
 //! What Stagecraft sets in every stage: XTASK_ROOT, XTASK_STAGE,
-//! XTASK_INSTANCE (an instance's name),
+//! XTASK_INSTANCE (an instance's name), XTASK_INSTANCE_SUFFIX and
+//! XTASK_INSTANCE_PREFIX (what its namespaces and hosts add),
 //! XTASK_CLUSTER, XTASK_APP, KUBECONFIG, XTASK_KUBE_CONTEXT, XTASK_HTTP_PORT,
 //! XTASK_PROMPT and PATH.
 
@@ -30,6 +31,13 @@ pub fn values(
         .as_ref()
         .map_or(String::new(), |i| format!("-{i}"));
     out.push(("XTASK_INSTANCE_SUFFIX".to_owned(), suffix));
+    // What an instance puts before its hosts: `<name>.`, or nothing, for
+    // URLs of a host (`https://${XTASK_INSTANCE_PREFIX}photos.${DOMAIN}`).
+    let prefix = stage
+        .instance
+        .as_ref()
+        .map_or(String::new(), |i| format!("{i}."));
+    out.push(("XTASK_INSTANCE_PREFIX".to_owned(), prefix));
     if let Some(cluster) = &scope.cluster {
         out.push(("XTASK_CLUSTER".to_owned(), cluster.clone()));
     }
@@ -119,6 +127,9 @@ pub fn meaning(name: &str) -> &'static str {
         }
         "XTASK_INSTANCE_SUFFIX" => {
             "`-<instance>` in an instance, else empty: what its namespaces end with"
+        }
+        "XTASK_INSTANCE_PREFIX" => {
+            "`<instance>.` in an instance, else empty: what its hosts start with"
         }
         "XTASK_CLUSTER" => "the cluster of the scope",
         "XTASK_APP" => "the app of the scope",
