@@ -157,7 +157,10 @@ fn an_instance_renders_with_namespaces_and_hosts_of_its_own() {
             .find(|e| e["name"].as_str() == Some("PUBLIC_URL"))
             .and_then(|e| e["value"].as_str().map(str::to_owned))
             .expect("PUBLIC_URL in the frontend's container");
-        let url_host = url.split("://").nth(1).map(|rest| rest.split([':', '/']).next());
+        let url_host = url
+            .split("://")
+            .nth(1)
+            .map(|rest| rest.split([':', '/']).next());
         assert_eq!(url_host, Some(Some(hosts[0].as_str())), "{stage}: {url}");
     };
     frontend("test");
