@@ -8,9 +8,9 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::sha::{Sha256, hex};
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::sha::{Sha256, hex};
 use stagecraft_core::repo::Repo;
 use stagecraft_core::ui;
 

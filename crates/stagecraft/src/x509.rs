@@ -7,11 +7,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::sha::Sha256;
 use anyhow::{Result, anyhow};
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+
+use crate::sha::Sha256;
 
 /// A key and its certificate, in PEM.
 pub struct Issued {

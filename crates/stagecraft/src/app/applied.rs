@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use crate::sha::Sha256;
 use anyhow::{Context, Result, anyhow};
 use serde_json::json;
 
@@ -16,6 +15,7 @@ use crate::app::model::Release;
 use crate::app::objects::{self, Object};
 use crate::app::rewrite;
 use crate::app::source::Source;
+use crate::sha::Sha256;
 use crate::tools::toolbox::{Tool, Toolbox};
 use stagecraft_core::process::{Cmd, Runner};
 use stagecraft_core::repo::Repo;

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::sha::Sha256;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 use crate::app::model::Release;
 use crate::app::objects;
 use crate::app::source::Source;
+use crate::sha::Sha256;
 use stagecraft_core::process::{Cmd, Runner};
 
 /// What a release was deployed from, by input.

@@ -14,10 +14,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::sha::{Sha256, hex};
 use anyhow::{Context, Result, anyhow};
 
 use crate::gitindex::{self, Folder, Index};
+use crate::sha::{Sha256, hex};
 use stagecraft_core::config::{AppToml, Loaded};
 use stagecraft_core::ignore_rules::Rules;
 use stagecraft_core::stage::environment::StageEnv;

@@ -11,12 +11,12 @@ use std::borrow::Cow;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::sha::Sha256;
 use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::app::model::Release;
 use crate::cluster::Routing;
+use crate::sha::Sha256;
 use stagecraft_core::fsx::{self, TempDir};
 use stagecraft_core::process::Cmd;
 
